@@ -19,6 +19,10 @@ class ConfigError(DeploybookError):
 
     exit_code = 2
 
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
 
 class SecretMissing(ConfigError):
     """A required secret is not set in the environment (its value is never shown)."""
@@ -62,3 +66,7 @@ class AuditError(DeploybookError):
 
 class SandboxError(DeploybookError):
     """The local sandbox stack could not be started, reached or stopped."""
+
+
+class NotifyFailed(DeploybookError):
+    """A webhook or email announcement was not delivered; names the target, never its secret."""

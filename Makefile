@@ -1,0 +1,39 @@
+# The two commands a new user needs: `make rehearse` and `make test`.
+# Each creates .venv from the pinned requirements.txt on first use.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: rehearse test lint format reliability bench nbval-refresh runbooks clean
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing pinned requirements into $(VENV) (first run only)…"
+	@$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	@$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $(STAMP)
+
+rehearse: $(STAMP)
+	$(BIN)/deploybook rehearse
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+reliability: $(STAMP)
+	$(BIN)/python -m pytest -q -m reliability
+
+lint: $(STAMP)
+	$(BIN)/ruff check lib tests scripts bench
+	$(BIN)/ruff format --check lib tests scripts bench
+
+format: $(STAMP)
+	$(BIN)/ruff format lib tests scripts bench
+	$(BIN)/ruff check --fix lib tests scripts bench
+
+runbooks: $(STAMP)
+	$(BIN)/python scripts/build_runbooks.py
+
+clean:
+	$(BIN)/deploybook sandbox down --purge || true

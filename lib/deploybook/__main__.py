@@ -1,0 +1,5 @@
+"""``python -m deploybook`` is the CLI."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,268 @@
+"""Params files: everything environment-specific, validated before anything is touched.
+
+A params file is YAML. String values may reference the environment with ``${VAR}`` or
+``${VAR:-default}`` (service URLs, hosts); secrets themselves are never written in a params
+file, only the *names* of the variables that hold them. A bad file raises `ConfigError`
+naming the file, the key path and what was expected (exit code 2).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+
+SEMVER = re.compile(r"^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
+NAME = re.compile(r"^[a-z][a-z0-9-]{0,40}$")
+_INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Z_][A-Z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EnvironmentSpec(_Model):
+    """Which environment this file describes and which part it plays in the release."""
+
+    name: str
+    kind: Literal["sandbox", "staging", "production"]
+    # A sandbox environment rehearses either side of the release.
+    role: Literal["staging", "production"] = "staging"
+    # For production: the environment whose passing record gates this one.
+    staging_env: str | None = None
+
+    @field_validator("name", "staging_env")
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        if v is not None and not NAME.match(v):
+            raise ValueError("a lowercase name of letters, digits and '-' (e.g. 'staging')")
+        return v
+
+    @property
+    def is_production(self) -> bool:
+        return self.role == "production" or self.kind == "production"
+
+
+class EpicSpec(_Model):
+    """The epic this release ships and where its status lives."""
+
+    id: str = Field(pattern=r"^\d+$")
+    title: str = ""
+    stories: list[str] = Field(min_length=1)
+    embedding_dimension: int = 1536
+
+
+class CheckoutSpec(_Model):
+    """The Americano repository at the release tag, and the files the checks read."""
+
+    path: Path
+    status_file: str = "docs/bmm-workflow-status.md"
+    env_examples: list[str] = [".env.example", "apps/web/.env.example", "apps/api/.env.example"]
+    migrations_dir: str = "apps/web/prisma/migrations"
+    rate_limiter: str = "apps/web/src/lib/rate-limiter.ts"
+    logger: str = "apps/web/src/lib/logger.ts"
+    pii_redaction: str = "apps/web/src/lib/logger-pii-redaction.ts"
+    junit_globs: list[str] = ["test-results/*.xml"]
+
+
+class DatabaseSpec(_Model):
+    """The target database: the URL comes from an environment variable, never from here."""
+
+    url_env: str = "DATABASE_URL"
+    scratch_pattern: str = r"^deploybook_scratch_[a-z0-9_]+$"
+    pg_bin_dir: Path | None = None
+    snapshot_dir: Path = Path("outputs/snapshots")
+    snapshot_format: Literal["custom", "directory"] = "custom"
+    snapshot_jobs: int = Field(1, ge=1, le=32)
+    snapshot_compress: int = Field(6, ge=0, le=9)
+    raw_sql: list[str] = []  # loose .sql files to run, in order, for analytics
+
+    @field_validator("scratch_pattern")
+    @classmethod
+    def _regex(cls, v: str) -> str:
+        try:
+            re.compile(v)
+        except re.error as exc:
+            raise ValueError(f"a valid regular expression ({exc})") from exc
+        if not v.startswith("^") or not v.endswith("$"):
+            raise ValueError("an anchored pattern (^...$) so only scratch names match")
+        return v
+
+
+class ServiceSpec(_Model):
+    """A deployable service and the commands that change it (argv templates, no shell)."""
+
+    name: str
+    base_url: str
+    health_path: str = "/health"
+    metrics_path: str | None = "/metrics"
+    deploy: list[str] = []
+    rollback: list[str] = []
+    scale: list[str] = []
+    warmup_replicas: int = Field(2, ge=0, le=100)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not NAME.match(v):
+            raise ValueError("a lowercase name of letters, digits and '-' (e.g. 'api')")
+        return v
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^\s]+$", v):
+            raise ValueError("an http(s) URL")
+        return v.rstrip("/")
+
+
+class SmokeCheckSpec(_Model):
+    """One smoke test of plan section 12: a request and what its answer must hold."""
+
+    name: str
+    service: str
+    method: Literal["GET", "POST"] = "GET"
+    path: str
+    json_body: dict[str, Any] | None = Field(None, alias="json")
+    expect_status: int = 200
+    expect_keys: list[str] = []
+    latency_budget_ms: int = Field(2000, gt=0)
+    critical: bool = True
+    section: str = "12"
+
+
+class Thresholds(_Model):
+    """SLA thresholds (plan sections 14/15) and how long a breach must last to count."""
+
+    error_rate: float = Field(0.01, ge=0, le=1)
+    p95_ms: float = Field(1500, gt=0)
+    queue_depth: float = Field(100, ge=0)
+    breach_sustain_s: float = Field(600, gt=0)
+    watch_window_s: float = Field(900, gt=0)
+    watch_interval_s: float = Field(15, gt=0)
+
+
+class Schedule(_Model):
+    """Plan section 5: deployment window, freeze and rollback window."""
+
+    window_start: datetime | None = None
+    window_minutes: int = Field(60, gt=0)
+    freeze_hours: int = Field(24, ge=0)
+    rollback_window_minutes: int = Field(60, gt=0)
+
+
+class NotificationTarget(_Model):
+    """Where announcements go; addresses that are secrets are named by env var."""
+
+    kind: Literal["webhook", "email"]
+    url_env: str | None = None  # webhook URL (a Slack webhook URL is a secret)
+    smtp_host: str | None = None
+    smtp_port: int | None = None
+    sender: str | None = None
+    recipients: list[str] = []
+    incident: bool = False  # also receives incident reports
+
+
+class Params(_Model):
+    """A whole params file."""
+
+    environment: EnvironmentSpec
+    epic: EpicSpec
+    checkout: CheckoutSpec
+    database: DatabaseSpec = DatabaseSpec()
+    services: list[ServiceSpec] = Field(min_length=1)
+    smoke: list[SmokeCheckSpec] = []
+    thresholds: Thresholds = Thresholds()
+    schedule: Schedule = Schedule()
+    secrets: list[str] = []
+    notifications: list[NotificationTarget] = []
+    signoff_roles: list[str] = ["PM", "Web", "API", "Services", "QA"]
+    source: Path | None = None
+
+    def service(self, name: str) -> ServiceSpec:
+        for svc in self.services:
+            if svc.name == name:
+                return svc
+        raise ConfigError(f"{self.source}: no service named {name!r} under 'services'")
+
+
+def validate_release(release: str, what: str = "release") -> str:
+    """A release is a SemVer tag ``vX.Y.Z``; anything else (``../..``, ``v1.2``) is refused."""
+    if not isinstance(release, str) or not SEMVER.match(release):
+        raise ConfigError(f"{what} {release!r} is not a SemVer tag like v1.4.0")
+    return release
+
+
+def interpolate(value: Any, environ: Mapping[str, str], where: str = "") -> Any:
+    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string of a loaded YAML tree."""
+    if isinstance(value, dict):
+        return {k: interpolate(v, environ, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate(v, environ, f"{where}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match["name"], match["default"]
+        if name in environ and environ[name] != "":
+            return environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"{where}: environment variable {name} is not set", key=where)
+
+    return _INTERPOLATION.sub(replace, value)
+
+
+def _format_error(path: Path, err: dict[str, Any]) -> tuple[str, str]:
+    key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key (check its spelling against the documented params)"
+    elif err["type"] == "missing":
+        msg = "required key is missing"
+    got = err.get("input")
+    if err["type"] not in ("missing", "extra_forbidden") and not isinstance(got, dict | list):
+        msg = f"{msg}; got {got!r}"
+    return key, msg
+
+
+def load_params(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Params:
+    """Read, interpolate and validate a params file; raise one clear `ConfigError` if bad."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: params file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where} is not valid YAML ({getattr(exc, 'problem', exc)})") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys at the top level")
+    environ = dict(os.environ if environ is None else environ)
+    kind = (raw.get("environment") or {}).get("kind") if isinstance(raw.get("environment"), dict) else None
+    if kind == "sandbox":
+        from .sandbox.stack import sandbox_environment
+
+        env_name = raw["environment"].get("name", "")
+        environ.update(sandbox_environment(env_name, environ))
+    try:
+        data = interpolate(raw, environ)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}", key=exc.key) from None
+    data["source"] = str(path)
+    try:
+        return Params.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key, msg = _format_error(path, first)
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{path}: {key}: {msg}{more}", key=key) from None

@@ -1,0 +1,75 @@
+"""`make rehearse`: the whole release on the sandbox, in the plan's order.
+
+Brings a fresh stack up, runs the runbooks as CI would (papermill, one record each),
+including a rollback drill whose smoke watch is *expected* to fail, then takes the stack
+down and says where the records are. Exit 0 only when every step ended as expected.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import paths
+from .errors import DeploybookError
+from .sandbox import stack
+
+RELEASE = stack.RELEASE
+PREVIOUS = stack.PREVIOUS
+SIGNOFFS = {"PM": "Pat Manager", "Web": "Wendy Web", "API": "Andy Api", "Services": "Sam Services", "QA": "Quinn QA"}
+
+
+@dataclass
+class Step:
+    """One runbook run of the rehearsal and the outcome it should have."""
+
+    runbook: str
+    env: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+    expect: str = "passed"
+    before: Any = None  # a callable run first (e.g. inject a fault)
+
+
+def plan() -> list[Step]:
+    """The rehearsal, in order. Grows as runbooks land."""
+    common = {"previous_release": PREVIOUS, "operator": "rehearsal-lead"}
+    return [
+        Step("01-preconditions", "sandbox", {**common, "rate_limits_reviewed_by": "Sam Services"}),
+    ]
+
+
+def rehearse(keep_up: bool = False) -> int:
+    """Run the rehearsal; returns the process exit code."""
+    from .runner import run_runbook
+
+    started = time.monotonic()
+    print("deploybook rehearsal: fresh sandbox stack")
+    stack.down(purge=True, progress=None)
+    results = []
+    try:
+        stack.up()
+        for step in plan():
+            if step.before:
+                step.before()
+            print(f"\n▶ {step.runbook} on {step.env} (expect {step.expect})", flush=True)
+            result = run_runbook(step.runbook, step.env, RELEASE, dict(step.parameters))
+            ok = result.status == step.expect
+            results.append((step, result, ok))
+            mark = "ok" if ok else "UNEXPECTED"
+            print(f"  {result.status} in {result.duration_s:.1f} s [{mark}] → {result.record}")
+            if result.error:
+                print(f"  {result.error}")
+            if not ok:
+                break
+    except DeploybookError as exc:
+        print(f"rehearsal stopped: {exc}")
+        return exc.exit_code or 1
+    finally:
+        if not keep_up:
+            stack.down(progress=None)
+    outputs = paths.outputs_dir()
+    print(f"\nrecords under {outputs} (ledger: {outputs}/<env>/ledger.jsonl)")
+    all_ok = bool(results) and all(ok for _, _, ok in results) and len(results) == len(plan())
+    print(f"rehearsal {'passed' if all_ok else 'FAILED'} in {time.monotonic() - started:.1f} s")
+    return 0 if all_ok else 1

@@ -1,0 +1,328 @@
+"""The local rehearsal stack: embedded PostgreSQL, the stand-in daemon, a fixture checkout.
+
+`up` is idempotent (a running, healthy stack is reused), `down` stops every process it
+started and leaves no listening port. State lives in `paths.state_dir()` (outside git):
+``state.json`` describes the running stack; the database password sits in a 0600 file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import secrets as _random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .. import paths
+from ..errors import SandboxError
+from ..secrets import register
+
+ENVS = ("sandbox", "sandbox-production")
+PREVIOUS = "v1.3.0"
+RELEASE = "v1.4.0"
+SERVICES = ("api", "web", "chatmock", "ocr")
+_STARTUP_TIMEOUT_S = 30.0
+
+
+def database_name(env: str) -> str:
+    return "americano_" + env.replace("-", "_")
+
+
+def _state_file(state: Path) -> Path:
+    return state / "state.json"
+
+
+def read_state(state: Path | None = None) -> dict[str, Any] | None:
+    """The running stack's description, or None when no stack was brought up."""
+    state = state or paths.state_dir()
+    try:
+        return json.loads(_state_file(state).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def _password(state: Path) -> str:
+    return (state / "pg-password").read_text().strip()
+
+
+@contextlib.contextmanager
+def _stack_lock(state: Path) -> Iterator[None]:
+    """Serialise `up`/`down` so two callers never start two stacks."""
+    state.mkdir(parents=True, exist_ok=True)
+    with open(state / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie is not alive for our purposes.
+    with contextlib.suppress(OSError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat.split(")", 1)[1].split()[0] == "Z":
+            return False
+    return True
+
+
+def sandbox_environment(env: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Variables a sandbox params file resolves against: URLs of this env's stack.
+
+    The stack's URLs win over the caller's environment (a sandbox params file must never
+    reach a real system); API keys are only filled in when the caller has not set them,
+    so a test can plant canary values. Returns {} when no stack is running.
+    """
+    environ = os.environ if environ is None else environ
+    state_path = Path(environ["DEPLOYBOOK_STATE_DIR"]) if environ.get("DEPLOYBOOK_STATE_DIR") else None
+    state = read_state(state_path)
+    if not state or env not in state["envs"]:
+        return {}
+    info = state["envs"][env]
+    password = _password(Path(state["state_dir"]))
+    db_url = f"postgresql://postgres:{password}@127.0.0.1:{state['postgres']['port']}/{info['database']}"
+    register(db_url)
+    services = info["services"]
+    values = {
+        "DATABASE_URL": db_url,
+        "CHATMOCK_URL": services["chatmock"],
+        "API_URL": services["api"],
+        "WEB_URL": services["web"],
+        "OCR_URL": services["ocr"],
+        "ML_SERVICE_URL": services["api"],
+        "AMERICANO_CHECKOUT": state["checkout"],
+        "DEPLOYBOOK_WEBHOOK_URL": state["webhook_url"],
+        "DEPLOYBOOK_SMTP_HOST": state["smtp"]["host"],
+        "DEPLOYBOOK_SMTP_PORT": str(state["smtp"]["port"]),
+        "DEPLOYBOOK_STATE_DIR": state["state_dir"],
+    }
+    for key in ("OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_GEMINI_API_KEY"):
+        values[key] = environ.get(key) or f"sk-sandbox-{key.lower()}-{state['token']}"
+    return values
+
+
+def _wait_for(predicate: Callable[[], bool], what: str, timeout: float = _STARTUP_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise SandboxError(f"sandbox: {what} did not come up within {timeout:.0f} s")
+
+
+def _healthy(state: dict[str, Any]) -> bool:
+    from .postgres import PgCluster
+
+    if not _pid_alive(state.get("daemon_pid")):
+        return False
+    pg = PgCluster(Path(state["postgres"]["datadir"]), port=state["postgres"]["port"])
+    if not pg.running():
+        return False
+    try:
+        return httpx.get(state["admin_url"] + "/admin/state", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _say(progress: Callable[[str], None] | None, text: str) -> None:
+    if progress:
+        progress(text)
+
+
+def up(
+    state: Path | None = None,
+    *,
+    password: str | None = None,
+    envs: tuple[str, ...] = ENVS,
+    progress: Callable[[str], None] | None = print,
+) -> dict[str, Any]:
+    """Start (or reuse) the stack and return its state. Idempotent."""
+    from . import fixture
+    from .. import migrations
+    from .postgres import PgCluster
+
+    state = (state or paths.state_dir()).resolve()
+    with _stack_lock(state):
+        current = read_state(state)
+        if current and _healthy(current):
+            _say(progress, f"sandbox already up (state in {state})")
+            return current
+        if current:
+            _stop(current, state, progress)
+        started = time.monotonic()
+        checkout_dir = state / "checkout"
+        if not (checkout_dir / ".git").is_dir():
+            shutil.rmtree(checkout_dir, ignore_errors=True)
+            _say(progress, "sandbox: generating the fixture Americano checkout")
+            fixture.create_checkout(checkout_dir, previous=PREVIOUS, release=RELEASE)
+        pw_file = state / "pg-password"
+        if password or not pw_file.exists():
+            pw_file.write_text(password or _random.token_urlsafe(18))
+            pw_file.chmod(0o600)
+        password = _password(state)
+        register(password)
+
+        pg = PgCluster(state / "pg")
+        fresh = not (state / "pg" / "PG_VERSION").exists()
+        pg.init(password)
+        pg.start()
+        _say(progress, f"sandbox: PostgreSQL up on 127.0.0.1:{pg.port}")
+        env_info: dict[str, Any] = {}
+        for env in envs:
+            db = database_name(env)
+            pg.create_database(db)
+            env_info[env] = {"database": db}
+            if fresh:
+                url = pg.url(db, password)
+                previous_dir = fixture.migrations_at(checkout_dir, PREVIOUS)
+                try:
+                    migrations.apply_pending(url, migrations.read_migrations(previous_dir))
+                finally:
+                    shutil.rmtree(previous_dir, ignore_errors=True)
+                fixture.seed(url)
+                _say(progress, f"sandbox: {db} migrated to {PREVIOUS} and seeded")
+
+        config = {
+            "envs": {
+                env: {"database_url": pg.url(info["database"], password), "initial_version": PREVIOUS}
+                for env, info in env_info.items()
+            }
+        }
+        (state / "daemon-config.json").write_text(json.dumps(config))
+        (state / "daemon-config.json").chmod(0o600)
+        with contextlib.suppress(FileNotFoundError):
+            (state / "daemon.json").unlink()
+        log = open(state / "daemon.out", "ab")  # noqa: SIM115 - owned by the child
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "deploybook.sandbox.daemon", "--state-dir", str(state)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+
+        def daemon_ready() -> bool:
+            if proc.poll() is not None:
+                raise SandboxError(
+                    f"sandbox: the stand-in daemon exited with {proc.returncode}; "
+                    f"see {state / 'daemon.out'}"
+                )
+            return (state / "daemon.json").exists()
+
+        _wait_for(daemon_ready, "the stand-in daemon")
+        daemon = json.loads((state / "daemon.json").read_text())
+        for env in env_info:
+            env_info[env]["services"] = daemon["envs"][env]
+        new_state = {
+            "state_dir": str(state),
+            "token": _random.token_hex(4),
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "postgres": {"datadir": str(state / "pg"), "port": pg.port, "bin_dir": str(pg.bin_dir())},
+            "daemon_pid": proc.pid,
+            "admin_url": daemon["admin_url"],
+            "webhook_url": daemon["webhook_url"],
+            "smtp": daemon["smtp"],
+            "checkout": str(checkout_dir),
+            "previous": PREVIOUS,
+            "release": RELEASE,
+            "envs": env_info,
+        }
+        tmp = _state_file(state).with_suffix(".tmp")
+        tmp.write_text(json.dumps(new_state, indent=2))
+        os.replace(tmp, _state_file(state))
+        _say(progress, f"sandbox: up in {time.monotonic() - started:.1f} s (state in {state})")
+        return new_state
+
+
+def _stop(current: dict[str, Any], state: Path, progress: Callable[[str], None] | None) -> None:
+    from .postgres import PgCluster
+
+    pid = current.get("daemon_pid")
+    if _pid_alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _pid_alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+    pg = PgCluster(Path(current["postgres"]["datadir"]), port=current["postgres"]["port"])
+    pg.stop()
+    _state_file(state).unlink(missing_ok=True)
+    _say(progress, "sandbox: down")
+
+
+def down(state: Path | None = None, *, purge: bool = False, progress: Callable[[str], None] | None = print) -> None:
+    """Stop every process of the stack; with ``purge`` also delete its data and checkout."""
+    state = (state or paths.state_dir()).resolve()
+    if not state.exists():
+        _say(progress, "sandbox: nothing to stop")
+        return
+    with _stack_lock(state):
+        current = read_state(state)
+        if current:
+            _stop(current, state, progress)
+        else:
+            from .postgres import PgCluster
+
+            if (state / "pg" / "postmaster.pid").exists():
+                PgCluster(state / "pg").stop()
+            _say(progress, "sandbox: nothing running")
+    if purge:
+        shutil.rmtree(state, ignore_errors=True)
+        _say(progress, f"sandbox: removed {state}")
+
+
+def status(state: Path | None = None) -> dict[str, Any]:
+    """What is running: postgres, daemon, and each service's health and version."""
+    state = (state or paths.state_dir()).resolve()
+    current = read_state(state)
+    if not current:
+        return {"running": False, "state_dir": str(state)}
+    report: dict[str, Any] = {"running": _healthy(current), "state_dir": str(state), "envs": {}}
+    for env, info in current["envs"].items():
+        report["envs"][env] = {}
+        for svc, url in info["services"].items():
+            path = "/api/health" if svc == "web" else "/health"
+            try:
+                body = httpx.get(url + path, timeout=2).json()
+                report["envs"][env][svc] = {"url": url, "version": body.get("version"), "up": True}
+            except (httpx.HTTPError, ValueError):
+                report["envs"][env][svc] = {"url": url, "version": None, "up": False}
+    return report
+
+
+def admin(path: str, payload: dict[str, Any] | None = None, *, method: str = "POST", state: Path | None = None) -> Any:
+    """Call the stand-in daemon's admin API (version switch, scale, faults, messages)."""
+    current = read_state((state or paths.state_dir()).resolve())
+    if not current:
+        raise SandboxError("sandbox is not running: run `deploybook sandbox up` first")
+    try:
+        response = httpx.request(method, current["admin_url"] + path, json=payload, timeout=10)
+    except httpx.HTTPError as exc:
+        raise SandboxError(f"sandbox admin {path}: {exc}") from exc
+    if response.status_code >= 400:
+        raise SandboxError(f"sandbox admin {path} answered {response.status_code}: {response.text[:200]}")
+    return response.json() if response.content else None

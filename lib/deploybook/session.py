@@ -1,0 +1,166 @@
+"""The notebook side of a run: one object per runbook that loads params, shows where you
+are, collects checks, glues the facts later runbooks read, and ends in the gate.
+
+A runbook cell is one call on this object and its displayed result, so everything a cell
+does is reachable from tests without a notebook.
+"""
+
+from __future__ import annotations
+
+import getpass
+import html
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import paths
+from .checks import Check, Checks, gate
+from .config import Params, load_params, validate_release
+from .secrets import register_environment, scrub
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (interactive or papermill)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def headless() -> bool:
+    """True when nobody can click a widget: papermill, CI, plain Python."""
+    return os.environ.get("DEPLOYBOOK_HEADLESS") == "1" or not in_notebook()
+
+
+def show(obj: Any) -> None:
+    """Display in a notebook, print elsewhere; always scrubbed."""
+    if in_notebook():
+        from IPython.display import HTML, display
+
+        if hasattr(obj, "_repr_html_"):
+            display(HTML(scrub(obj._repr_html_())))
+        elif isinstance(obj, str):
+            print(scrub(obj))
+        else:
+            display(obj)
+    else:
+        text = obj.to_text() if hasattr(obj, "to_text") else str(obj)
+        print(scrub(text))
+
+
+def glue(name: str, value: Any) -> None:
+    """Record a fact as a scrapbook scrap (scrubbed) so later runbooks can read it."""
+    if not in_notebook():
+        return
+    import scrapbook as sb
+
+    sb.glue(name, scrub(value), display=False)
+
+
+@dataclass
+class Runbook:
+    """One run of one runbook against one environment."""
+
+    name: str
+    env: str
+    release: str
+    params_file: str
+    operator: str
+    execute: bool = False
+    previous_release: str | None = None
+    run_id: str | None = None
+    params: Params = field(init=False)
+    checks: Checks = field(init=False, default_factory=Checks)
+    started_at: datetime = field(init=False, default_factory=lambda: datetime.now(UTC))
+    _clock: float = field(init=False, default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self.operator = self.operator or os.environ.get("DEPLOYBOOK_OPERATOR") or getpass.getuser()
+        validate_release(self.release)
+        if self.previous_release:
+            validate_release(self.previous_release, "previous_release")
+        path = Path(self.params_file)
+        if not path.is_absolute():
+            path = paths.project_root() / path
+        self.params = load_params(path)
+        register_environment([*self.params.secrets, self.params.database.url_env])
+
+    @property
+    def record_dir(self) -> Path:
+        """Where this run's record lives (its snapshots and reports go beside it)."""
+        if record := os.environ.get("DEPLOYBOOK_RECORD"):
+            return Path(record).parent
+        return paths.outputs_dir() / self.env / self.release
+
+    def facts(self) -> dict[str, Any]:
+        return {
+            "runbook": self.name,
+            "env": self.env,
+            "kind": self.params.environment.kind,
+            "role": self.params.environment.role,
+            "release": self.release,
+            "previous_release": self.previous_release,
+            "operator": self.operator,
+            "execute": self.execute,
+            "run_id": self.run_id,
+            "started_at": self.started_at.isoformat(),
+            "epic": self.params.epic.id,
+        }
+
+    def _repr_html_(self) -> str:
+        facts = self.facts()
+        mode = (
+            "<b style='color:#b00'>EXECUTE: this run changes systems</b>"
+            if self.execute
+            else "<b style='color:#070'>DRY RUN: nothing will be changed</b>"
+        )
+        rows = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
+            for k, v in facts.items()
+        )
+        return (
+            f"<div class='deploybook-header'><h3>You are here: {html.escape(self.name)} "
+            f"on {html.escape(self.env)} for {html.escape(self.release)}</h3>"
+            f"<p>{mode}</p><table>{rows}</table></div>"
+        )
+
+    def to_text(self) -> str:
+        mode = "EXECUTE" if self.execute else "DRY RUN"
+        return f"{self.name} on {self.env} for {self.release} [{mode}] operator={self.operator}"
+
+    def header(self) -> Runbook:
+        """Show the "you are here" header and glue the run facts."""
+        glue("run", self.facts())
+        return self
+
+    def record(self, result: Check | Iterable[Check]) -> Checks:
+        """Add checks to this run's table and show them."""
+        new = Checks([result] if isinstance(result, Check) else result)
+        self.checks.extend(new)
+        return new
+
+    def finish(self) -> Checks:
+        """Glue the checks and timings, show the whole table, then apply the gate."""
+        duration = time.monotonic() - self._clock
+        glue("checks", self.checks.to_records())
+        glue(
+            "timing",
+            {
+                "started_at": self.started_at.isoformat(),
+                "ended_at": datetime.now(UTC).isoformat(),
+                "duration_s": round(duration, 3),
+            },
+        )
+        glue("summary", {"ok": self.checks.ok, "summary": self.checks.summary()})
+        return gate(self.checks, f"{self.name} gate")
+
+
+def start(name: str, **parameters: Any) -> Runbook:
+    """Begin a runbook: validate parameters and params file, show the header."""
+    return Runbook(name=name, **parameters).header()
