@@ -257,7 +257,8 @@ def load_params(path: str | os.PathLike[str], environ: Mapping[str, str] | None 
     try:
         data = interpolate(raw, environ)
     except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}", key=exc.key) from None
+        hint = " (is the sandbox up? run `deploybook sandbox up`)" if kind == "sandbox" else ""
+        raise ConfigError(f"{path}: {exc}{hint}", key=exc.key) from None
     data["source"] = str(path)
     try:
         return Params.model_validate(data)
