@@ -25,8 +25,21 @@ __all__ = [
 ]
 
 _SUBMODULES = {
-    "approvals", "audit", "config", "db", "deploy", "http", "migrations", "monitor", "notify",
-    "plots", "preconditions", "rollout", "rollback", "smoke", "steps",
+    "approvals",
+    "audit",
+    "config",
+    "db",
+    "deploy",
+    "http",
+    "migrations",
+    "monitor",
+    "notify",
+    "plots",
+    "preconditions",
+    "rollout",
+    "rollback",
+    "smoke",
+    "steps",
 }
 
 

@@ -28,7 +28,9 @@ def utc_stamp(moment: datetime | None = None) -> str:
     return (moment or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S%fZ")
 
 
-def record_path(outputs: Path, env: str, release: str, runbook: str, moment: datetime | None = None) -> Path:
+def record_path(
+    outputs: Path, env: str, release: str, runbook: str, moment: datetime | None = None
+) -> Path:
     return outputs / env / release / f"{utc_stamp(moment)}-{runbook}.ipynb"
 
 
@@ -74,7 +76,9 @@ def render_html(notebook: Path, *, no_input: bool = False) -> Path:
 
 def _entry_hash(entry: dict[str, Any]) -> str:
     body = {k: v for k, v in entry.items() if k != "hash"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
 
 
 def ledger_path(outputs: Path, env: str) -> Path:
@@ -147,11 +151,21 @@ def verify(outputs: Path, envs: list[str] | None = None) -> tuple[int, list[Prob
             count += 1
             where = f"ledger line {index} ({entry.get('record', '?')})"
             if entry.get("seq") != index:
-                problems.append(Problem(env, where, f"sequence {entry.get('seq')} where {index} was expected (a line was removed or moved)"))
+                problems.append(
+                    Problem(
+                        env,
+                        where,
+                        f"sequence {entry.get('seq')} where {index} was expected (a line was removed or moved)",
+                    )
+                )
             if entry.get("prev_hash") != previous:
-                problems.append(Problem(env, where, "chain broken: prev_hash does not match the line before"))
+                problems.append(
+                    Problem(env, where, "chain broken: prev_hash does not match the line before")
+                )
             if _entry_hash(entry) != entry.get("hash"):
-                problems.append(Problem(env, where, "ledger line edited: its hash does not match its content"))
+                problems.append(
+                    Problem(env, where, "ledger line edited: its hash does not match its content")
+                )
             previous = entry.get("hash", "")
             for key in ("record", "html"):
                 rel = entry.get(key)
@@ -162,7 +176,9 @@ def verify(outputs: Path, envs: list[str] | None = None) -> tuple[int, list[Prob
                 if not file.exists():
                     problems.append(Problem(env, where, f"{key} {rel} was deleted"))
                 elif sha256_file(file) != entry.get(f"{key}_sha256"):
-                    problems.append(Problem(env, where, f"{key} {rel} was edited after it was recorded"))
+                    problems.append(
+                        Problem(env, where, f"{key} {rel} was edited after it was recorded")
+                    )
         for record in sorted((outputs / env).glob("*/*.ipynb")):
             rel = str(record.relative_to(outputs))
             if rel not in listed:

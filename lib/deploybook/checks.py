@@ -27,7 +27,12 @@ class Status(StrEnum):
 
 
 _ICON = {Status.PASS: "✅", Status.WARN: "⚠️", Status.FAIL: "❌", Status.SKIP: "⏭"}
-_COLOUR = {Status.PASS: "#e6f4ea", Status.WARN: "#fff4e5", Status.FAIL: "#fde7e9", Status.SKIP: "#f1f3f4"}
+_COLOUR = {
+    Status.PASS: "#e6f4ea",
+    Status.WARN: "#fff4e5",
+    Status.FAIL: "#fde7e9",
+    Status.SKIP: "#f1f3f4",
+}
 
 
 @dataclass
@@ -60,11 +65,20 @@ class Check:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Check:
-        return cls(**{k: d.get(k) for k in ("name", "section", "status", "evidence", "critical", "duration_s", "data")})
+        return cls(
+            **{
+                k: d.get(k)
+                for k in ("name", "section", "status", "evidence", "critical", "duration_s", "data")
+            }
+        )
 
 
 def _truncate(text: str, limit: int = EVIDENCE_LIMIT) -> str:
-    return text if len(text) <= limit else text[: limit - 20] + f"… [{len(text) - limit + 20} more chars]"
+    return (
+        text
+        if len(text) <= limit
+        else text[: limit - 20] + f"… [{len(text) - limit + 20} more chars]"
+    )
 
 
 def run_check(
@@ -85,7 +99,9 @@ def run_check(
         result = (Status.FAIL, f"{type(exc).__name__}: {exc}")
     duration = time.perf_counter() - started
     status, evidence, *rest = result
-    return Check(name, section, Status(status), evidence, critical, duration, rest[0] if rest else None)
+    return Check(
+        name, section, Status(status), evidence, critical, duration, rest[0] if rest else None
+    )
 
 
 class Checks(list):
@@ -123,7 +139,9 @@ class Checks(list):
             }
             for c in self
         ]
-        return pd.DataFrame(rows, columns=["status", "check", "section", "critical", "evidence", "seconds"])
+        return pd.DataFrame(
+            rows, columns=["status", "check", "section", "critical", "evidence", "seconds"]
+        )
 
     def to_text(self) -> str:
         width = max((len(c.name) for c in self), default=5)
@@ -160,6 +178,8 @@ def gate(checks: Iterable[Check], name: str = "gate") -> Checks:
     checks = Checks(checks)
     failed = checks.failed
     if failed:
-        names = "; ".join(f"{c.name} ({c.evidence.splitlines()[0] if c.evidence else 'failed'})" for c in failed)
+        names = "; ".join(
+            f"{c.name} ({c.evidence.splitlines()[0] if c.evidence else 'failed'})" for c in failed
+        )
         raise GateFailed(f"{name} failed: {len(failed)} critical check(s) failed: {names}", failed)
     return checks

@@ -25,7 +25,10 @@ def _parameter(pairs: list[list[str]] | None) -> dict[str, Any]:
             result[name] = yaml.safe_load(value)
         except yaml.YAMLError:
             result[name] = value
-        if isinstance(result[name], str | int | float | bool | dict | list) is False and result[name] is not None:
+        if (
+            isinstance(result[name], str | int | float | bool | dict | list) is False
+            and result[name] is not None
+        ):
             raise ConfigError(f"parameter {name}: unsupported value {value!r}", key=name)
     return result
 
@@ -60,7 +63,9 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"TAMPERED  {problem}")
     if problems:
-        print(f"{len(problems)} problem(s) in {count} ledger entries under {outputs}", file=sys.stderr)
+        print(
+            f"{len(problems)} problem(s) in {count} ledger entries under {outputs}", file=sys.stderr
+        )
         return 1
     print(f"ok: {count} ledger entries verified under {outputs}")
     return 0
@@ -124,10 +129,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="execute a runbook into an audit record")
     run.add_argument("runbook", help="01-preconditions … 05-rollback (or 01 … 05)")
-    run.add_argument("--env", required=True, help="environment; params/<env>.yaml unless --params-file")
+    run.add_argument(
+        "--env", required=True, help="environment; params/<env>.yaml unless --params-file"
+    )
     run.add_argument("--release", required=True, help="release tag, SemVer vX.Y.Z")
-    run.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
-                     help="notebook parameter (never a secret); VALUE is read as YAML")
+    run.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        metavar=("NAME", "VALUE"),
+        help="notebook parameter (never a secret); VALUE is read as YAML",
+    )
     run.add_argument("--params-file", help="params YAML (default params/<env>.yaml)")
     run.add_argument("--no-html", action="store_true", help="skip the HTML rendering")
     run.add_argument("--log-output", action="store_true", help="stream cell output while running")
@@ -146,12 +159,17 @@ def build_parser() -> argparse.ArgumentParser:
     down = sbx_sub.add_parser("down", help="stop every process of the stack")
     down.add_argument("--purge", action="store_true", help="also delete its data and checkout")
     down.set_defaults(func=cmd_sandbox)
-    sbx_sub.add_parser("status", help="what is running (exit 3 if down)").set_defaults(func=cmd_sandbox)
+    sbx_sub.add_parser("status", help="what is running (exit 3 if down)").set_defaults(
+        func=cmd_sandbox
+    )
     env = sbx_sub.add_parser("env", help="print the variables a sandbox env resolves against")
     env.add_argument("env")
     env.set_defaults(func=cmd_sandbox)
-    for name, helptext in (("deploy", "switch a stand-in to a version"), ("scale", "set replicas"),
-                           ("fault", "inject or clear a fault")):
+    for name, helptext in (
+        ("deploy", "switch a stand-in to a version"),
+        ("scale", "set replicas"),
+        ("fault", "inject or clear a fault"),
+    ):
         p = sbx_sub.add_parser(name, help=helptext)
         p.add_argument("--env", required=True)
         p.add_argument("--service", required=True)
@@ -167,7 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--path", action="append", help="only these paths (repeatable)")
             p.add_argument("--clear", action="store_true")
         p.set_defaults(func=cmd_sandbox)
-    sbx_sub.add_parser("messages", help="webhook and email messages received").set_defaults(func=cmd_sandbox)
+    sbx_sub.add_parser("messages", help="webhook and email messages received").set_defaults(
+        func=cmd_sandbox
+    )
 
     reh = sub.add_parser("rehearse", help="full rehearsal of the release on the sandbox")
     reh.add_argument("--keep-up", action="store_true", help="leave the stack running afterwards")

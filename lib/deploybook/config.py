@@ -204,7 +204,10 @@ def validate_release(release: str, what: str = "release") -> str:
 def interpolate(value: Any, environ: Mapping[str, str], where: str = "") -> Any:
     """Replace ``${VAR}`` / ``${VAR:-default}`` in every string of a loaded YAML tree."""
     if isinstance(value, dict):
-        return {k: interpolate(v, environ, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+        return {
+            k: interpolate(v, environ, f"{where}.{k}" if where else str(k))
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [interpolate(v, environ, f"{where}[{i}]") for i, v in enumerate(value)]
     if not isinstance(value, str):
@@ -244,11 +247,17 @@ def load_params(path: str | os.PathLike[str], environ: Mapping[str, str] | None 
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}:{where} is not valid YAML ({getattr(exc, 'problem', exc)})") from exc
+        raise ConfigError(
+            f"{path}:{where} is not valid YAML ({getattr(exc, 'problem', exc)})"
+        ) from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of keys at the top level")
     environ = dict(os.environ if environ is None else environ)
-    kind = (raw.get("environment") or {}).get("kind") if isinstance(raw.get("environment"), dict) else None
+    kind = (
+        (raw.get("environment") or {}).get("kind")
+        if isinstance(raw.get("environment"), dict)
+        else None
+    )
     if kind == "sandbox":
         from .sandbox.stack import sandbox_environment
 

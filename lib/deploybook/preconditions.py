@@ -71,7 +71,9 @@ def secrets_configured(params: Params, environ: Mapping[str, str] | None = None)
         register(value)
         status, evidence = judge_secret(name, value, examples.get(name, set()))
         checks.append(
-            Check(f"secret {name} configured", "6", status, evidence, True, time.monotonic() - started)
+            Check(
+                f"secret {name} configured", "6", status, evidence, True, time.monotonic() - started
+            )
         )
     return checks
 
@@ -81,6 +83,8 @@ def health_endpoints(params: Params, expect_version: str | None = None) -> Check
     from .http import check_health
 
     return Checks(
-        check_health(svc.name, svc.base_url + svc.health_path, section="10", expect_version=expect_version)
+        check_health(
+            svc.name, svc.base_url + svc.health_path, section="10", expect_version=expect_version
+        )
         for svc in params.services
     )

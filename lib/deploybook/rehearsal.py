@@ -17,7 +17,13 @@ from .sandbox import stack
 
 RELEASE = stack.RELEASE
 PREVIOUS = stack.PREVIOUS
-SIGNOFFS = {"PM": "Pat Manager", "Web": "Wendy Web", "API": "Andy Api", "Services": "Sam Services", "QA": "Quinn QA"}
+SIGNOFFS = {
+    "PM": "Pat Manager",
+    "Web": "Wendy Web",
+    "API": "Andy Api",
+    "Services": "Sam Services",
+    "QA": "Quinn QA",
+}
 
 
 @dataclass

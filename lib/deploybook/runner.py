@@ -125,7 +125,9 @@ def run_runbook(
     params_file = (params_file or params_file_for(env)).resolve()
     params = load_params(params_file)
     if params.environment.name != env:
-        raise ConfigError(f"{params_file}: environment.name is {params.environment.name!r}, not {env!r}")
+        raise ConfigError(
+            f"{params_file}: environment.name is {params.environment.name!r}, not {env!r}"
+        )
     register_environment([*params.secrets, params.database.url_env])
     outputs = (outputs or paths.outputs_dir()).resolve()
 

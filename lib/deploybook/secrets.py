@@ -19,7 +19,9 @@ from typing import Any
 MASK = "***"
 
 # scheme://user:password@host  -> scheme://user:***@host
-_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@'\"]*:)(?P<pw>[^\s@/'\"]+)(?=@)")
+_URL_PASSWORD = re.compile(
+    r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@'\"]*:)(?P<pw>[^\s@/'\"]+)(?=@)"
+)
 # Values shorter than this are too likely to collide with ordinary text ("1", "true").
 _MIN_SCRUB_LENGTH = 4
 

@@ -92,13 +92,17 @@ def sandbox_environment(env: str, environ: Mapping[str, str] | None = None) -> d
     so a test can plant canary values. Returns {} when no stack is running.
     """
     environ = os.environ if environ is None else environ
-    state_path = Path(environ["DEPLOYBOOK_STATE_DIR"]) if environ.get("DEPLOYBOOK_STATE_DIR") else None
+    state_path = (
+        Path(environ["DEPLOYBOOK_STATE_DIR"]) if environ.get("DEPLOYBOOK_STATE_DIR") else None
+    )
     state = read_state(state_path)
     if not state or env not in state["envs"]:
         return {}
     info = state["envs"][env]
     password = _password(Path(state["state_dir"]))
-    db_url = f"postgresql://postgres:{password}@127.0.0.1:{state['postgres']['port']}/{info['database']}"
+    db_url = (
+        f"postgresql://postgres:{password}@127.0.0.1:{state['postgres']['port']}/{info['database']}"
+    )
     register(db_url)
     services = info["services"]
     values = {
@@ -119,7 +123,9 @@ def sandbox_environment(env: str, environ: Mapping[str, str] | None = None) -> d
     return values
 
 
-def _wait_for(predicate: Callable[[], bool], what: str, timeout: float = _STARTUP_TIMEOUT_S) -> None:
+def _wait_for(
+    predicate: Callable[[], bool], what: str, timeout: float = _STARTUP_TIMEOUT_S
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -202,7 +208,10 @@ def up(
 
         config = {
             "envs": {
-                env: {"database_url": pg.url(info["database"], password), "initial_version": PREVIOUS}
+                env: {
+                    "database_url": pg.url(info["database"], password),
+                    "initial_version": PREVIOUS,
+                }
                 for env, info in env_info.items()
             }
         }
@@ -236,7 +245,11 @@ def up(
             "state_dir": str(state),
             "token": _random.token_hex(4),
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "postgres": {"datadir": str(state / "pg"), "port": pg.port, "bin_dir": str(pg.bin_dir())},
+            "postgres": {
+                "datadir": str(state / "pg"),
+                "port": pg.port,
+                "bin_dir": str(pg.bin_dir()),
+            },
             "daemon_pid": proc.pid,
             "admin_url": daemon["admin_url"],
             "webhook_url": daemon["webhook_url"],
@@ -274,7 +287,12 @@ def _stop(current: dict[str, Any], state: Path, progress: Callable[[str], None] 
     _say(progress, "sandbox: down")
 
 
-def down(state: Path | None = None, *, purge: bool = False, progress: Callable[[str], None] | None = print) -> None:
+def down(
+    state: Path | None = None,
+    *,
+    purge: bool = False,
+    progress: Callable[[str], None] | None = print,
+) -> None:
     """Stop every process of the stack; with ``purge`` also delete its data and checkout."""
     state = (state or paths.state_dir()).resolve()
     if not state.exists():
@@ -314,7 +332,13 @@ def status(state: Path | None = None) -> dict[str, Any]:
     return report
 
 
-def admin(path: str, payload: dict[str, Any] | None = None, *, method: str = "POST", state: Path | None = None) -> Any:
+def admin(
+    path: str,
+    payload: dict[str, Any] | None = None,
+    *,
+    method: str = "POST",
+    state: Path | None = None,
+) -> Any:
     """Call the stand-in daemon's admin API (version switch, scale, faults, messages)."""
     current = read_state((state or paths.state_dir()).resolve())
     if not current:
@@ -324,5 +348,7 @@ def admin(path: str, payload: dict[str, Any] | None = None, *, method: str = "PO
     except httpx.HTTPError as exc:
         raise SandboxError(f"sandbox admin {path}: {exc}") from exc
     if response.status_code >= 400:
-        raise SandboxError(f"sandbox admin {path} answered {response.status_code}: {response.text[:200]}")
+        raise SandboxError(
+            f"sandbox admin {path} answered {response.status_code}: {response.text[:200]}"
+        )
     return response.json() if response.content else None

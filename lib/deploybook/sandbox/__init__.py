@@ -1,0 +1,1 @@
+"""The local rehearsal stack: embedded PostgreSQL, stand-in services, receivers."""
