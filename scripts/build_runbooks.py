@@ -1,4 +1,4 @@
-"""Write the runbook notebooks from their outlines in `runbook_outlines.py`.
+"""Write the runbook notebooks from their outlines in `scripts/outlines/`.
 
 The notebooks are committed; this script keeps their structure (markdown quoting the
 plan, one tagged parameters cell, one call per cell) consistent. Re-run it after editing
@@ -14,14 +14,18 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 sys.path.insert(0, str(Path(__file__).parent))
-from runbook_outlines import OUTLINES  # noqa: E402
+from outlines import OUTLINES  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def build(name: str, cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
     nb = new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.metadata["language_info"] = {"name": "python"}
     for index, (kind, source) in enumerate(cells):
         source = source.strip("\n")
