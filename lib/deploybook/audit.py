@@ -12,6 +12,7 @@ import fcntl
 import hashlib
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,7 +68,10 @@ def render_html(notebook: Path, *, no_input: bool = False) -> Path:
         exporter.exclude_input = True
         exporter.exclude_input_prompt = True
         exporter.exclude_output_prompt = True
-    body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
+    with warnings.catch_warnings():
+        # Scraps have their own mimetype that HTML cannot show; they are data, not display.
+        warnings.simplefilter("ignore", UserWarning)
+        body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
     suffix = ".review.html" if no_input else ".html"
     target = notebook.with_suffix(suffix)
     target.write_text(scrub(body), encoding="utf-8")

@@ -63,7 +63,7 @@ def glue(name: str, value: Any) -> None:
     sb.glue(name, scrub(value), display=False)
 
 
-@dataclass
+@dataclass(repr=False)
 class Runbook:
     """One run of one runbook against one environment."""
 
@@ -89,6 +89,11 @@ class Runbook:
         if not path.is_absolute():
             path = paths.project_root() / path
         self.params = load_params(path)
+        if self.params.environment.kind == "sandbox":
+            from .sandbox.stack import sandbox_environment
+
+            # The sandbox stands in for the environment a real run would inherit.
+            os.environ.update(sandbox_environment(self.env))
         register_environment([*self.params.secrets, self.params.database.url_env])
 
     @property
@@ -129,6 +134,9 @@ class Runbook:
             f"on {html.escape(self.env)} for {html.escape(self.release)}</h3>"
             f"<p>{mode}</p><table>{rows}</table></div>"
         )
+
+    def __repr__(self) -> str:
+        return self.to_text()
 
     def to_text(self) -> str:
         mode = "EXECUTE" if self.execute else "DRY RUN"

@@ -8,13 +8,64 @@ CELLS = [
     (
         "md",
         """
-# 04 — Smoke tests and monitoring
+# 04 — Smoke tests, monitoring window and post-deploy validation
 
 Deployment plan sections **12 Smoke tests**, **14 Monitoring** and **15 Post-deploy
 validation**.
+
+> *After every deployment: smoke-test the release, watch error rate, latency and queue depth
+> for the monitoring window, and validate the data the migration touched.*
+
+This runbook changes nothing. `watch_window_s` shortens the monitoring window (default: the
+params file's `thresholds.watch_window_s`); `expect_version` makes every health check
+require that running release (empty: any).
 """,
     ),
-    ("parameters", PARAMETERS),
+    ("parameters", PARAMETERS + 'watch_window_s = None\nexpect_version = ""\n'),
     start("04-smoke"),
+    (
+        "md",
+        """
+## 12 Smoke tests
+
+> *Search API returns results; objective extraction round trip through ChatMock; IRT
+> question selection; the confidence calibrator; the analytics summary; health endpoints
+> of API, ChatMock and OCR.*
+
+All requests run at once (the suite takes about as long as its slowest endpoint). Each
+check shows its status code, latency against its budget and the answer's evidence; a
+failed critical check stops the gate.
+""",
+    ),
+    ("code", "run.record(db.smoke.run_suite(run.params, expect_version=expect_version or None))"),
+    (
+        "md",
+        """
+## 14 Monitoring window
+
+> *Watch the 5xx rate, p95 latency and queue depth against the thresholds. If errors or
+> SLAs stay breached for more than 10 minutes, roll back (section 16).*
+
+Each service's metrics are sampled every `watch_interval_s` for the window. A short spike
+is shown as a warning; a breach lasting `breach_sustain_s` fails the check
+"SLA breached", ends the watch, and is recorded for 05-rollback.
+""",
+    ),
+    ("code", "watch = db.smoke.watch_slas(run.params, window_s=watch_window_s, progress=True)"),
+    ("code", "run.record(watch.checks)"),
+    ("code", "watch.plot()"),
+    ("code", "db.smoke.record_breach(watch)"),
+    (
+        "md",
+        """
+## 15 Post-deploy validation
+
+> *Synthetic checks pass; data integrity after the migration: no failed migrations,
+> vector dimensions unchanged, key tables populated.*
+
+Read-only queries against the database named by `database.url_env` (short timeouts).
+""",
+    ),
+    ("code", "run.record(db.smoke.post_deploy_validation(run.params))"),
     *GATE,
 ]
