@@ -1,0 +1,50 @@
+"""A sandbox stack shared by the runbook tests (started once per session, always stopped).
+
+The database password and the API keys are canaries, so every test that runs a runbook
+can also prove that no secret reached the records.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deploybook.sandbox import stack
+
+CANARIES = {
+    "DEPLOYBOOK_SANDBOX_DB_PASSWORD": "pwcanary-3b1f9e2d7c",
+    "OPENAI_API_KEY": "sk-canary-openai-5d2e8a41f0",
+    "GEMINI_API_KEY": "canary-gemini-9c47b2e16a",
+}
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A running stack with its own state dir and outputs dir, and canary secrets set."""
+    base = tmp_path_factory.mktemp("sandbox")
+    saved = os.environ.copy()
+    os.environ["DEPLOYBOOK_STATE_DIR"] = str(base / "state")
+    os.environ["DEPLOYBOOK_OUTPUTS"] = str(base / "outputs")
+    os.environ["OPENAI_API_KEY"] = CANARIES["OPENAI_API_KEY"]
+    os.environ["GEMINI_API_KEY"] = CANARIES["GEMINI_API_KEY"]
+    try:
+        state = stack.up(base / "state", password=CANARIES["DEPLOYBOOK_SANDBOX_DB_PASSWORD"], progress=None)
+        yield {**state, "outputs": Path(os.environ["DEPLOYBOOK_OUTPUTS"])}
+    finally:
+        stack.down(base / "state", progress=None)
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def files_containing(root: Path, needles: list[str]) -> list[tuple[str, str]]:
+    """Every (file, needle) where a needle occurs in a file under root."""
+    hits = []
+    for path in root.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            hits += [(str(path), n) for n in needles if n.encode() in data]
+    return hits

@@ -1,0 +1,408 @@
+"""Prisma migrations against real embedded PostgreSQL: status, dry run, apply, lint."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from pg_fixtures import run_sql
+
+from deploybook import db, migrations
+from deploybook.checks import Status
+from deploybook.dryrun import dry_run
+from deploybook.errors import LockHeld, MigrationFailed
+from deploybook.migrations import (
+    PRISMA_LOCK_KEY,
+    AppliedRow,
+    LocalMigrations,
+    apply_pending,
+    compare_status,
+    lint,
+    migration_status,
+    read_migrations,
+)
+from deploybook.sqltext import split_sql
+
+INIT = """-- CreateTable
+CREATE TABLE "concepts" ("id" SERIAL NOT NULL, "name" TEXT NOT NULL, CONSTRAINT "concepts_pkey" PRIMARY KEY ("id"));
+CREATE TABLE "content_chunks" ("id" SERIAL NOT NULL, "concept_id" INTEGER, "embedding" vector(1536),
+    CONSTRAINT "content_chunks_pkey" PRIMARY KEY ("id"));
+INSERT INTO "concepts" ("name") SELECT 'c' || g FROM generate_series(1, 10) g;
+"""
+
+
+def write(
+    root: Path,
+    items: dict[str, str],
+    provider: str | None = "postgresql",
+    loose: dict[str, str] | None = None,
+) -> Path:
+    """A prisma/migrations folder: {folder name: migration.sql}."""
+    folder = root / "migrations"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, sql in items.items():
+        (folder / name).mkdir(exist_ok=True)
+        (folder / name / "migration.sql").write_text(sql)
+    if provider:
+        (folder / "migration_lock.toml").write_text(f'provider = "{provider}"\n')
+    for name, sql in (loose or {}).items():
+        (folder / name).write_text(sql)
+    return folder
+
+
+def check(checks, name: str):
+    return next(c for c in checks if c.name == name)
+
+
+# -- reading and status ----------------------------------------------------------------
+def test_read_migrations_prisma_checksums_and_order(tmp_path: Path) -> None:
+    folder = write(
+        tmp_path,
+        {"20250903120000_init": INIT, "20250801000000_earlier": "SELECT 1;"},
+        loose={"analytics.sql": "SELECT 2;"},
+    )
+    local = read_migrations(folder)
+    assert [m.name for m in local.migrations] == ["20250801000000_earlier", "20250903120000_init"]
+    assert local.migrations[1].checksum == hashlib.sha256(INIT.encode()).hexdigest()
+    assert local.provider == "postgresql" and [p.name for p in local.loose_sql] == ["analytics.sql"]
+    assert migrations.checksum_matches(
+        INIT.replace("\n", "\r\n").encode(), local.migrations[1].checksum
+    )
+
+
+def test_status_reports_every_kind_of_trouble(tmp_path: Path) -> None:
+    folder = write(
+        tmp_path,
+        {
+            "20250903120000_init": INIT,
+            "20250917093000_objectives": "CREATE TABLE objectives (id int);",
+            "20251014090000_validation": "CREATE TABLE prompts (id int);",
+            "20251014090000_validation_b": "CREATE TABLE prompts_b (id int);",  # same timestamp
+            "20251020000000_objectives": "SELECT 1;",  # same name as an earlier one
+            "add_missions": "SELECT 1;",  # bad folder name
+        },
+        loose={"analytics_views.sql": "SELECT 1;", "scratch.sql": "SELECT 1;"},
+    )
+    (folder / "20251030000000_empty").mkdir()  # no migration.sql
+    local = read_migrations(folder)
+    now = "2025-10-01T10:00:00+00:00"
+    rows = [
+        AppliedRow(
+            str(uuid.uuid4()), "0" * 64, "20250903120000_init", now, now, None, None, 1
+        ),  # drift
+        AppliedRow(
+            str(uuid.uuid4()),
+            local.migrations[1].checksum,
+            "20250917093000_objectives",
+            now,
+            None,
+            None,
+            "Database error code: 42P07",
+            0,
+        ),  # failed row
+        AppliedRow(str(uuid.uuid4()), "f" * 64, "20250801000000_hotfix", now, now, None, None, 1),
+    ]
+    status = compare_status(local, rows, raw_sql=["analytics_views.sql"])
+    c = {x.name: x for x in status.checks}
+    assert (
+        "20250903120000_init" in c["checksum drift"].evidence
+        and c["checksum drift"].status is Status.FAIL
+    )
+    assert "20250917093000_objectives" in c["failed migrations"].evidence
+    assert (
+        c["failed migrations"].status is Status.FAIL and "P3009" in c["failed migrations"].evidence
+    )
+    assert "20250801000000_hotfix" in c["applied but missing locally"].evidence
+    assert "add_missions" in c["migration folder names"].evidence
+    assert (
+        "20251014090000_validation and 20251014090000_validation_b"
+        in c["duplicate timestamps"].evidence
+    )
+    assert "'objectives'" in c["duplicate names"].evidence
+    assert "scratch.sql" in c["loose .sql files"].evidence
+    assert "run as raw SQL, in this order: analytics_views.sql" in c["loose .sql files"].evidence
+    assert c["migration.sql present"].status is Status.FAIL
+    assert c["prisma provider"].status is Status.PASS
+    assert "20250917093000_objectives" not in [m.name for m in status.pending]
+    assert "20251014090000_validation" in [m.name for m in status.pending]
+    assert [r.migration_name for r in status.failed] == ["20250917093000_objectives"]
+
+
+def test_status_of_a_fresh_database_and_wrong_provider(tmp_path: Path, pg_db: str) -> None:
+    local = read_migrations(write(tmp_path, {"20250903120000_init": INIT}, provider="mysql"))
+    status = migration_status(local, pg_db)
+    assert status.rows is None and [m.name for m in status.pending] == ["20250903120000_init"]
+    assert check(status.checks, "applied migrations").status is Status.SKIP
+    assert check(status.checks, "prisma provider").status is Status.FAIL
+
+
+# -- apply as prisma migrate deploy ------------------------------------------------------
+def test_apply_pending_writes_prisma_compatible_rows(tmp_path: Path, pg_db: str) -> None:
+    concurrently = 'CREATE INDEX CONCURRENTLY "concepts_name_idx" ON "concepts"("name");\n'
+    local = read_migrations(
+        write(
+            tmp_path,
+            {
+                "20250903120000_init": INIT,
+                "20250917093000_concurrently": concurrently,  # alone: Prisma runs it outside a transaction
+            },
+        )
+    )
+    logs: list[str] = []
+    done = apply_pending(pg_db, local, logs.append)
+    assert [d.name for d in done] == ["20250903120000_init", "20250917093000_concurrently"]
+    assert any("applying 20250903120000_init" in line for line in logs)
+    with db.connect(pg_db) as conn:
+        cols = conn.execute(
+            "SELECT column_name, data_type, character_maximum_length, is_nullable, column_default "
+            "FROM information_schema.columns WHERE table_name = '_prisma_migrations' ORDER BY ordinal_position"
+        ).fetchall()
+        rows = conn.execute("SELECT * FROM _prisma_migrations ORDER BY started_at").fetchall()
+    assert [c[0] for c in cols] == [
+        "id",
+        "checksum",
+        "finished_at",
+        "migration_name",
+        "logs",
+        "rolled_back_at",
+        "started_at",
+        "applied_steps_count",
+    ]
+    assert cols[0][1:4] == ("character varying", 36, "NO")
+    assert cols[1][1:4] == ("character varying", 64, "NO")
+    assert cols[2][1] == "timestamp with time zone" and cols[6][4] == "now()"
+    for row, m in zip(rows, local.migrations, strict=True):
+        rid, csum, finished, name, logs_col, rolled, started, steps = row
+        assert uuid.UUID(rid) and len(rid) == 36
+        assert csum == hashlib.sha256(m.sql_path.read_bytes()).hexdigest() and name == m.name
+        assert finished >= started and logs_col is None and rolled is None and steps == 1
+    status = migration_status(local, pg_db)
+    assert status.ok and not status.pending and len(status.applied) == 2
+    assert apply_pending(pg_db, local) == []  # nothing left to do
+
+
+def test_failing_migration_leaves_failed_row_and_raises(tmp_path: Path, pg_db: str) -> None:
+    local = read_migrations(
+        write(
+            tmp_path,
+            {
+                "20250903120000_init": INIT,
+                "20251014090000_breaks": "CREATE TABLE half_done (id int);\nALTER TABLE nope ADD COLUMN x int;\n",
+                "20251020000000_after": "CREATE TABLE after_it (id int);",
+            },
+        )
+    )
+    with pytest.raises(MigrationFailed, match="20251014090000_breaks failed .42P01.*nope") as info:
+        apply_pending(pg_db, local)
+    assert info.value.migration == "20251014090000_breaks"
+    rows = {r.migration_name: r for r in migrations.read_applied(pg_db)}
+    assert rows["20250903120000_init"].applied
+    bad = rows["20251014090000_breaks"]
+    assert bad.failed and bad.applied_steps_count == 0
+    assert (
+        "Database error code: 42P01" in bad.logs
+        and "line" not in bad.logs.lower().split("position")[0]
+    )
+    assert "   2 ALTER TABLE nope" in bad.logs
+    assert "20251020000000_after" not in rows
+    assert "half_done" not in db.row_counts(pg_db)  # rolled back with its migration
+    with pytest.raises(MigrationFailed, match="(?s)P3009.*20251014090000_breaks.*UTC failed"):
+        apply_pending(pg_db, local)
+    status = migration_status(local, pg_db)
+    assert check(status.checks, "failed migrations").status is Status.FAIL
+
+
+def test_apply_refuses_a_non_empty_schema_without_prisma_table(tmp_path: Path, pg_db: str) -> None:
+    run_sql(pg_db, "CREATE TABLE legacy (id int)")
+    local = read_migrations(write(tmp_path, {"20250903120000_init": INIT}))
+    with pytest.raises(MigrationFailed, match="P3005"):
+        apply_pending(pg_db, local)
+
+
+def test_concurrent_apply_raises_lock_held(tmp_path: Path, pg_db: str) -> None:
+    local = read_migrations(
+        write(
+            tmp_path,
+            {
+                "20250903120000_init": INIT,
+                "20250917093000_slow": "SELECT pg_sleep(1.5); CREATE TABLE slow_done (id int);",
+            },
+        )
+    )
+    errors: list[Exception] = []
+
+    def first() -> None:
+        try:
+            apply_pending(pg_db, local)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    worker = threading.Thread(target=first)
+    worker.start()
+    time.sleep(0.5)
+    started = time.monotonic()
+    with pytest.raises(LockHeld, match=r"pg_advisory_lock\(72707369\).*deploybook migrate"):
+        apply_pending(pg_db, local, lock_wait_s=0.3)
+    assert time.monotonic() - started < 2
+    worker.join()
+    assert not errors and "slow_done" in db.row_counts(pg_db)
+
+
+def test_lock_held_by_another_session(tmp_path: Path, pg_db: str) -> None:
+    local = read_migrations(write(tmp_path, {"20250903120000_init": INIT}))
+    with db.connect(pg_db, autocommit=True, application_name="someone else") as other:
+        other.execute("SELECT pg_advisory_lock(%s)", (PRISMA_LOCK_KEY,))
+        with pytest.raises(LockHeld, match="someone else"):
+            apply_pending(pg_db, local, lock_wait_s=0.2)
+    assert apply_pending(pg_db, local)  # released with the session
+
+
+# -- the dry run -----------------------------------------------------------------------
+TROUBLE = {
+    "20251001000000_ok": "CREATE TABLE objectives (id int PRIMARY KEY);\nDELETE FROM concepts WHERE id > 5;\n"
+    "INSERT INTO content_chunks (concept_id) VALUES (1);",
+    "20251002000000_fails_midway": "CREATE TABLE validation_prompts (id int);\n"
+    "ALTER TABLE missing_table ADD COLUMN x int;",
+    "20251003000000_blocked": "ALTER TABLE validation_prompts ADD COLUMN y int;",
+    "20251004000000_needs_later": "CREATE INDEX calib_user_idx ON calibration_events (user_id);",
+    "20251005000000_concurrently": 'CREATE INDEX CONCURRENTLY "concepts_name_idx" ON "concepts"("name");',
+    "20251005000000_concurrently_mixed": "CREATE TABLE t2 (id int);\n"
+    "CREATE INDEX CONCURRENTLY t2_idx ON t2 (id);",
+    "20251006000000_later": "CREATE TABLE calibration_events (user_id text);",
+    "20251007000000_pgcrypto": 'CREATE EXTENSION IF NOT EXISTS "pgcrypto";',
+    "20251008000000_big_vectors": "CREATE TABLE big_embeddings (embedding vector(3072));\n"
+    "CREATE INDEX big_idx ON big_embeddings USING hnsw (embedding vector_cosine_ops);",
+    "20251009000000_commits": "UPDATE concepts SET name = name || '!';\nCOMMIT;",
+}
+
+
+@pytest.fixture
+def migrated(tmp_path: Path, pg_db: str) -> tuple[str, LocalMigrations]:
+    folder = write(
+        tmp_path,
+        {"20250903120000_init": INIT, **TROUBLE},
+        loose={"analytics_views.sql": "CREATE VIEW concept_names AS SELECT name FROM concepts;"},
+    )
+    apply_pending(pg_db, [read_migrations(folder).migrations[0]])
+    return pg_db, read_migrations(folder)
+
+
+def test_dry_run_reports_each_trouble_and_changes_nothing(
+    migrated: tuple[str, LocalMigrations],
+) -> None:
+    url, local = migrated
+    status = migration_status(local, url, raw_sql=["analytics_views.sql"])
+    assert len(status.pending) == len(TROUBLE)
+    names_before = db.row_counts(url)
+    data_before = (
+        db.connect(url).execute("SELECT string_agg(name, ',' ORDER BY id) FROM concepts").fetchone()
+    )
+    report = dry_run(url, status.pending, local.raw(["analytics_views.sql"]), lock_timeout="1s")
+    r = {x.name: x for x in report.results}
+    c = {x.name.removeprefix("dry run: "): x for x in report.checks}
+
+    assert r["20251001000000_ok"].status is Status.PASS
+    assert ("concepts", "RowExclusiveLock") in r["20251001000000_ok"].locks
+    assert "objectives" in r["20251001000000_ok"].tables
+    bad = r["20251002000000_fails_midway"]
+    assert bad.status is Status.FAIL and bad.error["sqlstate"] == "42P01"
+    assert bad.error["line"] == 2 and "missing_table" in bad.error["message"]
+    assert r["20251003000000_blocked"].blocked_by == "20251002000000_fails_midway"
+    assert r["20251003000000_blocked"].status is Status.WARN
+    assert r["20251004000000_needs_later"].ordering_after == "20251006000000_later"
+    assert "ordering error" in c["20251004000000_needs_later"].evidence
+    assert r["20251005000000_concurrently"].status is Status.WARN
+    assert (
+        "CREATE INDEX CONCURRENTLY cannot run inside a transaction block"
+        in c["20251005000000_concurrently"].evidence
+    )
+    assert r["20251005000000_concurrently_mixed"].status is Status.FAIL
+    assert r["20251006000000_later"].status is Status.PASS
+    assert (
+        "pgcrypto" in c["20251007000000_pgcrypto"].evidence
+        and r["20251007000000_pgcrypto"].status is Status.FAIL
+    )
+    big = c["20251008000000_big_vectors"]
+    assert big.status is Status.FAIL and "2000 dimensions" in big.evidence
+    commits = r["20251009000000_commits"]
+    assert commits.status is Status.WARN and "transaction control (COMMIT)" in commits.note
+    assert c["analytics_views.sql (raw SQL)"].status is Status.PASS
+
+    assert report.harmless and c["dry run changed nothing"].status is Status.PASS
+    assert report.fingerprint_before == report.fingerprint_after == db.schema_fingerprint(url)
+    assert db.row_counts(url) == names_before
+    with db.connect(url) as conn:
+        assert (
+            conn.execute("SELECT string_agg(name, ',' ORDER BY id) FROM concepts").fetchone()
+            == data_before
+        )
+    assert migration_status(local, url).applied == ["20250903120000_init"]
+
+
+def test_dry_run_lock_timeout_is_reported(migrated: tuple[str, LocalMigrations]) -> None:
+    url, local = migrated
+    pending = [m for m in local.migrations if m.name == "20251001000000_ok"]
+    with db.connect(url) as holder:
+        holder.execute("LOCK TABLE concepts IN SHARE MODE")  # blocks DELETE, not count(*)
+        t0 = time.monotonic()
+        report = dry_run(url, pending, lock_timeout="200ms")
+        assert time.monotonic() - t0 < 5
+        holder.rollback()
+    res = report.results[0]
+    assert res.status is Status.FAIL and res.error["sqlstate"] == "55P03"
+    assert "lock_timeout" in report.checks[0].evidence
+
+
+def test_enum_value_added_by_an_earlier_migration(tmp_path: Path, pg_db: str) -> None:
+    folder = write(
+        tmp_path,
+        {
+            "20250903120000_init": "CREATE TYPE mood AS ENUM ('calm'); CREATE TABLE m (v mood);",
+            "20251001000000_add": "ALTER TYPE mood ADD VALUE 'tense';",
+            "20251002000000_use": "INSERT INTO m VALUES ('tense');",
+        },
+    )
+    local = read_migrations(folder)
+    apply_pending(pg_db, local.migrations[:1])
+    report = dry_run(pg_db, local.migrations[1:])
+    assert [x.status for x in report.results] == [Status.PASS, Status.WARN]
+    assert report.harmless
+
+
+# -- lint ------------------------------------------------------------------------------
+def test_lint_reports_squawk_findings_as_warnings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local = read_migrations(
+        write(
+            tmp_path,
+            {
+                "20250903120000_init": INIT,
+                "20251001000000_required": "ALTER TABLE concepts ADD COLUMN slug text NOT NULL;",
+            },
+        )
+    )
+    checks = lint(local.migrations)
+    required = check(checks, "lint: 20251001000000_required")
+    assert required.status is Status.WARN and not required.critical
+    assert "adding-required-field" in required.evidence
+    assert checks.ok  # lint never blocks a gate
+    monkeypatch.setattr(migrations, "squawk_path", lambda: None)
+    skipped = lint(local.migrations)
+    assert [x.status for x in skipped] == [Status.SKIP] and "pip install squawk-cli" in skipped[
+        0
+    ].evidence
+
+
+def test_split_sql_handles_quotes_comments_and_dollar_bodies() -> None:
+    script = """-- a comment; with a semicolon
+CREATE FUNCTION f() RETURNS text AS $body$ SELECT 'a;b'; $body$ LANGUAGE sql;
+/* block ; /* nested ; */ */ INSERT INTO "we;ird" VALUES ('it''s; fine', E'esc\\'; still');
+SELECT 1"""
+    stmts = split_sql(script)
+    assert [s.code.split()[0] for s in stmts] == ["CREATE", "INSERT", "SELECT"]
+    assert stmts[0].line == 2 and stmts[1].line == 3 and stmts[2].line == 4
