@@ -17,8 +17,10 @@ from deploybook.sandbox import stack
 
 CANARIES = {
     "DEPLOYBOOK_SANDBOX_DB_PASSWORD": "pwcanary-3b1f9e2d7c",
-    "OPENAI_API_KEY": "sk-canary-openai-5d2e8a41f0",
-    "GEMINI_API_KEY": "canary-gemini-9c47b2e16a",
+    "SANDBOX_OPENAI_API_KEY": "sk-canary-openai-5d2e8a41f0",
+    "SANDBOX_GEMINI_API_KEY": "canary-gemini-9c47b2e16a",
+    "SANDBOX_PRODUCTION_OPENAI_API_KEY": "sk-canary-prod-openai-77aa01",
+    "SANDBOX_PRODUCTION_GEMINI_API_KEY": "canary-prod-gemini-e4e4d2",
 }
 
 
@@ -29,8 +31,8 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     saved = os.environ.copy()
     os.environ["DEPLOYBOOK_STATE_DIR"] = str(base / "state")
     os.environ["DEPLOYBOOK_OUTPUTS"] = str(base / "outputs")
-    os.environ["OPENAI_API_KEY"] = CANARIES["OPENAI_API_KEY"]
-    os.environ["GEMINI_API_KEY"] = CANARIES["GEMINI_API_KEY"]
+    for name, value in CANARIES.items():
+        os.environ[name] = value
     try:
         state = stack.up(base / "state", password=CANARIES["DEPLOYBOOK_SANDBOX_DB_PASSWORD"], progress=None)
         yield {**state, "outputs": Path(os.environ["DEPLOYBOOK_OUTPUTS"])}

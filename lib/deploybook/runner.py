@@ -162,6 +162,8 @@ def run_runbook(
             progress_bar=False,
             log_output=log_output,
             request_save_on_cell_execute=True,
+            # The kernel's own start-up chatter is not part of the record.
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )
     except PapermillExecutionError as exc:
         error = _error_summary(exc)

@@ -87,9 +87,10 @@ def _pid_alive(pid: int | None) -> bool:
 def sandbox_environment(env: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """Variables a sandbox params file resolves against: URLs of this env's stack.
 
-    The stack's URLs win over the caller's environment (a sandbox params file must never
-    reach a real system); API keys are only filled in when the caller has not set them,
-    so a test can plant canary values. Returns {} when no stack is running.
+    The stack's values win over the caller's environment: a sandbox params file must never
+    reach a real system. API keys are generated per env unless ``<ENV>_<KEY>`` is set
+    (``SANDBOX_OPENAI_API_KEY``), so a test can plant canary values. Returns {} when no
+    stack is running.
     """
     environ = os.environ if environ is None else environ
     state_path = (
@@ -118,8 +119,12 @@ def sandbox_environment(env: str, environ: Mapping[str, str] | None = None) -> d
         "DEPLOYBOOK_SMTP_PORT": str(state["smtp"]["port"]),
         "DEPLOYBOOK_STATE_DIR": state["state_dir"],
     }
+    prefix = env.upper().replace("-", "_")
     for key in ("OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_GEMINI_API_KEY"):
-        values[key] = environ.get(key) or f"sk-sandbox-{key.lower()}-{state['token']}"
+        # Each sandbox env has its own keys (as staging and production must); a test plants
+        # its own values as e.g. SANDBOX_PRODUCTION_OPENAI_API_KEY.
+        values[key] = environ.get(f"{prefix}_{key}") or f"sk-sandbox-{env}-{key.lower()}-{state['token']}"
+        register(values[key])
     return values
 
 
@@ -161,8 +166,8 @@ def up(
     progress: Callable[[str], None] | None = print,
 ) -> dict[str, Any]:
     """Start (or reuse) the stack and return its state. Idempotent."""
-    from . import fixture
     from .. import migrations
+    from . import fixture
     from .postgres import PgCluster
 
     state = (state or paths.state_dir()).resolve()
@@ -180,14 +185,16 @@ def up(
             _say(progress, "sandbox: generating the fixture Americano checkout")
             fixture.create_checkout(checkout_dir, previous=PREVIOUS, release=RELEASE)
         pw_file = state / "pg-password"
-        if password or not pw_file.exists():
+        fresh = not (state / "pg" / "PG_VERSION").exists()
+        if fresh or not pw_file.exists():
+            # The password is fixed when the cluster is created; a later `up` reuses it.
+            password = password or os.environ.get("DEPLOYBOOK_SANDBOX_DB_PASSWORD")
             pw_file.write_text(password or _random.token_urlsafe(18))
             pw_file.chmod(0o600)
         password = _password(state)
         register(password)
 
         pg = PgCluster(state / "pg")
-        fresh = not (state / "pg" / "PG_VERSION").exists()
         pg.init(password)
         pg.start()
         _say(progress, f"sandbox: PostgreSQL up on 127.0.0.1:{pg.port}")
