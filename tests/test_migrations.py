@@ -9,9 +9,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from pg_fixtures import run_sql
-
-from deploybook import db, migrations
+from deploybook import db, migrations, sqllint
 from deploybook.checks import Status
 from deploybook.dryrun import dry_run
 from deploybook.errors import LockHeld, MigrationFailed
@@ -26,9 +24,11 @@ from deploybook.migrations import (
     read_migrations,
 )
 from deploybook.sqltext import split_sql
+from pg_fixtures import run_sql
 
 INIT = """-- CreateTable
-CREATE TABLE "concepts" ("id" SERIAL NOT NULL, "name" TEXT NOT NULL, CONSTRAINT "concepts_pkey" PRIMARY KEY ("id"));
+CREATE TABLE "concepts" ("id" SERIAL NOT NULL, "name" TEXT NOT NULL,
+    CONSTRAINT "concepts_pkey" PRIMARY KEY ("id"));
 CREATE TABLE "content_chunks" ("id" SERIAL NOT NULL, "concept_id" INTEGER, "embedding" vector(1536),
     CONSTRAINT "content_chunks_pkey" PRIMARY KEY ("id"));
 INSERT INTO "concepts" ("name") SELECT 'c' || g FROM generate_series(1, 10) g;
@@ -148,7 +148,8 @@ def test_apply_pending_writes_prisma_compatible_rows(tmp_path: Path, pg_db: str)
             tmp_path,
             {
                 "20250903120000_init": INIT,
-                "20250917093000_concurrently": concurrently,  # alone: Prisma runs it outside a transaction
+                # alone in its file: Prisma runs it outside a transaction
+                "20250917093000_concurrently": concurrently,
             },
         )
     )
@@ -159,7 +160,8 @@ def test_apply_pending_writes_prisma_compatible_rows(tmp_path: Path, pg_db: str)
     with db.connect(pg_db) as conn:
         cols = conn.execute(
             "SELECT column_name, data_type, character_maximum_length, is_nullable, column_default "
-            "FROM information_schema.columns WHERE table_name = '_prisma_migrations' ORDER BY ordinal_position"
+            "FROM information_schema.columns WHERE table_name = '_prisma_migrations' "
+            "ORDER BY ordinal_position"
         ).fetchall()
         rows = conn.execute("SELECT * FROM _prisma_migrations ORDER BY started_at").fetchall()
     assert [c[0] for c in cols] == [
@@ -191,7 +193,8 @@ def test_failing_migration_leaves_failed_row_and_raises(tmp_path: Path, pg_db: s
             tmp_path,
             {
                 "20250903120000_init": INIT,
-                "20251014090000_breaks": "CREATE TABLE half_done (id int);\nALTER TABLE nope ADD COLUMN x int;\n",
+                "20251014090000_breaks": "CREATE TABLE half_done (id int);\n"
+                "ALTER TABLE nope ADD COLUMN x int;\n",
                 "20251020000000_after": "CREATE TABLE after_it (id int);",
             },
         )
@@ -263,13 +266,16 @@ def test_lock_held_by_another_session(tmp_path: Path, pg_db: str) -> None:
 
 # -- the dry run -----------------------------------------------------------------------
 TROUBLE = {
-    "20251001000000_ok": "CREATE TABLE objectives (id int PRIMARY KEY);\nDELETE FROM concepts WHERE id > 5;\n"
+    "20251001000000_ok": "CREATE TABLE objectives (id int PRIMARY KEY);\n"
+    "DELETE FROM concepts WHERE id > 5;\n"
     "INSERT INTO content_chunks (concept_id) VALUES (1);",
     "20251002000000_fails_midway": "CREATE TABLE validation_prompts (id int);\n"
     "ALTER TABLE missing_table ADD COLUMN x int;",
     "20251003000000_blocked": "ALTER TABLE validation_prompts ADD COLUMN y int;",
     "20251004000000_needs_later": "CREATE INDEX calib_user_idx ON calibration_events (user_id);",
-    "20251005000000_concurrently": 'CREATE INDEX CONCURRENTLY "concepts_name_idx" ON "concepts"("name");',
+    "20251005000000_concurrently": (
+        'CREATE INDEX CONCURRENTLY "concepts_name_idx" ON "concepts"("name");'
+    ),
     "20251005000000_concurrently_mixed": "CREATE TABLE t2 (id int);\n"
     "CREATE INDEX CONCURRENTLY t2_idx ON t2 (id);",
     "20251006000000_later": "CREATE TABLE calibration_events (user_id text);",
@@ -373,6 +379,14 @@ def test_enum_value_added_by_an_earlier_migration(tmp_path: Path, pg_db: str) ->
     assert report.harmless
 
 
+def test_dry_run_reports_a_folder_without_migration_sql(tmp_path: Path, pg_db: str) -> None:
+    folder = write(tmp_path, {"20251001000000_fine": "CREATE TABLE fine (id int);"})
+    (folder / "20251002000000_empty").mkdir()
+    report = dry_run(pg_db, read_migrations(folder).migrations)
+    assert [x.status for x in report.results] == [Status.PASS, Status.FAIL]
+    assert "migration.sql is missing" in report.checks[1].evidence and report.harmless
+
+
 # -- lint ------------------------------------------------------------------------------
 def test_lint_reports_squawk_findings_as_warnings(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -391,7 +405,7 @@ def test_lint_reports_squawk_findings_as_warnings(
     assert required.status is Status.WARN and not required.critical
     assert "adding-required-field" in required.evidence
     assert checks.ok  # lint never blocks a gate
-    monkeypatch.setattr(migrations, "squawk_path", lambda: None)
+    monkeypatch.setattr(sqllint, "squawk_path", lambda: None)
     skipped = lint(local.migrations)
     assert [x.status for x in skipped] == [Status.SKIP] and "pip install squawk-cli" in skipped[
         0

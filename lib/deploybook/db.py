@@ -4,18 +4,17 @@ Every psycopg error is mapped into DatabaseError at this boundary with the URL's
 scrubbed, so nothing above this module prints a raw driver error. Identifiers are always
 composed with psycopg.sql, never with string formatting.
 
-The snapshot side (pg_dump, restore verification, rollback restore) lives in
-`deploybook.snapshot` and is re-exported here: ``from deploybook.db import snapshot``.
+The fingerprint (`deploybook.fingerprint`) and the snapshot side (`deploybook.snapshot`,
+`deploybook.restore`, `deploybook.pgtools`) are re-exported here, e.g.
+``from deploybook.db import snapshot, verify_restore, schema_fingerprint``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NamedTuple
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -31,7 +30,7 @@ PRISMA_ONLY_PARAMS = frozenset(
 )
 # pgvector's ivfflat and hnsw refuse `vector` columns with more dimensions than this.
 VECTOR_INDEX_MAX_DIM = {"ivfflat": 2000, "hnsw": 2000}
-_USER_SCHEMAS = (
+USER_SCHEMAS_SQL = (
     "n.nspname NOT IN ('pg_catalog', 'information_schema') "
     "AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'"
 )
@@ -118,7 +117,7 @@ def connect(
 
 
 @contextmanager
-def _using(target: str | Conn) -> Iterator[Conn]:
+def using(target: str | Conn) -> Iterator[Conn]:
     """Borrow a connection, or open (and close) one from a URL."""
     borrowed = isinstance(target, psycopg.Connection)
     conn = target if borrowed else connect(target, autocommit=True)
@@ -134,7 +133,7 @@ def _using(target: str | Conn) -> Iterator[Conn]:
 
 def server_version(target: str | Conn) -> tuple[int, str]:
     """(server_version_num, server_version), e.g. (180006, '18.6')."""
-    with _using(target) as conn:
+    with using(target) as conn:
         num = int(conn.execute("SHOW server_version_num").fetchone()[0])
         text = conn.execute("SHOW server_version").fetchone()[0]
     return num, str(text).split()[0]
@@ -148,10 +147,10 @@ def qualname(schema: str, name: str) -> str:
 # -- catalog facts ---------------------------------------------------------------------
 def tables(target: str | Conn) -> list[tuple[str, str]]:
     """User tables (plain, not partitioned parents) as (schema, name), sorted."""
-    with _using(target) as conn:
+    with using(target) as conn:
         rows = conn.execute(
             "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n "
-            f"ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND {_USER_SCHEMAS} ORDER BY 1, 2"
+            f"ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND {USER_SCHEMAS_SQL} ORDER BY 1, 2"
         ).fetchall()
     return [(s, t) for s, t in rows]
 
@@ -159,7 +158,7 @@ def tables(target: str | Conn) -> list[tuple[str, str]]:
 def row_counts(target: str | Conn) -> dict[str, int]:
     """Exact ``count(*)`` per user table — exact on purpose: estimates hide lost rows."""
     counts: dict[str, int] = {}
-    with _using(target) as conn:
+    with using(target) as conn:
         for schema, name in tables(conn):
             q = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, name))
             counts[qualname(schema, name)] = int(conn.execute(q).fetchone()[0])
@@ -168,13 +167,13 @@ def row_counts(target: str | Conn) -> dict[str, int]:
 
 def extensions(target: str | Conn) -> dict[str, str]:
     """Installed extensions and their versions."""
-    with _using(target) as conn:
+    with using(target) as conn:
         return dict(conn.execute("SELECT extname, extversion FROM pg_extension ORDER BY 1"))
 
 
 def sequences(target: str | Conn) -> dict[str, int | None]:
     """Each sequence's last value (None when never used)."""
-    with _using(target) as conn:
+    with using(target) as conn:
         rows = conn.execute(
             "SELECT schemaname, sequencename, last_value FROM pg_sequences ORDER BY 1, 2"
         ).fetchall()
@@ -197,12 +196,13 @@ class VectorIndex(NamedTuple):
 
 def vector_columns(target: str | Conn) -> list[VectorColumn]:
     """Every pgvector ``vector`` column and its declared dimension (atttypmod)."""
-    with _using(target) as conn:
+    with using(target) as conn:
         rows = conn.execute(
             "SELECT n.nspname, c.relname, a.attname, a.atttypmod FROM pg_attribute a "
             "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
             "JOIN pg_type t ON t.oid = a.atttypid WHERE t.typname = 'vector' "
-            f"AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped AND {_USER_SCHEMAS} "
+            "AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped "
+            f"AND {USER_SCHEMAS_SQL} "
             "ORDER BY 1, 2, 3"
         ).fetchall()
     return [VectorColumn(qualname(s, t), col, mod if mod > 0 else None) for s, t, col, mod in rows]
@@ -210,14 +210,15 @@ def vector_columns(target: str | Conn) -> list[VectorColumn]:
 
 def vector_indexes(target: str | Conn) -> list[VectorIndex]:
     """Indexes on vector columns with their access method (ivfflat, hnsw, ...)."""
-    with _using(target) as conn:
+    with using(target) as conn:
         rows = conn.execute(
             "SELECT n.nspname, c.relname, i.relname, a.attname, am.amname, a.atttypmod "
             "FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
             "JOIN pg_class c ON c.oid = x.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
             "JOIN pg_am am ON am.oid = i.relam "
             "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY (x.indkey) "
-            f"JOIN pg_type t ON t.oid = a.atttypid WHERE t.typname = 'vector' AND {_USER_SCHEMAS} "
+            "JOIN pg_type t ON t.oid = a.atttypid "
+            f"WHERE t.typname = 'vector' AND {USER_SCHEMAS_SQL} "
             "ORDER BY 1, 2, 3"
         ).fetchall()
     return [
@@ -229,7 +230,7 @@ def vector_indexes(target: str | Conn) -> list[VectorIndex]:
 def vector_checks(target: str | Conn, expected_dim: int = 1536, section: str = "7") -> Checks:
     """pgvector facts as checks: each column has ``expected_dim``, each index can hold it."""
     checks = Checks()
-    with _using(target) as conn:
+    with using(target) as conn:
         if "vector" not in extensions(conn):
             return Checks(
                 [
@@ -250,7 +251,9 @@ def vector_checks(target: str | Conn, expected_dim: int = 1536, section: str = "
             section,
             Status.FAIL if bad else (Status.PASS if cols else Status.WARN),
             (
-                f"wrong dimension: {', '.join(f'{c.table}.{c.column} is vector({c.dim})' for c in bad)}; "
+                "wrong dimension: "
+                + ", ".join(f"{c.table}.{c.column} is vector({c.dim})" for c in bad)
+                + "; "
                 if bad
                 else ""
             )
@@ -283,7 +286,7 @@ def vector_checks(target: str | Conn, expected_dim: int = 1536, section: str = "
 
 def prisma_rows(target: str | Conn) -> list[dict[str, Any]] | None:
     """Rows of ``_prisma_migrations`` (via search_path), oldest first; None if no table."""
-    with _using(target) as conn:
+    with using(target) as conn:
         if conn.execute("SELECT to_regclass('_prisma_migrations')").fetchone()[0] is None:
             return None
         cur = conn.cursor(row_factory=psycopg.rows.dict_row)
@@ -295,7 +298,7 @@ def prisma_rows(target: str | Conn) -> list[dict[str, Any]] | None:
 
 def inventory(target: str | Conn) -> dict[str, Any]:
     """The facts restore verification compares, as JSON-able data (kept in the snapshot)."""
-    with _using(target) as conn:
+    with using(target) as conn:
         rows = prisma_rows(conn)
         return {
             "tables": [qualname(s, t) for s, t in tables(conn)],
@@ -322,116 +325,21 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-# -- schema fingerprint ----------------------------------------------------------------
-_CATALOG_QUERIES: dict[str, str] = {
-    "relations": f"""
-        SELECT n.nspname, c.relname, c.relkind::text FROM pg_class c
-        JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.relkind IN ('r','p','v','m','f','S') AND {_USER_SCHEMAS}""",
-    "columns": f"""
-        SELECT n.nspname, c.relname,
-               row_number() OVER (PARTITION BY c.oid ORDER BY a.attnum)::int,
-               a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
-               pg_get_expr(d.adbin, d.adrelid), a.attidentity::text, a.attgenerated::text
-        FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
-        JOIN pg_namespace n ON n.oid = c.relnamespace
-        LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-        WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r','p','v','m','f')
-          AND {_USER_SCHEMAS}""",
-    "indexes": f"""
-        SELECT n.nspname, i.relname, pg_get_indexdef(i.oid) FROM pg_index x
-        JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_namespace n ON n.oid = i.relnamespace
-        WHERE {_USER_SCHEMAS}""",
-    "constraints": f"""
-        SELECT n.nspname, c.relname, k.conname, pg_get_constraintdef(k.oid) FROM pg_constraint k
-        JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE {_USER_SCHEMAS}""",
-    "extensions": "SELECT extname, extversion, extnamespace::regnamespace::text FROM pg_extension",
-    "functions": f"""
-        SELECT n.nspname, p.proname, pg_get_function_identity_arguments(p.oid),
-               pg_get_function_result(p.oid), md5(coalesce(p.prosrc, ''))
-        FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-        WHERE {_USER_SCHEMAS} AND NOT EXISTS (SELECT 1 FROM pg_depend d
-              WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')""",
-    "types": f"""
-        SELECT n.nspname, t.typname, t.typtype::text,
-               (SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder)
-                FROM pg_enum e WHERE e.enumtypid = t.oid)
-        FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-        WHERE t.typtype IN ('e', 'd') AND {_USER_SCHEMAS} AND NOT EXISTS (SELECT 1 FROM pg_depend d
-              WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')""",
-    "triggers": f"""
-        SELECT n.nspname, c.relname, g.tgname, pg_get_triggerdef(g.oid) FROM pg_trigger g
-        JOIN pg_class c ON c.oid = g.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE NOT g.tgisinternal AND {_USER_SCHEMAS}""",
-    "views": f"""
-        SELECT n.nspname, c.relname, pg_get_viewdef(c.oid) FROM pg_class c
-        JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.relkind IN ('v', 'm') AND {_USER_SCHEMAS}""",
-}
-
-
-def schema_catalog(target: str | Conn) -> dict[str, list[list[Any]]]:
-    """The schema as sorted, OID-free rows per kind: what the fingerprint hashes."""
-    with _using(target) as conn:
-        return {
-            kind: sorted(
-                ([str(v) if v is not None else None for v in row] for row in conn.execute(q)),
-                key=lambda r: [x or "" for x in r],
-            )
-            for kind, q in _CATALOG_QUERIES.items()
-        }
-
-
-def fingerprint_of(catalog: dict[str, list[list[Any]]]) -> str:
-    return hashlib.sha256(json.dumps(catalog, sort_keys=True).encode()).hexdigest()
-
-
-def schema_fingerprint(target: str | Conn) -> str:
-    """SHA-256 over tables, columns, types, indexes, constraints, extensions, functions,
-    enums, triggers and views: equal fingerprints mean an identical schema."""
-    return fingerprint_of(schema_catalog(target))
-
-
-def catalog_diff(
-    before: dict[str, list[list[Any]]], after: dict[str, list[list[Any]]]
-) -> list[str]:
-    """Human-readable differences between two catalogs (why fingerprints differ)."""
-    out: list[str] = []
-    for kind in sorted(set(before) | set(after)):
-        a = {json.dumps(r) for r in before.get(kind, [])}
-        b = {json.dumps(r) for r in after.get(kind, [])}
-        out += [f"{kind}: removed {r}" for r in sorted(a - b)]
-        out += [f"{kind}: added {r}" for r in sorted(b - a)]
-    return out
-
-
-def count_diff(before: dict[str, int], after: dict[str, int]) -> list[str]:
-    """Tables whose row count differs (or that appeared/disappeared)."""
-    return [
-        f"{t}: {before.get(t, 'absent')} -> {after.get(t, 'absent')}"
-        for t in sorted(set(before) | set(after))
-        if before.get(t) != after.get(t)
-    ]
-
-
-_SNAPSHOT_NAMES = {
-    "Snapshot",
-    "PgTools",
-    "RestoreVerification",
-    "pg_tools",
-    "snapshot",
-    "verify_snapshot",
-    "verify_restore",
-    "restore",
-    "load_snapshot",
+_LAZY = {
+    **dict.fromkeys(
+        ["schema_catalog", "schema_fingerprint", "fingerprint_of", "catalog_diff", "count_diff"],
+        "fingerprint",
+    ),
+    **dict.fromkeys(["PgTools", "pg_tools"], "pgtools"),
+    **dict.fromkeys(["Snapshot", "snapshot", "verify_snapshot", "load_snapshot"], "snapshot"),
+    **dict.fromkeys(["RestoreVerification", "verify_restore", "restore"], "restore"),
 }
 
 
 def __getattr__(name: str) -> Any:
-    """Re-export the snapshot API lazily (deploybook.snapshot imports this module)."""
-    if name in _SNAPSHOT_NAMES:
-        from . import snapshot as _snapshot
+    """Re-export the fingerprint and snapshot API lazily (those modules import this one)."""
+    if name in _LAZY:
+        import importlib
 
-        return getattr(_snapshot, name)
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __package__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

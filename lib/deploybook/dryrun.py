@@ -36,12 +36,14 @@ from .sqltext import (
 )
 
 _LOCKS = """
-    SELECT coalesce(n.nspname || '.', '') || coalesce(c.relname, l.relation::text),
+    SELECT CASE WHEN n.nspname = 'public' THEN c.relname
+                ELSE coalesce(n.nspname || '.', '') || coalesce(c.relname, l.relation::text) END,
            l.mode, coalesce(c.relkind::text, '?')
     FROM pg_locks l LEFT JOIN pg_class c ON c.oid = l.relation
     LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
-      AND coalesce(n.nspname, '') NOT LIKE 'pg\\_%' AND coalesce(n.nspname, '') <> 'information_schema'
+      AND coalesce(n.nspname, '') NOT LIKE 'pg\\_%'
+      AND coalesce(n.nspname, '') <> 'information_schema'
 """
 _HINTS = {
     "55P03": "lock_timeout expired: a live session holds a conflicting lock on this table",
@@ -79,8 +81,10 @@ class DryRunReport:
 
     @property
     def harmless(self) -> bool:
-        return (self.fingerprint_before == self.fingerprint_after
-                and self.row_counts_before == self.row_counts_after)
+        return (
+            self.fingerprint_before == self.fingerprint_after
+            and self.row_counts_before == self.row_counts_after
+        )
 
     @property
     def ok(self) -> bool:
@@ -96,11 +100,18 @@ def _error_info(exc: psycopg.Error, stmt: Statement, index: int) -> dict[str, An
     message = (diag.message_primary or str(exc)).strip()
     hint = diag.message_hint or _HINTS.get(exc.sqlstate or "")
     if "more than 2000 dimensions" in message:
-        hint = ("ivfflat and hnsw index at most 2000 dimensions of vector: use halfvec (up to 4000), "
-                "reduce the dimension, or no index")
+        hint = (
+            "ivfflat and hnsw index at most 2000 dimensions of vector: use halfvec (up to 4000), "
+            "reduce the dimension, or no index"
+        )
     return {
-        "sqlstate": exc.sqlstate, "message": message, "detail": diag.message_detail, "hint": hint,
-        "statement_index": index + 1, "line": stmt.line_of(pos), "position": pos,
+        "sqlstate": exc.sqlstate,
+        "message": message,
+        "detail": diag.message_detail,
+        "hint": hint,
+        "statement_index": index + 1,
+        "line": stmt.line_of(pos),
+        "position": pos,
         "statement": stmt.sql[:500],
     }
 
@@ -123,8 +134,14 @@ def _run_unit(
     for i, stmt in enumerate(stmts):
         why = non_transactional(stmt, server_num)
         if why:
-            res.skipped.append({"statement_index": i + 1, "line": stmt.line, "reason": why,
-                                "statement": stmt.sql[:200]})
+            res.skipped.append(
+                {
+                    "statement_index": i + 1,
+                    "line": stmt.line,
+                    "reason": why,
+                    "statement": stmt.sql[:200],
+                }
+            )
         else:
             runnable.append((i, stmt))
     missing_ext = [e for s in stmts for e in created_extensions(s) if e not in available]
@@ -137,19 +154,23 @@ def _run_unit(
                 except psycopg.Error as exc:
                     res.error = _error_info(exc, stmt, i)
                     if missing_ext and exc.sqlstate in {"0A000", "58P01", "42704"}:
-                        res.error["hint"] = (f"extension(s) {', '.join(missing_ext)} not available "
-                                             "on this server (pg_available_extensions)")
+                        res.error["hint"] = (
+                            f"extension(s) {', '.join(missing_ext)} not available "
+                            "on this server (pg_available_extensions)"
+                        )
                     raise
-                tables |= touched_tables(stmt)
+                tables |= {t.removeprefix("public.") for t in touched_tables(stmt)}
                 new |= _locks(conn) - held
     except psycopg.Error:
         pass  # rolled back to the savepoint; the next migration still runs
     res.locks = sorted({(rel, mode) for rel, mode, _ in new})
     tables |= {rel for rel, _, kind in new if kind in ("r", "p")}
-    res.tables = sorted(t.removeprefix("public.") for t in tables)
+    res.tables = sorted(tables)
 
 
-def _classify(units: list[LocalMigration], stmts: list[list[Statement]], results: list[UnitResult]) -> None:
+def _classify(
+    units: list[LocalMigration], stmts: list[list[Statement]], results: list[UnitResult]
+) -> None:
     """Separate root causes from knock-ons, and name ordering errors."""
     for idx, res in enumerate(results):
         err = res.error
@@ -158,8 +179,10 @@ def _classify(units: list[LocalMigration], stmts: list[list[Statement]], results
             own = any(value in added_enum_values(s) for s in stmts[idx])
             if not own:
                 res.status = Status.WARN
-                res.note = ("uses an enum value added by an earlier migration: works when each "
-                            "migration commits on its own, cannot be proven in one transaction")
+                res.note = (
+                    "uses an enum value added by an earlier migration: works when each "
+                    "migration commits on its own, cannot be proven in one transaction"
+                )
                 continue
         if err:
             res.status = Status.FAIL
@@ -169,8 +192,12 @@ def _classify(units: list[LocalMigration], stmts: list[list[Statement]], results
                 for j in range(idx):
                     prior = results[j]
                     skipped_creates = any(
-                        creates(stmts[j][s["statement_index"] - 1], name, rel) for s in prior.skipped)
-                    if (prior.error or skipped_creates) and any(creates(s, name, rel) for s in stmts[j]):
+                        creates(stmts[j][s["statement_index"] - 1], name, rel)
+                        for s in prior.skipped
+                    )
+                    if (prior.error or skipped_creates) and any(
+                        creates(s, name, rel) for s in stmts[j]
+                    ):
                         res.blocked_by, res.status = prior.name, Status.WARN
                         res.note = f"blocked by {prior.name}, which failed before creating {name!r}"
                         break
@@ -178,21 +205,33 @@ def _classify(units: list[LocalMigration], stmts: list[list[Statement]], results
                     for j in range(idx + 1, len(units)):
                         if any(creates(s, name, rel) for s in stmts[j]):
                             res.ordering_after = units[j].name
-                            res.note = (f"ordering error: needs {name!r}, which {units[j].name} creates "
-                                        "but is ordered after it")
+                            res.note = (
+                                f"ordering error: needs {name!r}, which {units[j].name} creates "
+                                "but is ordered after it"
+                            )
                             break
         if res.skipped:
             only = len(stmts[idx]) == 1
             reasons = "; ".join(f"line {s['line']}: {s['reason']}" for s in res.skipped)
-            if only and not err:
+            control = all(s["reason"].startswith("transaction control") for s in res.skipped)
+            if control and not err:
                 res.status = Status.WARN
-                res.note = (f"not run: {reasons}. Prisma runs a one-statement migration outside a "
-                            "transaction, so deploy can apply it; the dry run cannot prove it")
+                res.note = (
+                    f"not run: {reasons}. Prisma would run it, committing part of the "
+                    "migration on its own; the dry run cannot prove the rest"
+                )
+            elif only and not err:
+                res.status = Status.WARN
+                res.note = (
+                    f"not run: {reasons}. Prisma runs a one-statement migration outside a "
+                    "transaction, so deploy can apply it; the dry run cannot prove it"
+                )
             else:
                 res.status = Status.FAIL
                 res.note = ((res.note + "; ") if res.note else "") + (
                     f"not run: {reasons}. With other statements in the file, Prisma runs it in one "
-                    "implicit transaction and PostgreSQL refuses it: move it to its own migration")
+                    "implicit transaction and PostgreSQL refuses it: move it to its own migration"
+                )
 
 
 def _evidence(res: UnitResult) -> str:
@@ -201,12 +240,15 @@ def _evidence(res: UnitResult) -> str:
         parts.append(res.note)
     if res.error:
         e = res.error
-        parts.append(f"SQLSTATE {e['sqlstate']} at statement {e['statement_index']} (line {e['line']}"
-                     + (f", position {e['position']}" if e["position"] else "") + f"): {e['message']}")
+        parts.append(
+            f"SQLSTATE {e['sqlstate']} at statement {e['statement_index']} (line {e['line']}"
+            + (f", position {e['position']}" if e["position"] else "")
+            + f"): {e['message']}"
+        )
         if e.get("hint"):
             parts.append(f"hint: {e['hint']}")
         parts.append(f"statement: {e['statement'][:200]}")
-    elif not res.skipped:
+    elif not res.skipped and res.status is Status.PASS:
         parts.append(f"ok: {res.statements} statement(s) in {res.duration_s:.2f}s")
     if res.locks:
         parts.append("locks: " + ", ".join(f"{rel} {mode}" for rel, mode in res.locks))
@@ -219,7 +261,9 @@ def _measure(conn: psycopg.Connection) -> tuple[dict, dict[str, int], dict[str, 
     try:
         return db.schema_catalog(conn), db.row_counts(conn), db.sequences(conn)
     except DatabaseError as exc:
-        raise DatabaseError(f"dry run could not measure the database (nothing was run): {exc}") from exc
+        raise DatabaseError(
+            f"dry run could not measure the database (nothing was run): {exc}"
+        ) from exc
 
 
 def dry_run(
@@ -247,15 +291,19 @@ def dry_run(
     except DatabaseError:
         probe.close()
         raise
-    stmts = [split_sql(u.sql()) for u in units]
-    results = [UnitResult(u.name, u.kind, statements=len(s)) for u, s in zip(units, stmts, strict=True)]
+    stmts = [split_sql(u.sql()) if u.sql_path.is_file() else [] for u in units]
+    results = [
+        UnitResult(u.name, u.kind, statements=len(s)) for u, s in zip(units, stmts, strict=True)
+    ]
     conn = db.connect(url, application_name="deploybook dry run")
     try:
         available = {r[0] for r in conn.execute("SELECT name FROM pg_available_extensions")}
         with conn.transaction(force_rollback=True):
-            conn.execute("SELECT set_config('lock_timeout', %s, true), "
-                         "set_config('statement_timeout', %s, true)",
-                         (str(lock_timeout), str(statement_timeout)))
+            conn.execute(
+                "SELECT set_config('lock_timeout', %s, true), "
+                "set_config('statement_timeout', %s, true)",
+                (str(lock_timeout), str(statement_timeout)),
+            )
             for unit, unit_stmts, res in zip(units, stmts, results, strict=True):
                 say(f"dry run: {unit.name}")
                 t0 = time.perf_counter()
@@ -270,29 +318,56 @@ def dry_run(
         conn.close()
         probe.close()
     _classify(units, stmts, results)
+    for unit, res in zip(units, results, strict=True):
+        if not unit.sql_path.is_file():
+            res.status, res.note = Status.FAIL, f"{unit.sql_path} is missing: nothing to run"
     fp_before, fp_after = db.fingerprint_of(cat_before), db.fingerprint_of(cat_after)
 
     checks = Checks(
-        Check(f"dry run: {r.name}" + (" (raw SQL)" if r.kind == "raw_sql" else ""), section,
-              r.status, _evidence(r), duration_s=r.duration_s,
-              data={"error": r.error, "skipped": r.skipped, "locks": r.locks, "tables": r.tables,
-                    "blocked_by": r.blocked_by, "ordering_after": r.ordering_after})
+        Check(
+            f"dry run: {r.name}" + (" (raw SQL)" if r.kind == "raw_sql" else ""),
+            section,
+            r.status,
+            _evidence(r),
+            duration_s=r.duration_s,
+            data={
+                "error": r.error,
+                "skipped": r.skipped,
+                "locks": r.locks,
+                "tables": r.tables,
+                "blocked_by": r.blocked_by,
+                "ordering_after": r.ordering_after,
+            },
+        )
         for r in results
     )
     if not units:
         checks.append(Check("dry run", section, Status.PASS, "no pending migrations or raw SQL"))
     changes = db.catalog_diff(cat_before, cat_after) + [
-        f"rows {d}" for d in db.count_diff(counts_before, counts_after)]
-    checks.append(Check(
-        "dry run changed nothing", section, Status.FAIL if changes else Status.PASS,
-        ("database CHANGED: " + "; ".join(changes[:20])) if changes else
-        f"schema fingerprint {fp_before[:16]}… before = after; exact row counts of "
-        f"{len(counts_before)} tables identical ({sum(counts_before.values()):,} rows)",
-        data={"fingerprint_before": fp_before, "fingerprint_after": fp_after},
-    ))
+        f"rows {d}" for d in db.count_diff(counts_before, counts_after)
+    ]
+    checks.append(
+        Check(
+            "dry run changed nothing",
+            section,
+            Status.FAIL if changes else Status.PASS,
+            ("database CHANGED: " + "; ".join(changes[:20]))
+            if changes
+            else f"schema fingerprint {fp_before[:16]}… before = after; exact row counts of "
+            f"{len(counts_before)} tables identical ({sum(counts_before.values()):,} rows)",
+            data={"fingerprint_before": fp_before, "fingerprint_after": fp_after},
+        )
+    )
     moved = db.count_diff(seq_before, seq_after)
     if moved:
-        checks.append(Check("dry run sequences", section, Status.WARN,
-                            "sequence values advanced (nextval is not rolled back; harmless gaps): "
-                            + "; ".join(moved), critical=False))
+        checks.append(
+            Check(
+                "dry run sequences",
+                section,
+                Status.WARN,
+                "sequence values advanced (nextval is not rolled back; harmless gaps): "
+                + "; ".join(moved),
+                critical=False,
+            )
+        )
     return DryRunReport(results, checks, fp_before, fp_after, counts_before, counts_after)

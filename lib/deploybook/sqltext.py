@@ -221,7 +221,8 @@ def creates(stmt: Statement, name: str, relation: str | None = None) -> bool:
 
 _TOUCH = re.compile(
     r"\b(?:ALTER TABLE(?: IF EXISTS)?(?: ONLY)?|CREATE (?:UNLOGGED )?TABLE(?: IF NOT EXISTS)?|"
-    r"INSERT INTO|UPDATE(?: ONLY)?|DELETE FROM(?: ONLY)?|DROP TABLE(?: IF EXISTS)?|TRUNCATE(?: TABLE)?|"
+    r"INSERT INTO|UPDATE(?: ONLY)?|DELETE FROM(?: ONLY)?|DROP TABLE(?: IF EXISTS)?|"
+    r"TRUNCATE(?: TABLE)?|"
     r"REFERENCES|INDEX(?: CONCURRENTLY)?(?: IF NOT EXISTS)?(?: \S+)? ON(?: ONLY)?)\s+"
     r'((?:(?:"[^"]+"|\w+)\.)?(?:"[^"]+"|\w+))',
     re.I,

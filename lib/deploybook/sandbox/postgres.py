@@ -306,7 +306,8 @@ class PgCluster:
         register(password)
         from urllib.parse import quote
 
-        return f"postgresql://{SUPERUSER}:{quote(password, safe='')}@127.0.0.1:{self.port}/{quote(dbname, safe='')}"
+        secret, name = quote(password, safe=""), quote(dbname, safe="")
+        return f"postgresql://{SUPERUSER}:{secret}@127.0.0.1:{self.port}/{name}"
 
     def _admin_conninfo(self) -> dict[str, str | int]:
         """Superuser connection: the datadir socket (trust) when available, else TCP."""
