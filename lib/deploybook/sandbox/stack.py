@@ -118,6 +118,7 @@ def sandbox_environment(env: str, environ: Mapping[str, str] | None = None) -> d
         "DEPLOYBOOK_SMTP_HOST": state["smtp"]["host"],
         "DEPLOYBOOK_SMTP_PORT": str(state["smtp"]["port"]),
         "DEPLOYBOOK_STATE_DIR": state["state_dir"],
+        "PG_BIN_DIR": state["postgres"]["bin_dir"],
     }
     prefix = env.upper().replace("-", "_")
     for key in ("OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_GEMINI_API_KEY"):
