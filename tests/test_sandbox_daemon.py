@@ -387,3 +387,22 @@ def test_database_backed_endpoints_read_the_env_database(start, tmp_path):
         assert httpx.get(dash).json()["total_validations"] == 0
     finally:
         server.cleanup()
+
+
+def test_fault_bound_to_a_version_is_cured_by_rollback(tmp_path) -> None:
+    """A bug shipped in v1.4.0: active while v1.4.0 runs, gone after going back to v1.3.0."""
+    import httpx
+
+    from deploybook.sandbox import daemon
+
+    info = daemon.start_daemon(tmp_path, {"staging": {"database_url": "postgresql://x@127.0.0.1:9/x"}})
+    try:
+        api = info["envs"]["staging"]["api"]
+        daemon.set_fault(tmp_path, "staging", "api", error_rate=1.0, status=500, version="v1.4.0")
+        assert httpx.get(api + "/health").status_code == 200  # v1.3.0 runs: not affected
+        daemon.set_version(tmp_path, "staging", "api", "v1.4.0")
+        assert httpx.get(api + "/health").status_code == 500
+        daemon.set_version(tmp_path, "staging", "api", "v1.3.0")
+        assert httpx.get(api + "/health").status_code == 200
+    finally:
+        daemon.stop_daemon(tmp_path)

@@ -107,6 +107,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
                 "latency_ms": args.latency_ms,
                 "down": args.down,
                 "paths": args.path or [],
+                "version": args.only_version,
             }
             stack.admin(path, fault)
             print(f"{args.env}/{args.service}: fault {json.dumps(fault)}")
@@ -184,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--down", action="store_true")
             p.add_argument("--path", action="append", help="only these paths (repeatable)")
             p.add_argument("--clear", action="store_true")
+            p.add_argument("--only-version", help="a bug in this build: active only while it runs")
         p.set_defaults(func=cmd_sandbox)
     sbx_sub.add_parser("messages", help="webhook and email messages received").set_defaults(
         func=cmd_sandbox

@@ -238,6 +238,8 @@ class Daemon:
         svc.set_version(version)
         self.save_versions()
         log.info("%s/%s: version %s -> %s", env, name, previous, version)
+        if svc.fault and svc.fault.down:
+            await self._apply_down(env, name, svc.fault.active(version))
         return self._answer(env, name, previous_version=previous)
 
     async def _scale(self, env: str, name: str, body: dict) -> Response:

@@ -54,6 +54,12 @@ class Fault(BaseModel):
     down: bool = False
     paths: list[str] | None = None
     malformed: bool = False
+    # A bug shipped in one build: the fault is active only while that version runs, so a
+    # rollback to the previous version really cures it (None = whatever runs).
+    version: str | None = None
+
+    def active(self, running: str) -> bool:
+        return self.degrades and (self.version is None or self.version == running)
 
     def applies(self, path: str) -> bool:
         if not self.paths:
@@ -123,7 +129,7 @@ class ServiceInstance:
 
     def metrics(self) -> Response:
         depth = self.rng.randint(0, 3)
-        if self.fault and self.fault.degrades:
+        if self.fault and self.fault.active(self.version):
             depth += self.rng.randint(60, 90)  # work piles up behind a failing service
         self._queue.set(depth)
         return Response(200, generate_latest(self.registry), CONTENT_TYPE_LATEST)
@@ -134,7 +140,9 @@ class ServiceInstance:
             return self.metrics()  # scrapes are neither faulted nor counted
         started = time.perf_counter()
         template, handler, params = _match(self.name, req.method, req.path)
-        fault = self.fault if self.fault and self.fault.applies(req.path) else None
+        fault = self.fault
+        if not (fault and fault.active(self.version) and fault.applies(req.path)):
+            fault = None
         if fault and fault.latency_ms:
             await asyncio.sleep(fault.latency_ms / 1000)
         if fault and fault.error_rate and self.rng.random() < fault.error_rate:
