@@ -34,7 +34,9 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     for name, value in CANARIES.items():
         os.environ[name] = value
     try:
-        state = stack.up(base / "state", password=CANARIES["DEPLOYBOOK_SANDBOX_DB_PASSWORD"], progress=None)
+        state = stack.up(
+            base / "state", password=CANARIES["DEPLOYBOOK_SANDBOX_DB_PASSWORD"], progress=None
+        )
         yield {**state, "outputs": Path(os.environ["DEPLOYBOOK_OUTPUTS"])}
     finally:
         stack.down(base / "state", progress=None)

@@ -19,14 +19,23 @@ def outputs(tmp_path: Path) -> Path:
         record = out / "staging" / "v1.4.0" / f"2026010{index}T000000Z-0{index + 1}-x.ipynb"
         record.parent.mkdir(parents=True, exist_ok=True)
         record.write_text(json.dumps({"cells": [], "n": index}))
-        audit.append_ledger(out, "staging", record=str(record.relative_to(out)), runbook=f"0{index + 1}",
-                            release="v1.4.0", status="passed")
+        audit.append_ledger(
+            out,
+            "staging",
+            record=str(record.relative_to(out)),
+            runbook=f"0{index + 1}",
+            release="v1.4.0",
+            status="passed",
+        )
     return out
 
 
 def verify_cli(out: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "deploybook", "audit", "verify", "--outputs", str(out)],
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "deploybook", "audit", "verify", "--outputs", str(out)],
+        capture_output=True,
+        text=True,
+    )
 
 
 def test_untouched_ledger_verifies(outputs: Path) -> None:

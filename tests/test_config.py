@@ -89,7 +89,9 @@ def test_bad_value_names_file_and_key(tmp_path: Path, path: str, value, expected
 
 def test_missing_variable_names_key_and_variable(tmp_path: Path) -> None:
     data = mutate("checkout.path", "${AMERICANO_CHECKOUT}")
-    with pytest.raises(ConfigError, match=r"checkout\.path: environment variable AMERICANO_CHECKOUT"):
+    with pytest.raises(
+        ConfigError, match=r"checkout\.path: environment variable AMERICANO_CHECKOUT"
+    ):
         load_params(write(tmp_path, data), environ={})
 
 
@@ -117,9 +119,22 @@ def test_cli_wrong_type_exits_2_and_writes_no_record(tmp_path: Path) -> None:
     file = write(tmp_path, mutate("thresholds.error_rate", "lots"))
     outputs = tmp_path / "outputs"
     proc = subprocess.run(
-        [sys.executable, "-m", "deploybook", "run", "01", "--env", "staging", "--release", "v1.4.0",
-         "--params-file", str(file)],
-        capture_output=True, text=True, env={**_env(), "DEPLOYBOOK_OUTPUTS": str(outputs)},
+        [
+            sys.executable,
+            "-m",
+            "deploybook",
+            "run",
+            "01",
+            "--env",
+            "staging",
+            "--release",
+            "v1.4.0",
+            "--params-file",
+            str(file),
+        ],
+        capture_output=True,
+        text=True,
+        env={**_env(), "DEPLOYBOOK_OUTPUTS": str(outputs)},
     )
     assert proc.returncode == 2, proc.stderr
     assert "thresholds.error_rate" in proc.stderr
@@ -138,7 +153,9 @@ def test_cli_wrong_type_exits_2_and_writes_no_record(tmp_path: Path) -> None:
 def test_cli_bad_arguments_exit_2(tmp_path: Path, args: list[str], expected: str) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "deploybook", "run", "01", "--env", "staging", *args],
-        capture_output=True, text=True, env={**_env(), "DEPLOYBOOK_OUTPUTS": str(tmp_path / "o")},
+        capture_output=True,
+        text=True,
+        env={**_env(), "DEPLOYBOOK_OUTPUTS": str(tmp_path / "o")},
     )
     assert proc.returncode == 2
     assert expected in proc.stderr

@@ -8,11 +8,11 @@ import subprocess
 import sys
 
 import scrapbook as sb
+from sandbox_fixtures import CANARIES, files_containing
 
 from deploybook import audit
 from deploybook.runner import run_runbook
 from deploybook.sandbox import stack
-from sandbox_fixtures import CANARIES, files_containing
 
 PARAMS = {"previous_release": "v1.3.0", "rate_limits_reviewed_by": "Sam Services", "operator": "ci"}
 
@@ -48,9 +48,25 @@ def test_01_service_down_fails_gate_but_records(sandbox) -> None:
     stack.admin("/admin/sandbox/ocr/fault", {"down": True})
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "deploybook", "run", "01", "--env", "sandbox", "--release", "v1.4.0",
-             "-p", "rate_limits_reviewed_by", "Sam", "--no-html"],
-            capture_output=True, text=True, env=os.environ.copy(), timeout=180,
+            [
+                sys.executable,
+                "-m",
+                "deploybook",
+                "run",
+                "01",
+                "--env",
+                "sandbox",
+                "--release",
+                "v1.4.0",
+                "-p",
+                "rate_limits_reviewed_by",
+                "Sam",
+                "--no-html",
+            ],
+            capture_output=True,
+            text=True,
+            env=os.environ.copy(),
+            timeout=180,
         )
     finally:
         stack.admin("/admin/sandbox/ocr/fault", method="DELETE")

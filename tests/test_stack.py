@@ -67,7 +67,16 @@ def test_sandbox_env_and_deploy_commands(sandbox) -> None:
     cli = [sys.executable, "-m", "deploybook", "sandbox"]
     out = subprocess.run([*cli, "env", "sandbox"], env=env, capture_output=True, text=True)
     assert "export DATABASE_URL=postgresql://postgres:" in out.stdout
-    deploy = [*cli, "deploy", "--env", "sandbox-production", "--service", "ocr", "--version", "v1.4.0"]
+    deploy = [
+        *cli,
+        "deploy",
+        "--env",
+        "sandbox-production",
+        "--service",
+        "ocr",
+        "--version",
+        "v1.4.0",
+    ]
     assert subprocess.run(deploy, env=env, capture_output=True).returncode == 0
     url = sandbox["envs"]["sandbox-production"]["services"]["ocr"]
     try:

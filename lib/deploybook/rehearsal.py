@@ -37,12 +37,40 @@ class Step:
     before: Any = None  # a callable run first (e.g. inject a fault)
 
 
+def _inject_release_bug() -> None:
+    """The drill's trigger: v1.4.0 of the production API answers 5xx (cured by rollback)."""
+    fault = {"error_rate": 1.0, "status": 503, "version": RELEASE}
+    stack.admin("/admin/sandbox-production/api/fault", fault)
+    print("  injected: sandbox-production api v1.4.0 answers 503 to every request")
+
+
 def plan() -> list[Step]:
-    """The rehearsal, in order. Grows as runbooks land."""
-    common = {"previous_release": PREVIOUS, "operator": "rehearsal-lead"}
-    return [
-        Step("01-preconditions", "sandbox", {**common, "rate_limits_reviewed_by": "Sam Services"}),
+    """The rehearsal, in the plan's order, then the rollback drill."""
+    lead = {"previous_release": PREVIOUS, "operator": "rehearsal-lead"}
+    prod = "sandbox-production"
+    steps = []
+    for env in ("sandbox", prod):
+        steps += [
+            Step("01-preconditions", env, {**lead, "rate_limits_reviewed_by": "Sam Services"}),
+            Step("02-migration-dry-run", env, dict(lead)),
+            Step("03-rollout", env, {**lead, "execute": True, "approvals": SIGNOFFS}),
+            Step("04-smoke", env, {**lead, "expect_version": RELEASE}),
+        ]
+    steps += [
+        Step(
+            "04-smoke",
+            prod,
+            {**lead, "expect_version": RELEASE},
+            expect="failed",
+            before=_inject_release_bug,
+        ),
+        Step(
+            "05-rollback",
+            prod,
+            {**lead, "execute": True, "confirm_restore": stack.database_name(prod)},
+        ),
     ]
+    return steps
 
 
 def rehearse(keep_up: bool = False) -> int:

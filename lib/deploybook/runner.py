@@ -30,21 +30,8 @@ RUNBOOKS = (
     "04-smoke",
     "05-rollback",
 )
-# Parameters a caller may set; secrets are never among them.
-ALLOWED_PARAMETERS = {
-    "previous_release",
-    "operator",
-    "approvals",
-    "execute",
-    "run_id",
-    "confirm_restore",
-    "rate_limits_reviewed_by",
-    "watch_window_s",
-    "stage",
-    "resume",
-    "snapshot",
-    "fault",
-}
+# Set by the runner itself from the command line, never with -p.
+_RESERVED = {"env", "release", "params_file"}
 _SECRETISH = ("password", "secret", "token", "api_key", "apikey", "database_url")
 
 
@@ -79,7 +66,14 @@ def params_file_for(env: str) -> Path:
     return paths.project_root() / "params" / f"{env}.yaml"
 
 
-def check_parameters(parameters: dict[str, Any]) -> None:
+def notebook_parameters(runbook: str) -> dict[str, Any]:
+    """The parameters a runbook declares in its tagged cell (name -> default and type)."""
+    import papermill
+
+    return papermill.inspect_notebook(str(paths.runbooks_dir() / f"{runbook}.ipynb"))
+
+
+def check_parameters(parameters: dict[str, Any], allowed: set[str]) -> None:
     """Refuse unknown parameters and anything that looks like a secret passed as one."""
     for name in parameters:
         if any(word in name.lower() for word in _SECRETISH):
@@ -88,9 +82,13 @@ def check_parameters(parameters: dict[str, Any]) -> None:
                 "only (a parameter is written into the audit record for ever)",
                 key=name,
             )
-        if name not in ALLOWED_PARAMETERS:
+        if name in _RESERVED:
             raise ConfigError(
-                f"unknown parameter {name!r}; expected one of {', '.join(sorted(ALLOWED_PARAMETERS))}",
+                f"parameter {name!r} is set by --env/--release/--params-file", key=name
+            )
+        if name not in allowed:
+            raise ConfigError(
+                f"unknown parameter {name!r}; this runbook takes {', '.join(sorted(allowed))}",
                 key=name,
             )
 
@@ -119,7 +117,7 @@ def run_runbook(
     runbook = resolve_runbook(runbook)
     validate_release(release)
     parameters = dict(parameters or {})
-    check_parameters(parameters)
+    check_parameters(parameters, set(notebook_parameters(runbook)) - _RESERVED)
     if "previous_release" in parameters:
         validate_release(parameters["previous_release"], "previous_release")
     params_file = (params_file or params_file_for(env)).resolve()

@@ -125,10 +125,8 @@ class Runbook:
             if self.execute
             else "<b style='color:#070'>DRY RUN: nothing will be changed</b>"
         )
-        rows = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
-            for k, v in facts.items()
-        )
+        cell = "<tr><th style='text-align:left'>{}</th><td>{}</td></tr>"
+        rows = "".join(cell.format(html.escape(k), html.escape(str(v))) for k, v in facts.items())
         return (
             f"<div class='deploybook-header'><h3>You are here: {html.escape(self.name)} "
             f"on {html.escape(self.env)} for {html.escape(self.release)}</h3>"

@@ -124,7 +124,9 @@ def sandbox_environment(env: str, environ: Mapping[str, str] | None = None) -> d
     for key in ("OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_GEMINI_API_KEY"):
         # Each sandbox env has its own keys (as staging and production must); a test plants
         # its own values as e.g. SANDBOX_PRODUCTION_OPENAI_API_KEY.
-        values[key] = environ.get(f"{prefix}_{key}") or f"sk-sandbox-{env}-{key.lower()}-{state['token']}"
+        values[key] = (
+            environ.get(f"{prefix}_{key}") or f"sk-sandbox-{env}-{key.lower()}-{state['token']}"
+        )
         register(values[key])
     return values
 
