@@ -171,6 +171,65 @@ class NotificationTarget(_Model):
     incident: bool = False  # also receives incident reports
 
 
+class SuiteCommand(_Model):
+    """A test suite runbook 01 runs: argv (no shell), where, how long, the JUnit it writes."""
+
+    name: str = Field(min_length=1)
+    argv: list[str] = Field(min_length=1)
+    cwd: str = "."  # relative to the checkout
+    timeout_s: float = Field(900, gt=0)
+    junit: list[str] = []  # globs, relative to the checkout, read after the command ran
+
+
+class PreconditionsSpec(_Model):
+    """What runbook 01 checks beyond the checkout's fixed files (plan sections 1-3, 5-10)."""
+
+    release_branch: str = "main"  # the protected branch releases are tagged on
+    test_commands: list[SuiteCommand] = []  # none: read checkout.junit_globs instead
+    ci_command: list[str] = []  # exit 0 = CI green for {release}; none: the JUnit results
+    # Provider (as in `<PROVIDER>_RATE_LIMIT`) -> limit key -> the quota the provider grants.
+    provider_quotas: dict[str, dict[str, int]] = {}
+    # Component -> paths whose git tree SHA at the tag is its artifact SHA.
+    artifacts: dict[str, list[str]] = {"web": ["apps/web"], "api": ["apps/api"]}
+    artifact_digests: dict[str, str] = {}  # component -> image digest, when built elsewhere
+    env_keys: list[str] = []  # variable names the target environment defines
+    env_keys_file: Path | None = None  # dotenv or one name per line; only names are read
+    parity_allow: list[str] = []  # names allowed to differ (examples vs env, staging vs prod)
+    peer_env: str | None = None  # the other side (staging <-> production); default staging_env
+    # Secret name -> variable holding the peer environment's value (e.g. PRODUCTION_DATABASE_URL).
+    peer_env_vars: dict[str, str] = {}
+    isolated_keys: list[str] = ["OPENAI_API_KEY", "GEMINI_API_KEY"]  # must differ from peer
+    feature_flags: dict[str, bool] = {}  # flag -> expected default at the release tag
+    feature_flags_source: str | None = None  # file in the checkout declaring the defaults
+    out_of_scope: list[str] = []  # regexes (case-insensitive) for names and commit subjects
+    out_of_scope_epics: list[str] = []  # epic numbers: `epic5` names and story ids 5.x
+    scope_allow: list[str] = []  # migration/file names or commit SHA prefixes allowed anyway
+    inventory: dict[str, list[str]] = {}  # story -> files that must exist at the release tag
+    freeze_allow: list[str] = []  # commit SHA prefixes allowed inside the freeze
+
+    @field_validator("out_of_scope")
+    @classmethod
+    def _regexes(cls, v: list[str]) -> list[str]:
+        for pattern in v:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a valid regular expression ({exc})") from exc
+        return v
+
+    @field_validator("provider_quotas")
+    @classmethod
+    def _providers(cls, v: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+        return {provider.upper(): limits for provider, limits in v.items()}
+
+    @field_validator("scope_allow", "freeze_allow")
+    @classmethod
+    def _nonempty(cls, v: list[str]) -> list[str]:
+        if any(len(item.strip()) < 4 for item in v):
+            raise ValueError("names or SHA prefixes of at least 4 characters")
+        return v
+
+
 class Params(_Model):
     """A whole params file."""
 
@@ -185,6 +244,7 @@ class Params(_Model):
     secrets: list[str] = []
     notifications: list[NotificationTarget] = []
     signoff_roles: list[str] = ["PM", "Web", "API", "Services", "QA"]
+    preconditions: PreconditionsSpec = PreconditionsSpec()
     source: Path | None = None
 
     def service(self, name: str) -> ServiceSpec:

@@ -1,0 +1,128 @@
+"""Parity by names, isolation by comparison: values are never shown, fingerprints never kept."""
+
+from __future__ import annotations
+
+import pytest
+
+from deploybook import appsource
+from deploybook.checks import Status
+from deploybook.errors import ConfigError
+from deploybook.parity import (
+    database_identity,
+    dotenv_names,
+    judge_databases,
+    judge_keys,
+    judge_parity,
+    judge_peer_keys,
+)
+from deploybook.sandbox.fixture import RATE_LIMITS
+
+
+def test_dotenv_names_ignore_values_and_comments() -> None:
+    text = '# X=1\nexport A="x=y"\nB=\n  C = 3\nnot a line\nD\n'
+    assert dotenv_names(text) == ["A", "B", "C", "D"]
+
+
+def test_parity_lists_missing_keys_with_their_file() -> None:
+    examples = {
+        ".env.example": {"A", "B"},
+        "apps/api/.env.example": {"C"},
+        "gone/.env.example": None,
+    }
+    status, evidence, rows = judge_parity(examples, {"A"}, ["C"], "staging")
+    assert status is Status.FAIL
+    assert "B (in .env.example) is not defined in staging" in evidence
+    assert "not found at the release tag: gone/.env.example" in evidence
+    assert "allowed to differ (params): C" in evidence
+    assert {r["key"] for r in rows} == {"A", "B", "C"}
+
+
+def test_peer_key_sets() -> None:
+    assert judge_peer_keys({"A", "B"}, {"A", "B"}, [], "s", "p")[0] is Status.PASS
+    status, evidence = judge_peer_keys({"A", "B"}, {"A", "C"}, [], "s", "p")
+    assert status is Status.FAIL and "only in s: B" in evidence and "only in p: C" in evidence
+    assert judge_peer_keys({"A", "DEBUG"}, {"A"}, ["DEBUG"], "s", "p")[0] is Status.PASS
+
+
+@pytest.mark.parametrize(
+    ("url", "identity"),
+    [
+        ("postgresql://u:p@DB.example:6432/app?sslmode=require", ("db.example", 6432, "app")),
+        ("postgres://u@localhost/app", ("127.0.0.1", 5432, "app")),
+        ("postgresql://postgres:@/postgres?host=/tmp/pg", ("/tmp/pg", 5432, "postgres")),
+    ],
+)
+def test_database_identity(url: str, identity: tuple[str, int, str]) -> None:
+    assert database_identity(url) == identity
+
+
+def test_databases_compared_without_showing_urls() -> None:
+    a = "postgresql://u:secret-one@db:5432/app"
+    status, evidence = judge_databases(a, "postgresql://v:secret-two@db:5432/app", "s", "p")
+    assert status is Status.FAIL and "SAME database" in evidence
+    status, evidence = judge_databases(a, "postgresql://u:secret-one@db:5432/app_prod", "s", "p")
+    assert status is Status.PASS and "database name differs" in evidence
+    assert "secret" not in evidence and "app_prod" not in evidence
+    with pytest.raises(ConfigError, match="value not shown"):
+        database_identity("mysql://u:secret@h/db")
+
+
+def test_keys_compared_by_salted_fingerprint() -> None:
+    mine = {"K1": "value-one", "K2": "shared-value", "K3": "x-value"}
+    peer = {"K1": "value-two", "K2": "shared-value"}
+    status, evidence = judge_keys(mine, peer, ["K1", "K2", "K3"], "s", "p")
+    assert status is Status.FAIL
+    assert "share the same K2" in evidence and "differ: K1" in evidence
+    assert "K3 (not set in p)" in evidence
+    assert "value" not in evidence.replace("values not shown", "")
+    assert judge_keys(mine, peer, ["K1"], "s", "p")[0] is Status.PASS
+    assert judge_keys({}, {}, ["K1"], "s", "p")[0] is Status.WARN
+
+
+def test_rate_limiter_blocks_and_switches() -> None:
+    text = """
+export const RATE_LIMIT_ENABLED = true
+export const GEMINI_RATE_LIMIT: RateLimitConfig = {
+  requestsPerMinute: 60,
+  tokensPerMinute: 1_000_000,
+}
+"""
+    assert appsource.rate_limits(text) == {
+        "GEMINI": {"requestsPerMinute": 60, "tokensPerMinute": 1000000}
+    }
+    assert appsource.switch(text, "RATE_LIMIT_ENABLED") is True
+    assert appsource.switch(text, "PII_REDACTION_ENABLED") is None
+    status, lines, _ = appsource.judge_quotas(RATE_LIMITS, {"GEMINI": {"burst": 5}})
+    assert status is Status.FAIL
+    assert "GEMINI burst: limiter 10 / quota 5 — OVER QUOTA" in lines
+    assert "OPENAI: no provider quota configured in params to compare with" in lines
+    status, lines, _ = appsource.judge_quotas({}, {"OPENAI": {"burst": 5}})
+    assert status is Status.FAIL and "OPENAI: a quota is configured" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("path", "text", "flags"),
+    [
+        ("flags.json", '{"flags": {"a": false, "b": true}}', {"a": False, "b": True}),
+        ("flags.ts", "export const flags = {\n  a: false,\n  b: true,\n}", {"a": False, "b": True}),
+        (
+            "guide.md",
+            "- Feature flags: `a`, `b`\n  default off; turn on later.\n- Other: `c` default on\n",
+            {"a": False, "b": False},
+        ),
+    ],
+)
+def test_flag_defaults(path: str, text: str, flags: dict[str, bool]) -> None:
+    assert appsource.flag_defaults(text, path) == flags
+
+
+def test_redaction_must_be_imported_and_applied() -> None:
+    logger = "import { redactPII } from './logger-pii-redaction'\nconst x = entry\n"
+    status, evidence = appsource.judge_redaction(
+        logger, "export function redactPII", "l.ts", "r/logger-pii-redaction.ts"
+    )
+    assert status is Status.FAIL and "never calls redactPII" in evidence
+    status, evidence = appsource.judge_redaction(
+        "redactPII(e)", "redactPII", "l.ts", "r/logger-pii-redaction.ts"
+    )
+    assert status is Status.FAIL and "does not import redactPII" in evidence

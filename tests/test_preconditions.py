@@ -1,0 +1,707 @@
+"""Runbook 01's checks against the generated Americano checkout.
+
+The good release passes every check; each fixture variant (and each params or
+environment mistake) fails exactly the check a lead would expect, with a message that
+names the thing. Checkouts are real git repositories; health checks hit real HTTP servers.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from http_stub import StubServer, free_port
+
+from deploybook import preconditions as pc
+from deploybook.checks import Checks, Status
+from deploybook.config import Params, PreconditionsSpec, SuiteCommand, load_params
+from deploybook.sandbox.fixture import (
+    INVENTORY,
+    RATE_LIMITS,
+    Checkout,
+    add_commit,
+    create_checkout,
+    describe,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+RELEASE, PREVIOUS = "v1.4.0", "v1.3.0"
+EXPECTED_WARNINGS = {"deployment window scheduled"}  # no window_start in the sandbox params
+
+
+# --- fixtures ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def checkouts(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Checkout]:
+    """Variant name -> its checkout, each generated once per module (they are read-only)."""
+    made: dict[str, Checkout] = {}
+
+    def get(variant: str) -> Checkout:
+        if variant not in made:
+            made[variant] = create_checkout(
+                tmp_path_factory.mktemp(variant) / "americano", variant=variant
+            )
+        return made[variant]
+
+    return get
+
+
+@pytest.fixture
+def no_stack(tmp_path: Path) -> dict[str, str]:
+    """An environment whose sandbox state dir is empty: no running stack is ever read."""
+    state = tmp_path / "no-stack"
+    state.mkdir()
+    return {"DEPLOYBOOK_STATE_DIR": str(state)}
+
+
+def sandbox_params(
+    checkout: Checkout | Path, environ: dict[str, str], file: str = "sandbox", **pre: Any
+) -> Params:
+    """The real sandbox params file, resolved against the checkout; `pre` overrides
+    `preconditions` fields."""
+    path = checkout.path if isinstance(checkout, Checkout) else checkout
+    values = {
+        "AMERICANO_CHECKOUT": str(path),
+        "API_URL": "http://127.0.0.1:9",
+        "WEB_URL": "http://127.0.0.1:9",
+        "CHATMOCK_URL": "http://127.0.0.1:9",
+        "OCR_URL": "http://127.0.0.1:9",
+        "DEPLOYBOOK_WEBHOOK_URL": "http://127.0.0.1:9/hook",
+        "DEPLOYBOOK_SMTP_HOST": "127.0.0.1",
+        "DEPLOYBOOK_SMTP_PORT": "25",
+        "PG_BIN_DIR": "/usr/bin",
+        **environ,
+    }
+    params = load_params(ROOT / "params" / f"{file}.yaml", values)
+    if pre:
+        spec = params.preconditions.model_copy(update=pre)
+        params = params.model_copy(update={"preconditions": spec})
+    return params
+
+
+def offline_checks(params: Params, reviewed_by: str | None = "Sam Services") -> Checks:
+    """Every check of runbook 01 that needs no running services."""
+    checks = Checks()
+    checks += pc.scope(params, RELEASE, PREVIOUS)
+    checks += pc.inventory(params, RELEASE)
+    checks += pc.schedule(params, RELEASE)
+    checks += pc.epic_done(params, RELEASE)
+    checks += pc.embedding_decision(params, RELEASE)
+    checks += pc.zero_test_failures(params, RELEASE)
+    checks += pc.rate_limits_reviewed(params, reviewed_by, RELEASE)
+    checks += pc.release_tag(params, RELEASE, PREVIOUS)
+    checks += pc.artifacts(params, RELEASE)
+    checks += pc.env_parity(params, RELEASE)
+    checks += pc.checklist(params, RELEASE)
+    return checks
+
+
+def by_name(checks: Checks) -> dict[str, Any]:
+    return {c.name: c for c in checks}
+
+
+def failed(checks: Checks) -> set[str]:
+    return {c.name for c in checks if c.status is Status.FAIL}
+
+
+# --- the good release and each variant ---------------------------------------------------------
+
+
+def test_good_release_passes_every_check(checkouts, no_stack) -> None:
+    checks = offline_checks(sandbox_params(checkouts("good"), no_stack))
+    not_passed = {c.name: c.status for c in checks if c.status is not Status.PASS}
+    assert set(not_passed) == EXPECTED_WARNINGS, checks.to_text()
+    assert all(status is Status.WARN for status in not_passed.values())
+    assert len(checks) == 15
+
+
+VARIANTS = [
+    (
+        "epic-in-backlog",
+        "Epic 4 stories all DONE",
+        ['listed under "Backlog (Not Yet Drafted)" at line', "- Epic 4: Stories 4.1-4.6", "4.6"],
+    ),
+    (
+        "story-missing",
+        "Epic 4 stories all DONE",
+        ['"In Progress (Approved for Development)"', "Story 4.6", "4.6 missing from the Done"],
+    ),
+    (
+        "failing-tests",
+        "zero test failures (CI green)",
+        [
+            "2 failing test(s)",
+            "tests.test_calibrator::test_calibrate_overconfident (failure: AssertionError",
+            "tests.test_irt_engine::test_estimate_theta_converges (error:",
+            "test-results/api-pytest.xml › pytest: 23 tests, 1 failures, 1 errors, 1 skipped",
+        ],
+    ),
+    (
+        "missing-inventory-file",
+        "change inventory present at the tag",
+        ["apps/api/src/adaptive/irt_engine.py (story 4.5) is missing at v1.4.0"],
+    ),
+    (
+        "epic5-leak",
+        "nothing out of scope ships",
+        ["pending migration 20251028150000_epic5_behavioral_patterns", "feat(5.1)"],
+    ),
+    (
+        "pii-logger-disabled",
+        "PII-redaction logger present and enabled",
+        ["PII_REDACTION_ENABLED = false"],
+    ),
+    (
+        "missing-redaction-file",
+        "PII-redaction logger present and enabled",
+        ["apps/web/src/lib/logger-pii-redaction.ts does not exist"],
+    ),
+    (
+        "rate-limit-disabled",
+        "rate-limit guard present and enabled",
+        ["RATE_LIMIT_ENABLED = false"],
+    ),
+    (
+        "commit-in-freeze",
+        "no commits inside the freeze",
+        ["1 commit(s) on main inside the freeze", "docs: release banner"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("variant", "check", "messages"), VARIANTS, ids=[v[0] for v in VARIANTS])
+def test_each_variant_fails_exactly_its_check(
+    checkouts, no_stack, variant: str, check: str, messages: list[str]
+) -> None:
+    checks = offline_checks(sandbox_params(checkouts(variant), no_stack))
+    assert failed(checks) == {check}, checks.to_text()
+    evidence = by_name(checks)[check].evidence
+    for message in messages:
+        assert message in evidence
+
+
+def test_epic_done_quotes_heading_line_number_and_line(checkouts, no_stack) -> None:
+    check = pc.epic_done(sandbox_params(checkouts("epic-in-backlog"), no_stack), RELEASE)[0]
+    text = checkouts("epic-in-backlog").read_at(RELEASE, "docs/bmm-workflow-status.md")
+    lines = text.splitlines()
+    number = lines.index("- Epic 4: Stories 4.1-4.6 (Understanding Validation Engine)") + 1
+    heading = lines.index("### Backlog (Not Yet Drafted)") + 1
+    assert f"(heading at line {heading}), line {number}: - Epic 4" in check.evidence
+    assert "not in the Done table: 4.6 (5/6 stories done)" in check.evidence
+
+
+# --- secrets ------------------------------------------------------------------------------------
+
+
+SECRETS = {
+    "DATABASE_URL": "postgresql://app:pw-0123456789@db.internal:5432/americano",
+    "OPENAI_API_KEY": "sk-test-0123456789abcdef",
+    "GEMINI_API_KEY": "gm-test-0123456789abcdef",
+    "CHATMOCK_URL": "http://chatmock.internal:8801",
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("OPENAI_API_KEY", None, "OPENAI_API_KEY is missing"),
+        ("OPENAI_API_KEY", "your_openai_api_key_here", "placeholder copied from .env.example"),
+        ("GEMINI_API_KEY", "", "set but empty"),
+        ("DATABASE_URL", "mysql://u:p@h/db", "malformed: expected a postgres:// URL"),
+        ("CHATMOCK_URL", "localhost:8801", "malformed: expected an http(s) URL"),
+    ],
+    ids=["missing", "placeholder", "empty", "database-url-form", "chatmock-url-form"],
+)
+def test_secret_problems_fail_their_check_without_showing_values(
+    checkouts, no_stack, name: str, value: str | None, message: str
+) -> None:
+    environ = {**no_stack, **SECRETS}
+    if value is None:
+        del environ[name]
+    else:
+        environ[name] = value
+    checks = pc.secrets_configured(sandbox_params(checkouts("good"), no_stack), environ)
+    assert failed(checks) == {f"secret {name} configured"}
+    assert message in by_name(checks)[f"secret {name} configured"].evidence
+    text = checks.to_text()
+    for secret in SECRETS.values():
+        assert secret not in text
+
+
+# --- rate limits --------------------------------------------------------------------------------
+
+
+def test_rate_limits_show_limits_beside_quotas(checkouts, no_stack) -> None:
+    check = pc.rate_limits_reviewed(
+        sandbox_params(checkouts("good"), no_stack), "Sam Services", RELEASE
+    )[0]
+    assert check.status is Status.PASS
+    assert check.evidence.startswith("reviewed by Sam Services")
+    limit = RATE_LIMITS["GEMINI"]["requestsPerMinute"]
+    assert f"GEMINI requestsPerMinute: limiter {limit} / quota 60 — ok" in check.evidence
+    rows = {(r["provider"], r["limit"]): r for r in check.data}
+    assert (
+        rows[("OPENAI", "tokensPerMinute")]["limiter"] == RATE_LIMITS["OPENAI"]["tokensPerMinute"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("file", "status"), [("sandbox", Status.WARN), ("sandbox-production", Status.FAIL)]
+)
+def test_missing_attestation_fails_only_in_production(
+    checkouts, no_stack, file: str, status: Status
+) -> None:
+    params = sandbox_params(checkouts("good"), no_stack, file=file)
+    for reviewer in ("", "  ", "TBD", None):
+        check = pc.rate_limits_reviewed(params, reviewer, RELEASE)[0]
+        assert check.status is status
+        assert "pass rate_limits_reviewed_by='<name>'" in check.evidence
+
+
+def test_limit_above_provider_quota_fails(checkouts, no_stack) -> None:
+    quotas = {"GEMINI": {"requestsPerMinute": 30}, "OPENAI": {"requestsPerMinute": 500}}
+    params = sandbox_params(checkouts("good"), no_stack, provider_quotas=quotas)
+    check = pc.rate_limits_reviewed(params, "Sam Services", RELEASE)[0]
+    assert check.status is Status.FAIL
+    assert check.evidence.startswith("a limit exceeds its provider quota")
+    assert "GEMINI requestsPerMinute: limiter 60 / quota 30 — OVER QUOTA" in check.evidence
+
+
+# --- tests: commands and reports ----------------------------------------------------------------
+
+
+def _junit(failures: int = 0) -> str:
+    cases = "".join(
+        f'<testcase classname="t" name="case{i}">'
+        + ('<failure message="boom"/>' if i < failures else "")
+        + "</testcase>"
+        for i in range(3)
+    )
+    return f'<testsuite name="cmd-suite">{cases}</testsuite>'
+
+
+def _writer(report: str, exit_code: int = 0, sleep_s: float = 0) -> list[str]:
+    code = (
+        f"import pathlib, sys, time; time.sleep({sleep_s}); "
+        f"p = pathlib.Path('reports/out.xml'); p.parent.mkdir(exist_ok=True); "
+        f"p.write_text({report!r}); sys.exit({exit_code})"
+    )
+    return [sys.executable, "-c", code]
+
+
+@pytest.mark.parametrize(
+    ("argv", "timeout", "status", "message"),
+    [
+        (_writer(_junit()), 30, Status.PASS, "zero failures: 3 tests"),
+        (_writer(_junit(1), exit_code=1), 30, Status.FAIL, "t::case0 (failure: boom)"),
+        (_writer(_junit(), sleep_s=5), 0.5, Status.FAIL, "timed out after 0.5 s"),
+        ([sys.executable, "-c", "raise SystemExit(3)"], 30, Status.FAIL, "older than this run"),
+        (["no-such-test-runner"], 30, Status.FAIL, "executable 'no-such-test-runner' not found"),
+    ],
+    ids=["passing", "failing", "timeout", "stale-report", "missing-executable"],
+)
+def test_configured_test_commands(
+    tmp_path: Path, no_stack, argv: list[str], timeout: float, status: Status, message: str
+) -> None:
+    checkout = create_checkout(tmp_path / "americano")
+    stale = checkout.path / "reports" / "out.xml"
+    stale.parent.mkdir()
+    stale.write_text(_junit())
+    old = (datetime.now(UTC) - timedelta(hours=1)).timestamp()
+    import os
+
+    os.utime(stale, (old, old))
+    command = SuiteCommand(name="suite", argv=argv, timeout_s=timeout, junit=["reports/*.xml"])
+    params = sandbox_params(checkout, no_stack, test_commands=[command])
+    check = pc.zero_test_failures(params, RELEASE)[0]
+    assert check.status is status, check.evidence
+    assert message in check.evidence
+    assert "source: ran 1 configured command(s)" in check.evidence
+
+
+def test_no_reports_fail_and_say_where_they_were_looked_for(tmp_path: Path, no_stack) -> None:
+    checkout = create_checkout(tmp_path / "americano")
+    params = sandbox_params(checkout, no_stack)
+    params = params.model_copy(
+        update={"checkout": params.checkout.model_copy(update={"junit_globs": ["ci/*.xml"]})}
+    )
+    check = pc.zero_test_failures(params, RELEASE)[0]
+    assert check.status is Status.FAIL
+    assert check.evidence.startswith(f"no JUnit XML matched ci/*.xml under {checkout.path}")
+
+
+@pytest.mark.parametrize(("exit_code", "status"), [(0, Status.PASS), (1, Status.FAIL)])
+def test_ci_command_decides_ci_green(checkouts, no_stack, exit_code: int, status: Status) -> None:
+    ci = [sys.executable, "-c", f"import sys; print('ci for', sys.argv[1]); sys.exit({exit_code})"]
+    params = sandbox_params(checkouts("good"), no_stack, ci_command=[*ci, "{release}"])
+    checks = by_name(pc.checklist(params, RELEASE))
+    ci_check = checks["CI green for the release commit"]
+    assert ci_check.status is status
+    assert "ci for v1.4.0" in ci_check.evidence
+    assert pc.zero_test_failures(params, RELEASE)[0].name == "zero test failures"
+
+
+# --- artifacts and tag --------------------------------------------------------------------------
+
+
+def test_artifacts_record_tree_shas_of_each_component(checkouts, no_stack) -> None:
+    checkout = checkouts("good")
+    digest = "sha256:" + "ab" * 32
+    params = sandbox_params(checkout, no_stack, artifact_digests={"services": digest})
+    check = pc.artifacts(params, RELEASE)[0]
+    assert check.status is Status.PASS
+    record = check.data
+    assert record["commit"] == checkout.sha(RELEASE)
+    assert record["tag_object"] == checkout.git("rev-parse", RELEASE).strip()
+    for name, path in (("web", "apps/web"), ("api", "apps/api")):
+        assert (
+            record["components"][name]["sha"]
+            == checkout.git("rev-parse", f"{RELEASE}:{path}").strip()
+        )
+    assert record["components"]["services"] == {
+        "sha": digest,
+        "kind": "image-digest",
+        "paths": [],
+    }
+
+
+def test_artifact_path_missing_at_the_tag_fails(checkouts, no_stack) -> None:
+    params = sandbox_params(
+        checkouts("good"), no_stack, artifacts={"web": ["apps/web"], "ocr": ["services/ocr"]}
+    )
+    check = pc.artifacts(params, RELEASE)[0]
+    assert check.status is Status.FAIL
+    assert "ocr: services/ocr not at v1.4.0" in check.evidence
+
+
+@pytest.mark.parametrize(
+    ("release", "previous", "message"),
+    [
+        ("v1.4", PREVIOUS, "is not a SemVer tag"),
+        ("v9.9.9", PREVIOUS, "tag v9.9.9 does not exist in the checkout"),
+        (RELEASE, "v0.9.0", "previous release tag v0.9.0 does not exist"),
+        (PREVIOUS, RELEASE, "previous release v1.4.0 is not an ancestor of v1.3.0"),
+    ],
+)
+def test_release_tag_problems(checkouts, no_stack, release, previous, message) -> None:
+    check = pc.release_tag(sandbox_params(checkouts("good"), no_stack), release, previous)[0]
+    assert check.status is Status.FAIL
+    assert message in check.evidence
+
+
+def test_tag_off_the_protected_branch_fails(tmp_path: Path, no_stack) -> None:
+    checkout = create_checkout(tmp_path / "americano")
+    checkout.git("checkout", "-q", "-b", "hotfix")
+    add_commit(checkout, {"HOTFIX.md": "x\n"}, "fix: on a side branch")
+    checkout.git("tag", "v1.4.1")
+    checkout.git("checkout", "-q", "main")
+    check = pc.release_tag(sandbox_params(checkout, no_stack), "v1.4.1", RELEASE)[0]
+    assert check.status is Status.FAIL
+    assert "tag v1.4.1 is not on the protected branch main" in check.evidence
+
+
+# --- scope, freeze, parity, flags ---------------------------------------------------------------
+
+
+def test_scope_allowances_let_named_items_through(checkouts, no_stack) -> None:
+    checkout = checkouts("epic5-leak")
+    sha = checkout.sha(RELEASE)
+    allow = ["20251028150000_epic5_behavioral_patterns", sha[:8]]
+    check = pc.scope(sandbox_params(checkout, no_stack, scope_allow=allow), RELEASE, PREVIOUS)[0]
+    assert check.status is Status.PASS
+    assert "allowed by params: pending migration 20251028150000_epic5_behavioral" in check.evidence
+
+
+def test_scope_needs_the_previous_release(checkouts, no_stack) -> None:
+    check = pc.scope(sandbox_params(checkouts("good"), no_stack), RELEASE, None)[0]
+    assert check.status is Status.FAIL
+    assert "previous_release is not set" in check.evidence
+
+
+def test_freeze_allowance_and_window_start(tmp_path: Path, no_stack) -> None:
+    checkout = create_checkout(tmp_path / "americano")
+    sha = add_commit(checkout, {"NOTE.md": "late\n"}, "docs: late note")
+    params = sandbox_params(checkout, no_stack)
+    freeze = by_name(pc.schedule(params, RELEASE))["no commits inside the freeze"]
+    assert freeze.status is Status.FAIL and "docs: late note" in freeze.evidence
+
+    allowed = sandbox_params(checkout, no_stack, freeze_allow=[sha[:10]])
+    freeze = by_name(pc.schedule(allowed, RELEASE))["no commits inside the freeze"]
+    assert freeze.status is Status.PASS and "1 allowed by params" in freeze.evidence
+
+    later = datetime.now(UTC) + timedelta(days=3)
+    future = params.model_copy(
+        update={"schedule": params.schedule.model_copy(update={"window_start": later})}
+    )
+    checks = by_name(pc.schedule(future, RELEASE))
+    assert checks["no commits inside the freeze"].status is Status.PASS
+    assert checks["deployment window scheduled"].status is Status.PASS
+    assert "(T-24h)" in checks["deployment window scheduled"].evidence
+
+
+def test_schedule_plot_is_a_figure(checkouts, no_stack) -> None:
+    figure = pc.schedule_plot(sandbox_params(checkouts("commit-in-freeze"), no_stack), RELEASE)
+    assert figure.axes and "v1.4.0 schedule" in figure._suptitle.get_text()
+
+
+def test_parity_names_the_missing_key_and_its_file(checkouts, no_stack) -> None:
+    params = sandbox_params(checkouts("good"), no_stack)
+    keys = [k for k in params.preconditions.env_keys if k != "REDIS_URL"]
+    checks = by_name(
+        pc.env_parity(sandbox_params(checkouts("good"), no_stack, env_keys=keys), RELEASE)
+    )
+    check = checks["env keys match .env.example files"]
+    assert check.status is Status.FAIL
+    assert "REDIS_URL (in .env.example) is not defined in sandbox" in check.evidence
+    assert checks["staging and production key sets match"].status is Status.FAIL
+    assert (
+        "only in sandbox-production: REDIS_URL"
+        in checks["staging and production key sets match"].evidence
+    )
+
+    allowed = sandbox_params(checkouts("good"), no_stack, env_keys=keys, parity_allow=["REDIS_URL"])
+    assert not failed(pc.env_parity(allowed, RELEASE))
+
+
+def test_parity_reads_key_names_from_a_file(checkouts, no_stack, tmp_path: Path) -> None:
+    names = tmp_path / "staging.keys"
+    params = sandbox_params(checkouts("good"), no_stack)
+    names.write_text(
+        "\n".join(f"{k}=secret-{i}" for i, k in enumerate(params.preconditions.env_keys))
+    )
+    from_file = sandbox_params(checkouts("good"), no_stack, env_keys=[], env_keys_file=names)
+    check = pc.env_parity(from_file, RELEASE)[0]
+    assert check.status is Status.PASS
+    assert "secret-" not in check.evidence
+
+    none = sandbox_params(checkouts("good"), no_stack, env_keys=[])
+    assert "no key list for sandbox" in pc.env_parity(none, RELEASE)[0].evidence
+
+
+def test_feature_flag_default_mismatch_fails(checkouts, no_stack) -> None:
+    flags = {"understanding_validation": True, "adaptive_questioning": False}
+    params = sandbox_params(checkouts("good"), no_stack, feature_flags=flags)
+    check = by_name(pc.checklist(params, RELEASE))["feature flag defaults match params"]
+    assert check.status is Status.FAIL
+    assert (
+        "understanding_validation: docs/epic-4-implementation-guide.md@v1.4.0 declares "
+        "default off, params expect on" in check.evidence
+    )
+    assert (
+        "declared in docs/epic-4-implementation-guide.md@v1.4.0 but not in params: "
+        "understanding_analytics" in check.evidence
+    )
+
+
+def test_inventory_lives_in_params(checkouts, no_stack) -> None:
+    params = sandbox_params(checkouts("good"), no_stack)
+    assert params.preconditions.inventory == INVENTORY
+    extra = {**INVENTORY, "4.7": ["apps/api/src/validation/peer_review.py"]}
+    check = pc.inventory(sandbox_params(checkouts("good"), no_stack, inventory=extra), RELEASE)[0]
+    assert "apps/api/src/validation/peer_review.py (story 4.7) is missing" in check.evidence
+
+
+# --- environments (plan section 3) --------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_stack(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A sandbox state dir describing a stack, so `sandbox_environment` resolves both envs."""
+    state = tmp_path / "stack"
+    state.mkdir()
+    (state / "pg-password").write_text("pw-fake-stack-0001")
+    services = {s: "http://127.0.0.1:9" for s in ("api", "web", "chatmock", "ocr")}
+    (state / "state.json").write_text(
+        json.dumps(
+            {
+                "state_dir": str(state),
+                "token": "feedbeef",
+                "postgres": {"port": 5999, "bin_dir": "/usr/bin"},
+                "webhook_url": "http://127.0.0.1:9/hook",
+                "smtp": {"host": "127.0.0.1", "port": 2525},
+                "checkout": str(tmp_path),
+                "envs": {
+                    env: {"database": f"americano_{env.replace('-', '_')}", "services": services}
+                    for env in ("sandbox", "sandbox-production")
+                },
+            }
+        )
+    )
+    yield {"DEPLOYBOOK_STATE_DIR": str(state)}
+
+
+def test_sandbox_databases_compared_from_the_stack(checkouts, fake_stack) -> None:
+    checks = by_name(
+        pc.environments_isolated(sandbox_params(checkouts("good"), fake_stack), fake_stack)
+    )
+    check = checks["staging and production databases separate"]
+    assert check.status is Status.PASS
+    assert "database name differs (host, port equal); values not shown" in check.evidence
+    assert "pw-fake-stack-0001" not in check.evidence and "americano_sandbox" not in check.evidence
+
+
+def test_same_api_key_planted_in_both_sandboxes_fails(checkouts, fake_stack) -> None:
+    shared = "sk-canary-shared-0001"
+    environ = {
+        **fake_stack,
+        "SANDBOX_OPENAI_API_KEY": shared,
+        "SANDBOX_PRODUCTION_OPENAI_API_KEY": shared,
+    }
+    checks = by_name(pc.environments_isolated(sandbox_params(checkouts("good"), environ), environ))
+    check = checks["staging and production API keys differ"]
+    assert check.status is Status.FAIL
+    assert "share the same OPENAI_API_KEY" in check.evidence
+    assert "sk-canary-shared-0001" not in check.evidence
+
+
+def test_sandbox_api_keys_differ_by_default(checkouts, fake_stack) -> None:
+    checks = by_name(
+        pc.environments_isolated(sandbox_params(checkouts("good"), fake_stack), fake_stack)
+    )
+    assert checks["staging and production API keys differ"].status is Status.PASS
+
+
+def test_sandbox_without_a_stack_warns_with_the_reason(checkouts, no_stack) -> None:
+    checks = pc.environments_isolated(sandbox_params(checkouts("good"), no_stack), no_stack)
+    assert {c.status for c in checks} == {Status.WARN}
+    assert "the sandbox stack is not running" in checks[0].evidence
+
+
+def _staging(checkout: Checkout) -> Params:
+    return load_params(
+        ROOT / "params" / "staging.yaml",
+        {"AMERICANO_CHECKOUT": str(checkout.path), "PG_BIN_DIR": "/usr/bin"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("production", "db", "keys"),
+    [
+        (
+            {"PRODUCTION_DATABASE_URL": SECRETS["DATABASE_URL"].replace("pw-", "other-pw-")},
+            Status.FAIL,
+            Status.WARN,
+        ),
+        (
+            {
+                "PRODUCTION_DATABASE_URL": "postgresql://app:x@db-prod.internal:5432/americano",
+                "PRODUCTION_OPENAI_API_KEY": SECRETS["OPENAI_API_KEY"],
+                "PRODUCTION_GEMINI_API_KEY": "gm-prod-9876543210",
+            },
+            Status.PASS,
+            Status.FAIL,
+        ),
+        (
+            {
+                "PRODUCTION_DATABASE_URL": "postgresql://app:x@db-prod.internal:5432/americano",
+                "PRODUCTION_OPENAI_API_KEY": "sk-prod-9876543210",
+                "PRODUCTION_GEMINI_API_KEY": "gm-prod-9876543210",
+            },
+            Status.PASS,
+            Status.PASS,
+        ),
+    ],
+    ids=["same-database", "same-openai-key", "isolated"],
+)
+def test_real_environments_compare_values_named_in_params(
+    checkouts, production: dict[str, str], db: Status, keys: Status
+) -> None:
+    environ = {**SECRETS, **production}
+    checks = by_name(pc.environments_isolated(_staging(checkouts("good")), environ))
+    assert checks["staging and production databases separate"].status is db
+    assert checks["staging and production API keys differ"].status is keys
+    text = "\n".join(c.evidence for c in checks.values())
+    for value in environ.values():
+        assert value not in text
+
+
+def test_real_environment_without_peer_values_warns_how_to_provide_them(checkouts) -> None:
+    checks = pc.environments_isolated(_staging(checkouts("good")), dict(SECRETS))
+    assert {c.status for c in checks} == {Status.WARN}
+    assert "export PRODUCTION_DATABASE_URL for DATABASE_URL" in checks[0].evidence
+
+
+# --- health endpoints ---------------------------------------------------------------------------
+
+
+def test_health_endpoints_name_the_service_that_is_down(checkouts, no_stack) -> None:
+    with StubServer() as stub:
+        healthy = {"status": "healthy", "service": "x", "version": RELEASE}
+        stub.route("GET", "/health", body=healthy)
+        stub.route("GET", "/api/health", body=healthy)
+        environ = {
+            **no_stack,
+            "API_URL": f"http://127.0.0.1:{free_port()}",
+            "WEB_URL": stub.url(),
+            "CHATMOCK_URL": stub.url(),
+            "OCR_URL": stub.url(),
+        }
+        checks = pc.health_endpoints(sandbox_params(checkouts("good"), environ))
+    assert failed(checks) == {"api health endpoint answering"}
+    assert "connection refused" in by_name(checks)["api health endpoint answering"].evidence
+    assert "answered 200" in by_name(checks)["web health endpoint answering"].evidence
+
+
+def test_params_files_validate_the_preconditions_section() -> None:
+    for name in ("sandbox", "sandbox-production", "staging", "production"):
+        text = (ROOT / "params" / f"{name}.yaml").read_text()
+        assert "\npreconditions:\n" in text
+    assert PreconditionsSpec().isolated_keys == ["OPENAI_API_KEY", "GEMINI_API_KEY"]
+    with pytest.raises(ValueError, match="not a valid regular expression"):
+        PreconditionsSpec(out_of_scope=["epic(5"])
+
+
+# --- the runbook itself, on a real sandbox stack ------------------------------------------------
+
+
+@pytest.mark.slow
+def test_runbook_passes_on_the_sandbox_and_names_the_api_when_it_is_down(monkeypatch) -> None:
+    import scrapbook as sb
+
+    from deploybook.runner import run_runbook
+    from deploybook.sandbox import stack
+
+    base = Path(tempfile.mkdtemp(prefix="db01-"))  # short: PostgreSQL's socket lives in here
+    state = base / "state"
+    monkeypatch.setenv("DEPLOYBOOK_STATE_DIR", str(state))
+    parameters = {"previous_release": PREVIOUS, "rate_limits_reviewed_by": "Sam Services"}
+    try:
+        stack.up(state, progress=None)
+        good = run_runbook(
+            "01-preconditions",
+            "sandbox",
+            RELEASE,
+            dict(parameters),
+            outputs=base / "out",
+            html=False,
+        )
+        assert good.status == "passed", good.error
+        scraps = sb.read_notebook(str(good.record)).scraps
+        checkout = Path(stack.read_state(state)["checkout"])
+        assert scraps["artifacts"].data["commit"] == describe(checkout).sha(RELEASE)
+        assert set(scraps["artifacts"].data["components"]) == {"web", "api"}
+        assert not [c for c in scraps["checks"].data if c["status"] == "fail"]
+
+        fault = {"error_rate": 1.0, "status": 503, "latency_ms": 0, "down": True, "paths": []}
+        stack.admin("/admin/sandbox/api/fault", fault, state=state)
+        bad = run_runbook(
+            "01-preconditions",
+            "sandbox",
+            RELEASE,
+            dict(parameters),
+            outputs=base / "out",
+            html=False,
+        )
+        assert bad.status == "failed"
+        assert "1 critical check(s) failed: api health endpoint answering" in bad.error
+    finally:
+        stack.down(state, progress=None)
+        shutil.rmtree(base, ignore_errors=True)
