@@ -230,6 +230,18 @@ class PreconditionsSpec(_Model):
         return v
 
 
+class RolloutSpec(_Model):
+    """Runbook 03: the commands of the staging build and the production flag flips."""
+
+    build: list[SuiteCommand] = []  # staging only, in order: build web, web tests, …
+    migrate_command: list[str] = []  # e.g. [npx, prisma, migrate, deploy]; empty = built in
+    flag_command: list[str] = []  # template with {flag}, {env}, {version}
+    flags: list[str] = []
+    deploy_last: list[str] = ["web"]  # deployed after the other services
+    release_notes_guide: str | None = None
+    command_timeout_s: float = Field(300, gt=0)
+
+
 class Params(_Model):
     """A whole params file."""
 
@@ -245,6 +257,7 @@ class Params(_Model):
     notifications: list[NotificationTarget] = []
     signoff_roles: list[str] = ["PM", "Web", "API", "Services", "QA"]
     preconditions: PreconditionsSpec = PreconditionsSpec()
+    rollout: RolloutSpec = RolloutSpec()
     source: Path | None = None
 
     def service(self, name: str) -> ServiceSpec:

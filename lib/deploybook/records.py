@@ -7,7 +7,8 @@ names its record, and scrapbook reads the scraps glued there (``checks``, ``snap
 Scraps each runbook glues (the contract between runbooks):
 - every runbook: ``run`` (facts of the run), ``checks`` (list of Check dicts), ``timing``,
   ``summary``;
-- 01-preconditions: ``artifacts`` ({"release", "tag_sha", "services": {name: sha}});
+- 01-preconditions: ``artifacts`` ({"release", "commit", "tag_object", "components":
+  {name: {"sha", "kind", "paths"}}});
 - 02-migration-dry-run: ``snapshot`` (`snapshot.Snapshot.as_dict()`: path, sha256, size,
   format, database, created_at, inventory with row counts), ``migration_status``;
 - 03-rollout: ``previous_versions`` ({service: version} before deploying), ``snapshot``

@@ -15,9 +15,101 @@ Deployment plan section **7 Migrations & backups**.
 > *Full snapshot (`pg_dump`) verified by restoring it; Prisma migration status; dry run of
 > the pending migrations and raw SQL inside a transaction that is rolled back; pgvector
 > dimensions = 1536.*
+
+This runbook changes nothing in the target database: the snapshot is read in one
+consistent transaction, the restore goes into a scratch database that is dropped
+afterwards, and the dry run is rolled back and then proves that the schema and the row
+counts did not change. `keep_scratch = True` keeps the scratch database for inspection.
+The database is the one named by `database.url_env` in the params file; its URL never
+appears here.
 """,
     ),
-    ("parameters", PARAMETERS),
+    ("parameters", PARAMETERS + "keep_scratch = False\n"),
     start("02-migration-dry-run"),
+    ("code", "from deploybook import migration_check"),
+    (
+        "md",
+        """
+## 7.1 Snapshot
+
+> *Take a full database snapshot with `pg_dump` before anything is migrated.*
+
+Named `<env>-<release>-<UTC time>`, written beside this record (`snapshots/`) unless the
+params file sets an absolute `database.snapshot_dir`. Format, parallel jobs and
+compression come from params. Its size and SHA-256 are recorded: 03-rollout and
+05-rollback restore exactly this file, and refuse it if it changed.
+""",
+    ),
+    ("code", "snap = migration_check.take_snapshot(run)\nsnap"),
+    (
+        "md",
+        """
+## 7.2 Restore verification
+
+> *A backup is only a backup once it has been restored.*
+
+The snapshot is restored with `pg_restore --exit-on-error` into a scratch database whose
+name must match `database.scratch_pattern` (anything else is refused before a database is
+created), then compared with the source as it was dumped: tables, exact row counts,
+extensions, vector dimensions, `_prisma_migrations` rows and sequence values. A truncated
+or corrupt snapshot fails here.
+""",
+    ),
+    ("code", "run.record(migration_check.verify_snapshot_restore(run, snap, keep=keep_scratch))"),
+    (
+        "md",
+        """
+## 7.3 Migration status
+
+> *`prisma migrate status`: which migrations are applied, which are pending.*
+
+Also: failed rows in `_prisma_migrations`, checksum drift (a migration edited after it
+was applied), migrations applied but missing locally, folder names, duplicate timestamps,
+loose `.sql` files, the provider in `migration_lock.toml` — and that the migrations on
+disk are exactly the release tag's.
+""",
+    ),
+    ("code", "run.record(migration_check.migration_status(run))"),
+    (
+        "md",
+        """
+## 7.4 Dry run
+
+> *Apply the pending Prisma migrations and the raw SQL inside a transaction that is rolled
+> back.*
+
+Pending migrations, then `database.raw_sql` in the given order, each under its own
+savepoint, with `lock_timeout` 5 s and `statement_timeout` 60 s so the dry run never
+waits behind live traffic. Each shows ok or its error
+(SQLSTATE, statement, line), the locks it took and the tables it touched; knock-on
+failures name their root cause ("blocked by …"), and a migration that needs a later one
+is an ordering error. Statements PostgreSQL refuses in a transaction
+(`CREATE INDEX CONCURRENTLY`, `VACUUM`, …) are reported, never run. The last row proves
+the database is unchanged: schema fingerprint and exact row counts before = after.
+""",
+    ),
+    ("code", "run.record(migration_check.dry_run(run))"),
+    (
+        "md",
+        """
+## 7.5 pgvector
+
+> *Vector dimensions = 1536.*
+
+Every `vector` column has the epic's `embedding_dimension`, and every index on a vector
+column uses a method that supports it (ivfflat and hnsw stop at 2000 dimensions).
+""",
+    ),
+    ("code", "run.record(migration_check.vector_dimensions(run))"),
+    (
+        "md",
+        """
+## 7.6 Lint
+
+squawk's advice on each pending migration and raw SQL file (locks, timeouts, unsafe
+changes). Warnings only: lint never stops the gate.
+""",
+    ),
+    ("code", "run.record(migration_check.lint(run))"),
     *GATE,
 ]

@@ -1,0 +1,281 @@
+"""The cells of runbook 02 (plan section 7): snapshot, verified restore, migration status,
+dry run, pgvector dimensions and lint — one function per notebook cell.
+
+Each function takes the `Runbook` and returns what its cell shows: `Checks` to pass to
+``run.record`` (or, for the snapshot, the `Snapshot`, whose check it records itself). The
+work is done by `deploybook.db` and `deploybook.migrations`; this module only finds the
+inputs in the params file and the environment, and turns our errors into failed checks so
+the gate names them and the later cells still report.
+
+Snapshots go beside the run's record (``<record dir>/snapshots``), so the audit folder
+holds the file its scraps cite; an absolute ``database.snapshot_dir`` in params (a backup
+volume) is used as is instead.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from . import audit, db, migrations, paths, repo
+from .checks import Check, Checks, Status
+from .errors import DeploybookError
+from .secrets import read_secret, scrub
+from .session import Runbook, glue, headless, in_notebook, show
+from .snapshot import Snapshot
+
+__all__ = [
+    "dry_run",
+    "lint",
+    "migration_status",
+    "scratch_name",
+    "snapshot_dir",
+    "take_snapshot",
+    "verify_snapshot_restore",
+    "vector_dimensions",
+]
+
+SECTION = "7"
+_PG_IDENTIFIER_MAX = 63
+
+
+# -- inputs ----------------------------------------------------------------------------
+def _url(run: Runbook) -> str:
+    """The target database URL from the environment (SecretMissing when unset)."""
+    return read_secret(run.params.database.url_env).reveal()
+
+
+def _bin_dir(run: Runbook) -> Path | None:
+    """pg_dump/pg_restore from params; in a sandbox without one, the embedded install's."""
+    if run.params.database.pg_bin_dir is not None:
+        return run.params.database.pg_bin_dir
+    if run.params.environment.kind == "sandbox":
+        from .sandbox.postgres import PgCluster
+
+        return PgCluster.bin_dir()
+    return None  # PATH, then the embedded install (deploybook.pgtools)
+
+
+def _checkout(run: Runbook) -> Path:
+    path = run.params.checkout.path
+    return path if path.is_absolute() else paths.project_root() / path
+
+
+def _migrations_folder(run: Runbook) -> Path:
+    return _checkout(run) / run.params.checkout.migrations_dir
+
+
+def snapshot_dir(run: Runbook) -> Path:
+    """An absolute ``database.snapshot_dir`` as is; otherwise ``<record dir>/snapshots``."""
+    configured = run.params.database.snapshot_dir
+    return (configured if configured.is_absolute() else run.record_dir / "snapshots").resolve()
+
+
+def scratch_name(env: str, stamp: str) -> str:
+    """``deploybook_scratch_<env>_<stamp>`` as a lowercase PostgreSQL identifier."""
+    name = re.sub(r"[^a-z0-9_]", "_", f"deploybook_scratch_{env}_{stamp}".lower())
+    return name[:_PG_IDENTIFIER_MAX]
+
+
+def _failed(name: str, exc: DeploybookError) -> Check:
+    return Check(name, SECTION, Status.FAIL, f"{type(exc).__name__}: {exc}")
+
+
+@contextmanager
+def _progress(enabled: bool, desc: str) -> Iterator[Callable[[str], None] | None]:
+    """A tqdm bar ticking once per message from a long step (pg_dump, pg_restore, dry run).
+
+    None in a headless notebook run: nobody watches it, and the record would keep only the
+    bar's first frame ("0 steps"); the checks carry the durations instead.
+    """
+    if not enabled or (in_notebook() and headless()):
+        yield None
+        return
+    from tqdm.auto import tqdm
+
+    bar = tqdm(desc=desc, unit=" step", bar_format="{desc}: {n_fmt} steps [{elapsed}] {postfix}")
+
+    def tick(message: str) -> None:
+        bar.set_postfix_str(scrub(message)[-80:], refresh=False)
+        bar.update(1)
+
+    try:
+        yield tick
+    finally:
+        bar.close()
+
+
+# -- cells -----------------------------------------------------------------------------
+def take_snapshot(run: Runbook, progress: bool = True) -> Snapshot | None:
+    """Full pg_dump named ``<env>-<release>-<UTC stamp>``; records the check "snapshot taken"
+    and glues ``snapshot`` (what 03 and 05 read). On failure: a failed check and None."""
+    spec = run.params.database
+    name = f"{run.env}-{run.release}-{audit.utc_stamp()}"
+    try:
+        with _progress(progress, "pg_dump") as tick:
+            snap = db.snapshot(
+                _url(run),
+                snapshot_dir(run),
+                name,
+                fmt=spec.snapshot_format,
+                jobs=spec.snapshot_jobs,
+                compress=spec.snapshot_compress,
+                bin_dir=_bin_dir(run),
+                progress=tick,
+            )
+    except DeploybookError as exc:
+        show(run.record(_failed("snapshot taken", exc)))
+        return None
+    rows = sum((snap.inventory or {}).get("row_counts", {}).values())
+    run.record(
+        Check(
+            "snapshot taken",
+            SECTION,
+            Status.PASS,
+            f"{snap.path}: {snap.size:,} bytes, sha256 {snap.sha256}, {snap.format} "
+            f"(compress {snap.compress}), {rows:,} rows, pg_dump {snap.pg_dump_version}, "
+            f"PostgreSQL {snap.server_version}, {snap.duration_s:.1f}s",
+            duration_s=snap.duration_s,
+            data={"path": str(snap.path), "size": snap.size, "sha256": snap.sha256},
+        )
+    )
+    glue("snapshot", snap.as_dict())
+    return snap
+
+
+def verify_snapshot_restore(
+    run: Runbook, snap: Snapshot | None, keep: bool = False, progress: bool = True
+) -> Checks:
+    """Restore ``snap`` into a scratch database matching ``database.scratch_pattern`` and
+    compare it with the source; the scratch database is dropped unless ``keep``."""
+    if snap is None:
+        return Checks(
+            [Check("restore verification", SECTION, Status.SKIP, "no snapshot to verify (above)")]
+        )
+    spec = run.params.database
+    scratch = scratch_name(run.env, audit.utc_stamp())
+    try:
+        with _progress(progress, "pg_restore") as tick:
+            result = db.verify_restore(
+                snap,
+                _url(run),
+                scratch,
+                spec.scratch_pattern,
+                keep=keep,
+                progress=tick,
+                bin_dir=_bin_dir(run),
+                jobs=spec.snapshot_jobs,
+            )
+    except DeploybookError as exc:
+        return Checks([_failed("restore verification", exc)])
+    checks = Checks(result.checks)
+    if keep:
+        checks.append(
+            Check(
+                "scratch database kept",
+                SECTION,
+                Status.WARN,
+                f"{scratch} kept on request (keep_scratch): drop it when done",
+                critical=False,
+            )
+        )
+    return checks
+
+
+def migration_status(run: Runbook) -> Checks:
+    """`prisma migrate status` and more (drift, failed rows, names, loose SQL); glues
+    ``migration_status`` (applied, pending, failed, drift, missing locally)."""
+    folder = _migrations_folder(run)
+    try:
+        local = migrations.read_migrations(folder)
+        status = migrations.migration_status(local, _url(run), run.params.database.raw_sql)
+    except DeploybookError as exc:
+        return Checks([_failed("migration status", exc)])
+    glue(
+        "migration_status",
+        {
+            "folder": str(folder),
+            "provider": local.provider,
+            "applied": status.applied,
+            "pending": [m.name for m in status.pending],
+            "pending_checksums": {m.name: m.checksum for m in status.pending},
+            "failed": [r.migration_name for r in status.failed],
+            "drift": status.drift,
+            "missing_locally": status.missing_locally,
+            "loose_sql": [p.name for p in local.loose_sql],
+            "raw_sql": list(run.params.database.raw_sql),
+            "ok": status.ok,
+        },
+    )
+    return Checks([_at_release(run), *status.checks])
+
+
+def _at_release(run: Runbook) -> Check:
+    """The migrations on disk are the release tag's: else the dry run proves another release."""
+    name, rel = "migrations are the release's", run.params.checkout.migrations_dir
+    checkout, folder = _checkout(run), _migrations_folder(run)
+    try:
+        tagged = repo.tree_sha(checkout, run.release, rel)
+        head = repo.tree_sha(checkout, "HEAD", rel)
+        dirty = repo.git(checkout, "status", "--porcelain", "--", rel).stdout.strip()
+    except DeploybookError as exc:
+        return Check(name, SECTION, Status.WARN, f"cannot confirm: {exc}", critical=False)
+    if tagged is None:
+        return Check(
+            name,
+            SECTION,
+            Status.WARN,
+            f"{rel} not found at {run.release} in {checkout}: cannot confirm",
+            critical=False,
+        )
+    if head != tagged or dirty:
+        changed = f"; uncommitted: {' '.join(dirty.split())[:300]}" if dirty else ""
+        return Check(
+            name,
+            SECTION,
+            Status.FAIL,
+            f"{folder} differs from {run.release}{changed}: check out the tag "
+            f"(git checkout {run.release}) and rerun",
+        )
+    return Check(name, SECTION, Status.PASS, f"{rel} is {run.release}'s (tree {tagged[:12]})")
+
+
+def dry_run(run: Runbook, progress: bool = True) -> Checks:
+    """Pending migrations, then ``database.raw_sql`` in order, in one rolled-back
+    transaction; ends with the proof that the schema and row counts did not change."""
+    try:
+        url = _url(run)
+        local = migrations.read_migrations(_migrations_folder(run))
+        status = migrations.migration_status(local, url, run.params.database.raw_sql)
+        raw = local.raw(run.params.database.raw_sql)
+        with _progress(progress, "dry run") as tick:
+            report = migrations.dry_run(url, status.pending, raw, progress=tick)
+    except DeploybookError as exc:
+        return Checks([_failed("dry run", exc)])
+    return Checks(report.checks)
+
+
+def vector_dimensions(run: Runbook) -> Checks:
+    """Every vector column has ``epic.embedding_dimension``; every vector index can hold it."""
+    try:
+        return db.vector_checks(_url(run), run.params.epic.embedding_dimension, SECTION)
+    except DeploybookError as exc:
+        return Checks([_failed("vector dimensions", exc)])
+
+
+def lint(run: Runbook) -> Checks:
+    """squawk findings for the pending migrations and raw SQL: warnings, never a gate."""
+    try:
+        url = _url(run)
+        local = migrations.read_migrations(_migrations_folder(run))
+        status = migrations.migration_status(local, url, run.params.database.raw_sql)
+        units: list[migrations.LocalMigration] = [
+            *status.pending,
+            *local.raw(run.params.database.raw_sql),
+        ]
+        _, version = db.server_version(url)
+    except DeploybookError as exc:
+        return Checks([Check("squawk lint", SECTION, Status.WARN, f"not linted: {exc}", False)])
+    return migrations.lint(units, pg_version=version, section=SECTION)

@@ -1,0 +1,450 @@
+"""Runbook 03 on its own sandbox stack: staging through papermill, production through the
+library, and every refusal (no staging record, missing sign-off, approver = operator, the
+lock held, a failing migration) proven to change nothing, or to stop where it should."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+import yaml
+from sandbox_fixtures import CANARIES, files_containing
+
+from deploybook import audit, db, migrations, releasenotes, rollout, rollout_plan, session
+from deploybook.errors import GateFailed, LockHeld
+from deploybook.rehearsal import SIGNOFFS
+from deploybook.rollout_gates import _DefaultRolloutSpec, rollout_spec
+from deploybook.runner import run_runbook
+from deploybook.sandbox import stack
+from deploybook.snapshot import snapshot
+from deploybook.steps import environment_lock
+
+ROOT = Path(__file__).resolve().parent.parent
+RELEASE, PREVIOUS = stack.RELEASE, stack.PREVIOUS
+STAGING, PRODUCTION, SCRATCH = "sandbox", "sandbox-production", "rollout-scratch"
+PENDING = [
+    "20251014090000_understanding_validation",
+    "20251024091500_adaptive_irt",
+    "20251027110000_understanding_analytics",
+]
+
+
+@pytest.fixture(scope="module")
+def rollout_stack() -> Iterator[dict[str, Any]]:
+    """This module's own stack (staging, production and a scratch env), outputs and canaries.
+
+    NOTE: not under pytest's basetemp, which a concurrent pytest run may prune mid-test.
+    """
+    base = Path(tempfile.mkdtemp(prefix="deploybook-rollout-"))
+    saved = os.environ.copy()
+    os.environ["DEPLOYBOOK_STATE_DIR"] = str(base / "state")
+    os.environ["DEPLOYBOOK_OUTPUTS"] = str(base / "outputs")
+    os.environ.update(CANARIES)
+    try:
+        state = stack.up(
+            base / "state",
+            password=CANARIES["DEPLOYBOOK_SANDBOX_DB_PASSWORD"],
+            envs=(STAGING, PRODUCTION, SCRATCH),
+            progress=None,
+        )
+        yield {**state, "outputs": base / "outputs", "base": base}
+    finally:
+        stack.down(base / "state", progress=None)
+        os.environ.clear()
+        os.environ.update(saved)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def start(env: str, params_file: Path | str, execute: bool, operator: str = "ci") -> Any:
+    return session.start(
+        "03-rollout",
+        env=env,
+        release=RELEASE,
+        previous_release=PREVIOUS,
+        params_file=str(params_file),
+        operator=operator,
+        execute=execute,
+        run_id="test",
+    )
+
+
+def params_file(env: str) -> Path:
+    return ROOT / "params" / f"{env}.yaml"
+
+
+def versions(env: str) -> dict[str, str]:
+    services = stack.admin("/admin/state", method="GET")["envs"][env]
+    return {name: svc["version"] for name, svc in services.items()}
+
+
+def prisma(env: str) -> list[dict[str, Any]]:
+    return db.prisma_rows(stack.sandbox_environment(env)["DATABASE_URL"]) or []
+
+
+def system_state(env: str) -> tuple[dict[str, str], list[tuple[str, str, bool]]]:
+    """What a rollout changes: versions, and the _prisma_migrations rows."""
+    rows = [(r["id"], r["migration_name"], r["finished_at"] is not None) for r in prisma(env)]
+    return versions(env), rows
+
+
+def messages() -> dict[str, list[dict[str, Any]]]:
+    return stack.admin("/admin/messages", method="GET")
+
+
+def write_params(path: Path, env_file: str, **changes: Any) -> Path:
+    """A params copy with top-level sections updated (e.g. environment, services)."""
+    data = yaml.safe_load(params_file(env_file).read_text())
+    for key, value in changes.items():
+        data[key] = value(data[key]) if callable(value) else value
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def fake_record(outputs: Path, env: str, runbook: str, scraps: dict[str, Any]) -> Path:
+    """A passing record holding ``scraps``, in the ledger (as a real run of 02 leaves)."""
+    from scrapbook.api import _prepare_ipy_data_format, encoder_registry, scrap_to_payload
+    from scrapbook.scraps import Scrap
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("# scraps")
+    for name, value in scraps.items():
+        payload = scrap_to_payload(encoder_registry.encode(Scrap(name, value, "json")))
+        data, metadata = _prepare_ipy_data_format(name, payload, "json")
+        cell.outputs.append(nbformat.v4.new_output("display_data", data=data, metadata=metadata))
+    nb.cells.append(cell)
+    record = audit.record_path(outputs, env, RELEASE, runbook)
+    record.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, record)
+    audit.append_ledger(
+        outputs,
+        env,
+        record=str(record.relative_to(outputs)),
+        runbook=runbook,
+        release=RELEASE,
+        status="passed",
+        started_at=audit.utc_stamp(),
+    )
+    return record
+
+
+@pytest.fixture(scope="module")
+def staged(rollout_stack: dict[str, Any]) -> Any:
+    """The staging rollout, for real, through papermill (the production gate needs it)."""
+    parameters = {"previous_release": PREVIOUS, "operator": "ci", "execute": True}
+    return run_runbook("03-rollout", STAGING, RELEASE, parameters, html=False)
+
+
+@pytest.fixture(scope="module")
+def production_snapshot(rollout_stack: dict[str, Any]) -> dict[str, Any]:
+    """What 02-migration-dry-run leaves for production: a passing record with a snapshot."""
+    url = stack.sandbox_environment(PRODUCTION)["DATABASE_URL"]
+    snap = snapshot(
+        url,
+        rollout_stack["base"] / "snapshots",
+        "before-v1.4.0",
+        compress=0,
+        bin_dir=rollout_stack["postgres"]["bin_dir"],
+    ).as_dict()
+    fake_record(rollout_stack["outputs"], PRODUCTION, "02-migration-dry-run", {"snapshot": snap})
+    return snap
+
+
+# --- pure ---------------------------------------------------------------------------------
+
+
+STATUS = """# Status
+### Backlog
+- Epic 9: Stories 9.1-9.2
+### Done Stories
+| Story ID | File | Completed Date | Points |
+| -------- | ---- | -------------- | ------ |
+| 7.1 | docs/stories/story-7.1.md | 2025-11-02 | 5 |
+| 8.1 | docs/stories/story-8.1.md | 2025-11-20 | 3 |
+## Decisions Log
+- **2025-11-01**: Before the previous release.
+- **2025-11-10**: Queue retries capped at 3.
+"""
+
+
+def test_release_notes_from_status_file() -> None:
+    notes = releasenotes.build(
+        STATUS,
+        release="v2.0.0",
+        epic="8",
+        epic_title="Offline mode",
+        stories=["8.1", "8.2"],
+        since=date(2025, 11, 1),
+        previous_release="v1.9.0",
+        titles={"8.1": "Sync queue"},
+        guide="docs/guide.md",
+        guide_text="# Guide\n## Deployment notes\n- Run the backfill.\n## Other\nx\n",
+    )
+    md = notes.markdown
+    assert "| 8.1 | Sync queue | 2025-11-20 | 3 |" in md
+    assert "| 8.2 |  | **not done** |  |" in md and "7.1" not in md
+    assert notes.points == 3 and "1 of 2 done, 3 points" in md
+    assert notes.decisions == [("2025-11-10", "Queue retries capped at 3.")]
+    assert "- Run the backfill." in md and "## Other" not in md
+    assert notes.problems == ["story 8.2 is not in the status file's Done table"]
+    assert releasenotes.story_title("# Story 8.1: Sync queue\n\nStatus") == "Sync queue"
+
+
+def test_attempts_resume_until_complete(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEPLOYBOOK_OUTPUTS", str(tmp_path))
+    path, base = tmp_path / "steps.jsonl", "v1.4.0:production"
+
+    def key(resume: bool = True) -> str:
+        return rollout.attempt_key(path, base, resume=resume, env="x", release="v1.4.0")[0]
+
+    def event(run_key: str, step: str, status: str) -> None:
+        line = {"run_key": run_key, "step": step, "status": status, "recorded_at": "2025-01-01Z"}
+        with path.open("a") as fh:
+            fh.write(json.dumps(line) + "\n")
+
+    assert key() == base
+    event(base, "deploy api", "done")
+    assert key() == base and key(resume=False) == f"{base}#2"
+    event(base, rollout.COMPLETE_STEP, "done")
+    assert key() == f"{base}#2"
+    event(f"{base}#2", "deploy api", "failed")
+    assert key() == f"{base}#2"
+    event("v1.4.0:staging", rollout.COMPLETE_STEP, "done")  # another stage: not counted
+    assert key() == f"{base}#2"
+
+
+# --- staging ------------------------------------------------------------------------------
+
+
+def test_dry_run_prints_every_command_and_changes_nothing(
+    rollout_stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    build = [{"name": "build web", "argv": ["python", "-c", "print('build web {version}')"]}]
+    monkeypatch.setattr(rollout_plan, "rollout_spec", lambda _p: _DefaultRolloutSpec(build=build))
+    params = write_params(
+        rollout_stack["base"] / "scratch-dry.yaml",
+        STAGING,
+        environment=lambda e: {**e, "name": SCRATCH},
+    )
+    before = system_state(SCRATCH)
+    run = start(SCRATCH, params, False)
+    result = rollout.rollout(run, {})
+    out = capsys.readouterr().out
+    assert result.status == "planned" and run.checks.ok
+    assert [s.name for s in result.steps] == [
+        "record running versions",
+        "build web",
+        "apply migrations",
+        "deploy api",
+        "deploy chatmock",
+        "deploy ocr",
+        "deploy web",
+        "smoke tests",
+    ]
+    assert "would run: python -c print('build web v1.4.0')" in out
+    assert f"deploybook sandbox deploy --env {SCRATCH} --service web --version {RELEASE}" in out
+    assert f"3 pending: {', '.join(PENDING)}" in out
+    assert system_state(SCRATCH) == before
+    assert not rollout.ledger_path(run).exists()
+
+
+def test_staging_rollout_through_papermill(rollout_stack: dict[str, Any], staged: Any) -> None:
+    import scrapbook as sb
+
+    assert staged.status == "passed", staged.error
+    assert set(versions(STAGING).values()) == {RELEASE}
+    rows = {r["migration_name"]: r for r in prisma(STAGING)}
+    folder = Path(rollout_stack["checkout"]) / "apps/web/prisma/migrations"
+    for name in PENDING:
+        row = rows[name]
+        assert row["finished_at"] is not None and row["rolled_back_at"] is None
+        assert row["checksum"] == migrations.checksum(
+            (folder / name / "migration.sql").read_bytes()
+        )
+        assert row["applied_steps_count"] == 1 and len(row["id"]) == 36
+    scraps = {k: v.data for k, v in sb.read_notebook(str(staged.record)).scraps.items()}
+    assert scraps["previous_versions"] == dict.fromkeys(("api", "web", "chatmock", "ocr"), PREVIOUS)
+    assert scraps["applied_migrations"] == PENDING
+    assert scraps["rollout"]["status"] == "completed" and scraps["rollout"]["stage"] == "staging"
+    assert scraps["signoffs"] == []
+    notes = staged.record.parent / f"release-notes-{RELEASE}.md"
+    assert "| 4.1 | Natural Language Comprehension Prompts | 2025-10-15 | 8 |" in notes.read_text()
+    assert files_containing(rollout_stack["outputs"], list(CANARIES.values())) == []
+
+    # Rerunning a completed rollout is a fresh attempt; the rollback target stays v1.3.0.
+    again = rollout.rollout(start(STAGING, params_file(STAGING), True), {})
+    assert again.status == "completed" and "attempt 2" in again.attempt
+    assert again.previous_versions == scraps["previous_versions"]
+    assert again.applied_migrations == []
+
+
+def test_failed_migration_stops_at_a_failed_gate(
+    rollout_stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work = rollout_stack["base"] / "broken-migration"
+    build = [{"name": "build api", "argv": ["python", "-c", "print('built api {version}')"]}]
+    monkeypatch.setattr(rollout_plan, "rollout_spec", lambda _p: _DefaultRolloutSpec(build=build))
+    checkout = work / "checkout"
+    shutil.copytree(rollout_stack["checkout"], checkout, symlinks=True)
+    broken = checkout / "apps/web/prisma/migrations/20991231000000_broken"
+    broken.mkdir()
+    (broken / "migration.sql").write_text('ALTER TABLE "no_such_table" ADD COLUMN "x" INTEGER;\n')
+    params = write_params(
+        work / "scratch.yaml",
+        STAGING,
+        environment=lambda e: {**e, "name": SCRATCH},
+        checkout=lambda c: {**c, "path": str(checkout)},
+    )
+    before = versions(SCRATCH)
+    run = start(SCRATCH, params, True)
+    result = rollout.rollout(run, {})
+    assert result.status == "failed" and "apply migrations" in result.error
+    assert [s.status for s in result.steps] == ["done", "done", "failed"]
+    failed = {r["migration_name"]: r for r in prisma(SCRATCH)}["20991231000000_broken"]
+    assert failed["finished_at"] is None and failed["rolled_back_at"] is None
+    assert "no_such_table" in failed["logs"] and "42P01" in failed["logs"]
+    assert versions(SCRATCH) == before  # nothing deployed after the failed migration
+    gates = {c.name: c for c in run.checks}
+    assert gates["checkout at the release tag"].status == "warn"  # staging: a warning
+    with pytest.raises(GateFailed, match="apply migrations"):
+        run.finish()
+
+    again = start(SCRATCH, params, True)
+    result = rollout.rollout(again, {})
+    assert result.status == "failed" and "P3009" in result.error
+
+
+# --- production ---------------------------------------------------------------------------
+
+
+def test_production_refused_without_staging_record(
+    rollout_stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEPLOYBOOK_OUTPUTS", str(rollout_stack["base"] / "empty-outputs"))
+    before = system_state(PRODUCTION)
+    run = start(PRODUCTION, params_file(PRODUCTION), True)
+    with pytest.raises(GateFailed) as caught:
+        rollout.rollout(run, dict(SIGNOFFS))
+    failed = {c.name: c.evidence for c in caught.value.failed}
+    assert set(failed) == {
+        "staging rollout passed for this release",
+        "snapshot from 02-migration-dry-run",
+    }
+    assert "roll out to staging first" in failed["staging rollout passed for this release"]
+    assert "run 02 first" in failed["snapshot from 02-migration-dry-run"]
+    assert system_state(PRODUCTION) == before
+    assert not rollout.ledger_path(run).exists()
+
+
+@pytest.mark.parametrize(
+    ("approvals", "role", "why"),
+    [
+        ({k: v for k, v in SIGNOFFS.items() if k != "QA"}, "QA", "no sign-off for QA"),
+        ({**SIGNOFFS, "API": "Riley Lead"}, "API", "approver must not be the operator"),
+    ],
+    ids=["missing-signoff", "approver-is-operator"],
+)
+def test_production_refused_by_signoffs(
+    rollout_stack: dict[str, Any],
+    staged: Any,
+    production_snapshot: dict[str, Any],
+    approvals: dict[str, str],
+    role: str,
+    why: str,
+) -> None:
+    before = system_state(PRODUCTION)
+    run = start(PRODUCTION, params_file(PRODUCTION), True, operator="Riley Lead")
+    with pytest.raises(GateFailed, match=f"sign-off {role}") as caught:
+        rollout.rollout(run, approvals)
+    assert [c.name for c in caught.value.failed] == [f"sign-off {role}"]
+    assert why in caught.value.failed[0].evidence
+    assert system_state(PRODUCTION) == before
+
+
+def test_production_refused_while_the_lock_is_held(
+    rollout_stack: dict[str, Any], staged: Any, production_snapshot: dict[str, Any]
+) -> None:
+    before = system_state(PRODUCTION)
+    run = start(PRODUCTION, params_file(PRODUCTION), True)
+    with environment_lock(
+        rollout.lock_dir(PRODUCTION), PRODUCTION, runbook="05-rollback", operator="Sam Services"
+    ):
+        with pytest.raises(LockHeld, match="runbook 05-rollback.*operator Sam Services"):
+            rollout.rollout(run, dict(SIGNOFFS))
+    assert system_state(PRODUCTION) == before
+
+
+def test_production_fails_midway_then_resumes(
+    rollout_stack: dict[str, Any], staged: Any, production_snapshot: dict[str, Any]
+) -> None:
+    stack.admin("/admin/messages", method="DELETE")
+
+    def break_chatmock(services: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        bad = ["python", "-c", "import sys; sys.exit('registry unreachable for {service}')"]
+        return [{**s, "deploy": bad} if s["name"] == "chatmock" else s for s in services]
+
+    broken = write_params(rollout_stack["base"] / "prod.yaml", PRODUCTION, services=break_chatmock)
+    run = start(PRODUCTION, broken, True)
+    first = rollout.rollout(run, dict(SIGNOFFS))
+    assert first.status == "failed" and "deploy chatmock" in first.error
+    assert "registry unreachable for chatmock" in first.error
+    assert versions(PRODUCTION) == {
+        "api": RELEASE,
+        "web": PREVIOUS,
+        "chatmock": PREVIOUS,
+        "ocr": PREVIOUS,
+    }
+    applied = [
+        (r["id"], r["migration_name"]) for r in prisma(PRODUCTION) if r["migration_name"] in PENDING
+    ]
+    assert [name for _, name in applied] == PENDING
+    with pytest.raises(GateFailed, match="step: deploy chatmock"):
+        run.finish()
+
+    run = start(PRODUCTION, params_file(PRODUCTION), True)
+    second = rollout.rollout(run, dict(SIGNOFFS))
+    assert second.status == "completed", second.error
+    status = {s.name: s.status for s in second.steps}
+    for name in (
+        "record running versions",
+        "announce start",
+        "scale up for warm-up",
+        "apply migrations",
+        "deploy api",
+    ):
+        assert status[name] == "skipped", name
+    for name in (
+        "deploy chatmock",
+        "deploy ocr",
+        "deploy web",
+        "smoke tests",
+        "announce completion",
+    ):
+        assert status[name] == "done", name
+    configured = bool(getattr(rollout_spec(run.params), "flag_command", None))
+    assert status["flip flags"] == ("done" if configured else "skipped")
+    assert set(versions(PRODUCTION).values()) == {RELEASE}
+    assert [
+        (r["id"], r["migration_name"]) for r in prisma(PRODUCTION) if r["migration_name"] in PENDING
+    ] == applied  # nothing applied twice
+    assert second.previous_versions == dict.fromkeys(("api", "web", "chatmock", "ocr"), PREVIOUS)
+    assert second.applied_migrations == PENDING and second.snapshot == production_snapshot
+    replicas = stack.admin("/admin/state", method="GET")["envs"][PRODUCTION]
+    assert {svc["replicas"] for svc in replicas.values()} == {2}
+
+    got = messages()
+    texts = [m["body"]["text"] for m in got["webhook"]]
+    subjects = [m["subject"] for m in got["email"]]
+    assert sum("starting" in t for t in texts) == 1 and sum("starting" in s for s in subjects) == 1
+    start_text = next(t for t in texts if "starting" in t)
+    assert "| 4.1 | Natural Language Comprehension Prompts | 2025-10-15 | 8 |" in start_text
+    assert any("FAILED" in t and "deploy chatmock" in t for t in texts)
+    assert sum(f"[{PRODUCTION}] rollout of {RELEASE} complete" in t for t in texts) == 1
+    assert run.finish().ok

@@ -1,0 +1,201 @@
+"""Runbook 02 on the sandbox: the real notebook passes and changes nothing; the failure
+paths (bad migrations, damaged snapshot, refused scratch name) are reported by name.
+
+The sandbox stack is shared and read-only: every test here also proves that the sandbox
+database's schema fingerprint and exact row counts are what they were before.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import scrapbook as sb
+import yaml
+from sandbox_fixtures import CANARIES
+
+from deploybook import db
+from deploybook import migration_check as mc
+from deploybook.checks import Check, Checks, Status
+from deploybook.runner import run_runbook
+from deploybook.sandbox import fixture, stack
+from deploybook.session import Runbook
+from deploybook.snapshot import file_sha256
+
+ROOT = Path(__file__).resolve().parents[1]
+PENDING = [
+    "20251014090000_understanding_validation",
+    "20251024091500_adaptive_irt",
+    "20251027110000_understanding_analytics",
+]
+
+
+def _url() -> str:
+    return stack.sandbox_environment("sandbox")["DATABASE_URL"]
+
+
+def _facts(url: str) -> tuple[str, dict[str, int]]:
+    return db.schema_fingerprint(url), db.row_counts(url)
+
+
+def _scratch_databases(url: str) -> list[str]:
+    with db.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'deploybook\\_scratch\\_%'"
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _by_name(checks: Checks) -> dict[str, Check]:
+    return {c.name: c for c in checks}
+
+
+@pytest.fixture
+def unchanged(sandbox: dict[str, Any]) -> Iterator[str]:
+    """The sandbox URL; after the test, the database must be exactly as before."""
+    url = _url()
+    before = _facts(url)
+    yield url
+    assert _facts(url) == before, "the sandbox database changed"
+    assert _scratch_databases(url) == []
+
+
+@pytest.fixture
+def make_run(unchanged: str, tmp_path: Path) -> Iterator[Callable[..., Runbook]]:
+    """A Runbook on a tmp copy of params/sandbox.yaml (outputs in tmp; environ restored)."""
+    saved = os.environ.copy()
+    os.environ["DEPLOYBOOK_OUTPUTS"] = str(tmp_path / "outputs")
+
+    def make(checkout: Path | None = None, **database: Any) -> Runbook:
+        raw = yaml.safe_load((ROOT / "params" / "sandbox.yaml").read_text())
+        if checkout is not None:
+            raw["checkout"]["path"] = str(checkout)
+        raw["database"].update({k: str(v) for k, v in database.items()})
+        path = tmp_path / "sandbox.yaml"
+        path.write_text(yaml.safe_dump(raw))
+        return Runbook(
+            "02-migration-dry-run", "sandbox", "v1.4.0", str(path), "ci", False, "v1.3.0"
+        )
+
+    try:
+        yield make
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def test_02_passes_records_snapshot_and_status_and_changes_nothing(unchanged: str) -> None:
+    rows_before = db.row_counts(unchanged)
+    result = run_runbook(
+        "02-migration-dry-run", "sandbox", "v1.4.0", {"previous_release": "v1.3.0"}
+    )
+    assert result.status == "passed", result.error
+
+    scraps = sb.read_notebook(str(result.record)).scraps
+    snap = scraps["snapshot"].data
+    path = Path(snap["path"])
+    assert path.parent == result.record.parent / "snapshots"
+    assert path.name.startswith("sandbox-v1.4.0-") and path.suffix == ".dump"
+    assert file_sha256(path) == (snap["sha256"], snap["size"])
+    assert snap["inventory"]["row_counts"] == rows_before
+
+    status = scraps["migration_status"].data
+    assert status["pending"] == PENDING
+    assert status["failed"] == [] and status["drift"] == [] and len(status["applied"]) == 4
+
+    checks = {c["name"]: c for c in scraps["checks"].data}
+    assert checks["snapshot taken"]["status"] == "pass"
+    assert snap["sha256"] in checks["snapshot taken"]["evidence"]
+    assert checks["restore: row counts"]["status"] == "pass"
+    assert all(checks[f"dry run: {name}"]["status"] == "pass" for name in PENDING)
+    assert checks["dry run changed nothing"]["status"] == "pass"
+    assert checks["vector dimensions = 1536"]["status"] == "pass"
+    assert not [c for c in checks.values() if c["status"] == "fail"]
+
+    for f in (result.record, result.html):
+        text = f.read_text()
+        assert not [v for v in CANARIES.values() if v in text]
+        assert "postgresql://" not in text
+
+
+def test_bad_migrations_are_named_and_database_unchanged(
+    make_run: Callable[..., Runbook], tmp_path: Path
+) -> None:
+    checkout = tmp_path / "checkout"
+    fixture.create_checkout(checkout, variant="bad-migrations")
+    run = make_run(checkout=checkout)
+
+    status = _by_name(mc.migration_status(run))
+    assert status["migrations are the release's"].status is Status.PASS
+    assert status["duplicate timestamps"].status is Status.WARN
+    assert "20251028094000_mission_notes" in status["duplicate timestamps"].evidence
+    assert "add_study_streaks" in status["migration folder names"].evidence
+
+    report = mc.dry_run(run, progress=False)
+    checks = _by_name(report)
+    concurrently = checks["dry run: 20251028090000_content_chunk_page_index"]
+    assert concurrently.status is Status.WARN and "CONCURRENTLY" in concurrently.evidence
+    ivfflat = checks["dry run: 20251028091000_full_dimension_embeddings"]
+    assert ivfflat.status is Status.FAIL and "2000 dimensions" in ivfflat.evidence
+    ordering = checks["dry run: 20251028092000_objective_prerequisite_links"]
+    assert ordering.status is Status.FAIL and "ordering error" in ordering.evidence
+    assert ordering.data["ordering_after"] == "20251028093000_objective_prerequisites"
+    postgis = checks["dry run: 20251028095000_clinic_locations"]
+    assert postgis.status is Status.FAIL and "postgis" in postgis.evidence
+    assert all(checks[f"dry run: {name}"].status is Status.PASS for name in PENDING)
+    assert checks["dry run changed nothing"].status is Status.PASS
+    assert not report.ok
+
+
+@pytest.mark.parametrize("damage", ["flipped byte", "truncated"])
+def test_damaged_snapshot_fails_verification(
+    make_run: Callable[..., Runbook], tmp_path: Path, damage: str
+) -> None:
+    run = make_run(snapshot_dir=tmp_path / "backups")
+    snap = mc.take_snapshot(run, progress=False)
+    assert snap is not None and snap.path.parent == tmp_path / "backups"
+    data = bytearray(snap.path.read_bytes())
+    if damage == "flipped byte":
+        data[len(data) // 2] ^= 0xFF
+    else:
+        del data[len(data) // 2 :]
+    snap.path.write_bytes(bytes(data))
+
+    checks = mc.verify_snapshot_restore(run, snap, progress=False)
+    assert [c.status for c in checks] == [Status.FAIL] and not checks.ok
+    assert checks[0].evidence.startswith("SnapshotCorrupt: ")
+    assert "does not match its recorded SHA-256" in checks[0].evidence
+    assert "do not restore it" in checks[0].evidence
+
+
+def test_scratch_name_outside_the_pattern_is_refused(make_run: Callable[..., Runbook]) -> None:
+    # The scratch name carries a timestamp: a pattern without digits can never match it.
+    run = make_run(scratch_pattern="^deploybook_scratch_[a-z_]+$")
+    snap = mc.take_snapshot(run, progress=False)
+    checks = mc.verify_snapshot_restore(run, snap, progress=False)
+    assert [c.status for c in checks] == [Status.FAIL]
+    assert checks[0].evidence.startswith("RestoreRefused: ")
+    assert "does not match the configured pattern" in checks[0].evidence
+    assert "nothing was created" in checks[0].evidence
+
+
+def test_failed_snapshot_is_a_failed_check_and_verification_skips(
+    make_run: Callable[..., Runbook], tmp_path: Path
+) -> None:
+    run = make_run(pg_bin_dir=tmp_path)  # no pg_dump there
+    assert mc.take_snapshot(run, progress=False) is None
+    assert run.checks[-1].name == "snapshot taken" and run.checks[-1].blocks
+    assert "pg_dump not found" in run.checks[-1].evidence
+    skipped = mc.verify_snapshot_restore(run, None)
+    assert [c.status for c in skipped] == [Status.SKIP]
+
+
+def test_scratch_name_is_a_valid_identifier_matching_the_default_pattern() -> None:
+    name = mc.scratch_name("sandbox-production", "20251101T120000123456Z")
+    assert name == "deploybook_scratch_sandbox_production_20251101t120000123456z"
+    assert len(name) <= 63
+    long = mc.scratch_name("x" * 80, "20251101T120000123456Z")
+    assert len(long) == 63
