@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, LockHeld
+from .procs import pid_alive
 from .secrets import scrub
 
 PLANNED, STARTED, DONE, FAILED, SKIPPED = "planned", "started", "done", "failed", "skipped"
@@ -261,16 +262,6 @@ class StepLedger:
 # --- the environment lock -------------------------------------------------------------------
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class FileLock:
     """An exclusive flock on a file that also says who holds it (pid, host, operator...).
 
@@ -319,7 +310,7 @@ class FileLock:
                 same_host = previous.get("host") == socket.gethostname()
                 gone = (
                     "its process is gone"
-                    if (same_host and isinstance(pid, int) and not _pid_alive(pid))
+                    if (same_host and isinstance(pid, int) and not pid_alive(pid))
                     else "its lock was released without clean-up"
                 )
                 warnings.warn(

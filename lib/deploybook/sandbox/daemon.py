@@ -29,6 +29,7 @@ import prometheus_client
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from ..errors import ConfigError, SandboxError
+from ..procs import pid_alive
 from ..secrets import ScrubbingFilter, register
 from .receivers import (
     HttpListener,
@@ -331,19 +332,6 @@ def main(argv: list[str] | None = None) -> int:
 # --- client side ------------------------------------------------------------------------
 
 
-def _pid_alive(pid: int) -> bool:
-    with contextlib.suppress(ChildProcessError):
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False  # our own child, now reaped
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def write_config(state_dir: str | Path, envs: Mapping[str, Mapping[str, Any]]) -> Path:
     """Write ``DIR/daemon-config.json`` for ``envs`` ({name: {database_url, initial_version}})."""
     config = DaemonConfig.model_validate({"envs": dict(envs)})
@@ -356,7 +344,7 @@ def write_config(state_dir: str | Path, envs: Mapping[str, Mapping[str, Any]]) -
 def read_daemon_info(state_dir: str | Path) -> dict[str, Any] | None:
     """The running daemon's ``daemon.json`` (URLs, ports, pid), or None if none runs."""
     info = _read_json(Path(state_dir) / INFO_FILE)
-    if not isinstance(info, dict) or not _pid_alive(int(info.get("pid", 0))):
+    if not isinstance(info, dict) or not pid_alive(int(info.get("pid", 0))):
         return None
     return info
 
@@ -420,7 +408,7 @@ def stop_daemon(state_dir: str | Path, *, timeout: float = 5.0) -> bool:
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _pid_alive(pid):
+        if not pid_alive(pid):
             return True
         time.sleep(0.05)
     with contextlib.suppress(ProcessLookupError):

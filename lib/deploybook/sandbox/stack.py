@@ -25,6 +25,7 @@ import httpx
 
 from .. import paths
 from ..errors import SandboxError
+from ..procs import pid_alive
 from ..secrets import register
 
 ENVS = ("sandbox", "sandbox-production")
@@ -65,23 +66,6 @@ def _stack_lock(state: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie is not alive for our purposes.
-    with contextlib.suppress(OSError):
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat.split(")", 1)[1].split()[0] == "Z":
-            return False
-    return True
 
 
 def sandbox_environment(env: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -145,7 +129,7 @@ def _wait_for(
 def _healthy(state: dict[str, Any]) -> bool:
     from .postgres import PgCluster
 
-    if not _pid_alive(state.get("daemon_pid")):
+    if not pid_alive(state.get("daemon_pid")):
         return False
     pg = PgCluster(Path(state["postgres"]["datadir"]), port=state["postgres"]["port"])
     if not pg.running():
@@ -280,13 +264,13 @@ def _stop(current: dict[str, Any], state: Path, progress: Callable[[str], None] 
     from .postgres import PgCluster
 
     pid = current.get("daemon_pid")
-    if _pid_alive(pid):
+    if pid_alive(pid):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
         deadline = time.monotonic() + 5
-        while _pid_alive(pid) and time.monotonic() < deadline:
+        while pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if _pid_alive(pid):
+        if pid_alive(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError):
