@@ -7,6 +7,8 @@ can also prove that no secret reached the records.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,9 +27,13 @@ CANARIES = {
 
 
 @pytest.fixture(scope="session")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """A running stack with its own state dir and outputs dir, and canary secrets set."""
-    base = tmp_path_factory.mktemp("sandbox")
+def sandbox() -> Iterator[dict[str, Any]]:
+    """A running stack with its own state dir and outputs dir, and canary secrets set.
+
+    Its files live in a mkdtemp dir, not pytest's tmp_path: pytest prunes old basetemps,
+    and PostgreSQL (running as another user) must keep reaching its datadir.
+    """
+    base = Path(tempfile.mkdtemp(prefix="deploybook-sandbox-"))
     saved = os.environ.copy()
     os.environ["DEPLOYBOOK_STATE_DIR"] = str(base / "state")
     os.environ["DEPLOYBOOK_OUTPUTS"] = str(base / "outputs")
@@ -40,6 +46,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
         yield {**state, "outputs": Path(os.environ["DEPLOYBOOK_OUTPUTS"])}
     finally:
         stack.down(base / "state", progress=None)
+        shutil.rmtree(base, ignore_errors=True)
         os.environ.clear()
         os.environ.update(saved)
 

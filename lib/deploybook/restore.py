@@ -73,7 +73,7 @@ def _drop_db(admin: psycopg.Connection, name: str) -> None:
     admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def _compare(source: dict[str, Any], restored: dict[str, Any], origin: str) -> Checks:
+def compare_inventory(source: dict[str, Any], restored: dict[str, Any], origin: str) -> Checks:
     checks = Checks()
 
     def add(name: str, ok: bool, good: str, bad: str, data: Any = None) -> None:
@@ -217,7 +217,7 @@ def verify_restore(
             source, origin = snap.inventory, "source as dumped"
         else:
             source, origin = db.inventory(url), "live source"
-        checks.extend(_compare(source, restored, origin))
+        checks.extend(compare_inventory(source, restored, origin))
     except psycopg.Error as exc:
         raise DatabaseError(scrub(f"restore verification on {db.describe(url)}: {exc}")) from exc
     finally:

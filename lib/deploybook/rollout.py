@@ -38,10 +38,10 @@ from .rollout_plan import (
     Plan,
     PlannedStep,
     plan,
-    running_versions,
 )
 from .secrets import scrub
 from .session import Runbook, glue, show
+from .smoke import running_versions
 from .steps import DONE, FAILED, SKIPPED, Step, StepLedger, environment_lock
 
 __all__ = [

@@ -18,7 +18,6 @@ from typing import Any
 
 from . import db, migrations, notify, smoke
 from .checks import Checks, Status
-from .config import Params
 from .deploy import CommandResult, render_argv, run_template
 from .errors import GateFailed, MigrationFailed, NotifyFailed
 from .http import check_health
@@ -93,15 +92,6 @@ def _show_output(result: CommandResult) -> CommandResult:
     return result
 
 
-def running_versions(params: Params) -> dict[str, str | None]:
-    """Each service's version as its health endpoint reports it (None when unreadable)."""
-    checks = smoke.health_checks(params)
-    return {
-        svc.name: (c.data or {}).get("version")
-        for svc, c in zip(params.services, checks, strict=True)
-    }
-
-
 class _Builder:
     """Builds the steps of one plan; each action is a closure over the run's facts."""
 
@@ -133,7 +123,7 @@ class _Builder:
         production = self.stage == "production"
 
         def action() -> dict[str, str | None]:
-            found = running_versions(self.params)
+            found = smoke.running_versions(self.params)
             print("    " + ", ".join(f"{k} {v or '?'}" for k, v in found.items()), flush=True)
             unknown = [k for k, v in found.items() if not v]
             if unknown and production:
@@ -363,5 +353,5 @@ def plan(run: Runbook, stage: str = "", notes: ReleaseNotes | None = None) -> Pl
 
 
 def _done_text(run: Runbook) -> str:
-    found = running_versions(run.params)
+    found = smoke.running_versions(run.params)
     return f"{run.env} now runs " + ", ".join(f"{k} {v}" for k, v in found.items()) + "."

@@ -411,3 +411,12 @@ def post_deploy_validation(
             )
         )
     return checks
+
+
+def running_versions(params: Params) -> dict[str, str | None]:
+    """Each service's version as its health endpoint reports it now (None when unreadable)."""
+    checks = health_checks(params)
+    return {
+        svc.name: (check.data or {}).get("version")
+        for svc, check in zip(params.services, checks, strict=True)
+    }
