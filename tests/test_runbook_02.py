@@ -134,7 +134,7 @@ def test_bad_migrations_are_named_and_database_unchanged(
     assert "20251028094000_mission_notes" in status["duplicate timestamps"].evidence
     assert "add_study_streaks" in status["migration folder names"].evidence
 
-    report = mc.dry_run(run, progress=False)
+    report = mc.dry_run(run, target="live", progress=False)
     checks = _by_name(report)
     concurrently = checks["dry run: 20251028090000_content_chunk_page_index"]
     assert concurrently.status is Status.WARN and "CONCURRENTLY" in concurrently.evidence

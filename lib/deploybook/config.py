@@ -84,6 +84,12 @@ class DatabaseSpec(_Model):
     snapshot_jobs: int = Field(1, ge=1, le=32)
     snapshot_compress: int = Field(6, ge=0, le=9)
     raw_sql: list[str] = []  # loose .sql files to run, in order, for analytics
+    # Where the dry run applies the pending migrations: a scratch restore of the fresh
+    # snapshot (most realistic) or the live database. None: scratch on staging and
+    # sandbox, live on production (where a full restore may be too slow for the window).
+    dry_run_target: Literal["scratch", "live"] | None = None
+    lock_timeout: str = Field("5s", pattern=r"^\d+(ms|s|min)?$")
+    statement_timeout: str = Field("60s", pattern=r"^\d+(ms|s|min)?$")
 
     @field_validator("scratch_pattern")
     @classmethod

@@ -14,6 +14,7 @@ volume) is used as is instead.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,7 +22,8 @@ from pathlib import Path
 
 from . import audit, db, migrations, paths, repo
 from .checks import Check, Checks, Status
-from .errors import DeploybookError
+from .errors import ConfigError, DeploybookError
+from .restore import drop_scratch
 from .secrets import read_secret, scrub
 from .session import Runbook, glue, headless, in_notebook, show
 from .snapshot import Snapshot
@@ -242,19 +244,86 @@ def _at_release(run: Runbook) -> Check:
     return Check(name, SECTION, Status.PASS, f"{rel} is {run.release}'s (tree {tagged[:12]})")
 
 
-def dry_run(run: Runbook, progress: bool = True) -> Checks:
+def dry_run_target(run: Runbook, requested: str = "") -> str:
+    """ "scratch" or "live": the parameter, else params, else scratch unless production."""
+    target = requested or run.params.database.dry_run_target
+    if not target:
+        target = "live" if run.params.environment.is_production else "scratch"
+    if target not in ("scratch", "live"):
+        raise ConfigError(f"dry_run_target {target!r}: expected 'scratch' or 'live'")
+    return target
+
+
+def dry_run(
+    run: Runbook, snap: Snapshot | None = None, target: str = "", progress: bool = True
+) -> Checks:
     """Pending migrations, then ``database.raw_sql`` in order, in one rolled-back
-    transaction; ends with the proof that the schema and row counts did not change."""
+    transaction; ends with the proof that the schema and row counts did not change.
+
+    On a scratch target the fresh snapshot is restored into a scratch database first and
+    dropped afterwards, so the live database is not even read under lock."""
+    spec = run.params.database
+    checks = Checks()
+    scratch = None
     try:
         url = _url(run)
+        where = dry_run_target(run, target)
         local = migrations.read_migrations(_migrations_folder(run))
-        status = migrations.migration_status(local, url, run.params.database.raw_sql)
-        raw = local.raw(run.params.database.raw_sql)
+        status = migrations.migration_status(local, url, spec.raw_sql)
+        raw = local.raw(spec.raw_sql)
+        if where == "scratch":
+            if snap is None:
+                raise ConfigError("dry run on a scratch restore needs the snapshot above")
+            scratch = scratch_name(run.env, audit.utc_stamp() + "dry")
+            with _progress(progress, "restore for dry run") as tick:
+                kept = db.verify_restore(
+                    snap,
+                    url,
+                    scratch,
+                    spec.scratch_pattern,
+                    keep=True,
+                    progress=tick,
+                    bin_dir=_bin_dir(run),
+                    jobs=spec.snapshot_jobs,
+                )
+            checks.append(
+                Check(
+                    "dry run target",
+                    SECTION,
+                    Status.PASS,
+                    f"scratch restore {scratch} of snapshot {snap.sha256[:12]}… "
+                    "(pass dry_run_target='live' to use the live database)",
+                    critical=False,
+                )
+            )
+            url = kept.scratch_url or url
+        else:
+            checks.append(
+                Check(
+                    "dry run target",
+                    SECTION,
+                    Status.PASS,
+                    "live database, inside a transaction that is rolled back",
+                    critical=False,
+                )
+            )
         with _progress(progress, "dry run") as tick:
-            report = migrations.dry_run(url, status.pending, raw, progress=tick)
+            report = migrations.dry_run(
+                url,
+                status.pending,
+                raw,
+                progress=tick,
+                lock_timeout=spec.lock_timeout,
+                statement_timeout=spec.statement_timeout,
+            )
+        checks.extend(report.checks)
     except DeploybookError as exc:
-        return Checks([_failed("dry run", exc)])
-    return Checks(report.checks)
+        checks.append(_failed("dry run", exc))
+    finally:
+        if scratch:
+            with contextlib.suppress(DeploybookError):
+                drop_scratch(_url(run), scratch, spec.scratch_pattern)
+    return checks
 
 
 def vector_dimensions(run: Runbook) -> Checks:

@@ -73,6 +73,16 @@ def _drop_db(admin: psycopg.Connection, name: str) -> None:
     admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+def drop_scratch(url: str, scratch_name: str, scratch_pattern: str) -> None:
+    """Drop a kept scratch database; only names matching the scratch pattern are dropped."""
+    check_scratch_name(scratch_name, scratch_pattern, db.dbname_of(url))
+    admin = db.connect(db.with_dbname(url, "postgres"), autocommit=True)
+    try:
+        _drop_db(admin, scratch_name)
+    finally:
+        admin.close()
+
+
 def compare_inventory(source: dict[str, Any], restored: dict[str, Any], origin: str) -> Checks:
     checks = Checks()
 

@@ -24,7 +24,7 @@ The database is the one named by `database.url_env` in the params file; its URL 
 appears here.
 """,
     ),
-    ("parameters", PARAMETERS + "keep_scratch = False\n"),
+    ("parameters", PARAMETERS + "keep_scratch = False\ndry_run_target = \"\"\n"),
     start("02-migration-dry-run"),
     ("code", "from deploybook import migration_check"),
     (
@@ -79,8 +79,10 @@ disk are exactly the release tag's.
 > back.*
 
 Pending migrations, then `database.raw_sql` in the given order, each under its own
-savepoint, with `lock_timeout` 5 s and `statement_timeout` 60 s so the dry run never
-waits behind live traffic. Each shows ok or its error
+savepoint, with `lock_timeout` and `statement_timeout` from params (5 s / 60 s by
+default) so the dry run never waits behind live traffic. By default on staging and the
+sandbox it runs on a scratch restore of the fresh snapshot (the most realistic target);
+`dry_run_target = "live"` uses the live database instead. Each shows ok or its error
 (SQLSTATE, statement, line), the locks it took and the tables it touched; knock-on
 failures name their root cause ("blocked by …"), and a migration that needs a later one
 is an ordering error. Statements PostgreSQL refuses in a transaction
@@ -88,7 +90,7 @@ is an ordering error. Statements PostgreSQL refuses in a transaction
 the database is unchanged: schema fingerprint and exact row counts before = after.
 """,
     ),
-    ("code", "run.record(migration_check.dry_run(run))"),
+    ("code", "run.record(migration_check.dry_run(run, snap, target=dry_run_target))"),
     (
         "md",
         """
