@@ -112,6 +112,7 @@ def test_02_passes_records_snapshot_and_status_and_changes_nothing(unchanged: st
     assert checks["restore: row counts"]["status"] == "pass"
     assert all(checks[f"dry run: {name}"]["status"] == "pass" for name in PENDING)
     assert checks["dry run changed nothing"]["status"] == "pass"
+    assert "scratch restore deploybook_scratch_sandbox" in checks["dry run target"]["evidence"]
     assert checks["vector dimensions = 1536"]["status"] == "pass"
     assert not [c for c in checks.values() if c["status"] == "fail"]
 
