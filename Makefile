@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: rehearse test lint format reliability bench nbval-refresh runbooks clean
+.PHONY: rehearse test lint format reliability bench nbval nbval-refresh browser runbooks clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,18 @@ format: $(STAMP)
 
 runbooks: $(STAMP)
 	$(BIN)/python scripts/build_runbooks.py
+
+RUNBOOKS ?= 01-preconditions
+
+# Re-execute runbooks against a fresh sandbox and store their outputs as nbval references.
+nbval-refresh: $(STAMP)
+	$(BIN)/python scripts/refresh_references.py $(RUNBOOKS)
+
+nbval: $(STAMP)
+	$(BIN)/python -m pytest -q tests/test_nbval.py
+
+browser: $(STAMP)
+	$(BIN)/python -m pytest -q -m browser
 
 clean:
 	$(BIN)/deploybook sandbox down --purge || true

@@ -36,6 +36,7 @@ _SUBMODULES = {
     "notify",
     "plots",
     "preconditions",
+    "report",
     "rollout",
     "rollback",
     "smoke",

@@ -116,6 +116,15 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from . import paths, report
+
+    outputs = Path(args.outputs).resolve() if args.outputs else paths.outputs_dir()
+    path = report.build_report(args.env, args.release, outputs, review=args.no_input)
+    print(f"overview: {path}")
+    return 0
+
+
 def cmd_rehearse(args: argparse.Namespace) -> int:
     from .rehearsal import rehearse
 
@@ -190,6 +199,17 @@ def build_parser() -> argparse.ArgumentParser:
     sbx_sub.add_parser("messages", help="webhook and email messages received").set_defaults(
         func=cmd_sandbox
     )
+
+    rep = sub.add_parser("report", help="build the release overview page (HTML)")
+    rep.add_argument("--env", required=True, help="environment whose ledger to read")
+    rep.add_argument("--release", required=True, help="release tag, SemVer vX.Y.Z")
+    rep.add_argument("--outputs", help="outputs folder (default outputs/)")
+    rep.add_argument(
+        "--no-input",
+        action="store_true",
+        help="also render each record's code-free reviewer HTML and link it",
+    )
+    rep.set_defaults(func=cmd_report)
 
     reh = sub.add_parser("rehearse", help="full rehearsal of the release on the sandbox")
     reh.add_argument("--keep-up", action="store_true", help="leave the stack running afterwards")

@@ -104,6 +104,10 @@ def rehearse(keep_up: bool = False) -> int:
             stack.down(progress=None)
     outputs = paths.outputs_dir()
     print(f"\nrecords under {outputs} (ledger: {outputs}/<env>/ledger.jsonl)")
+    from .report import build_report
+
+    for env in sorted({step.env for step, _, _ in results}):
+        print(f"overview: {build_report(env, RELEASE, outputs, review=True)}")
     all_ok = bool(results) and all(ok for _, _, ok in results) and len(results) == len(plan())
     print(f"rehearsal {'passed' if all_ok else 'FAILED'} in {time.monotonic() - started:.1f} s")
     return 0 if all_ok else 1

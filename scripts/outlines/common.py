@@ -24,6 +24,13 @@ run
 GATE = [
     (
         "md",
+        "## Release so far\n\nEvery earlier record of this release in this environment, "
+        "with links to each record and the timeline against the deployment window.",
+    ),
+    # Its content changes with every run: nbval must not compare it.
+    ("volatile", "db.report.show_overview(run.env, run.release)"),
+    (
+        "md",
         "## Gate\n\nAny failed critical check above stops here: the record shows where and why.",
     ),
     ("code", "run.finish()"),

@@ -1,0 +1,237 @@
+"""The lead's view: runbook 01 run cell by cell in JupyterLab, driven in a real browser.
+
+JupyterLab listens on 127.0.0.1 with a random token and the sandbox's environment;
+Playwright drives Debian's chromium (installed with apt when missing; Playwright's own
+browser download is not reachable from CI). Autosave is off, so the committed runbook and
+its reference outputs are never rewritten by the test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNBOOK = "runbooks/01-preconditions.ipynb"
+CHROMIUM = "/usr/bin/chromium"
+BUDGET_S = 90
+# Lab settings for the test: no autosave (the runbook is committed), every cell in the DOM
+# (no virtual scrolling), no news or update pop-ups.
+LAB_SETTINGS = {
+    "@jupyterlab/docmanager-extension/plugin": {"autosave": False},
+    "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
+    "@jupyterlab/apputils-extension/notification": {"checkForUpdates": False, "fetchNews": "false"},
+}
+
+
+def _unavailable(reason: str) -> None:
+    """Skip, or fail where the browser test must run (CI sets DEPLOYBOOK_REQUIRE_BROWSER=1)."""
+    if os.environ.get("DEPLOYBOOK_REQUIRE_BROWSER") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's chromium; installed with apt (root or sudo) when missing, else skip with why."""
+    found = shutil.which("chromium") or (CHROMIUM if os.path.exists(CHROMIUM) else None)
+    if found:
+        return found
+    sudo = "" if os.geteuid() == 0 else "sudo -n env "  # CI runners: passwordless sudo
+    if sudo and not shutil.which("sudo"):
+        _unavailable("chromium is missing and installing it needs root: apt-get install chromium")
+    try:
+        proc = subprocess.run(
+            f"{sudo}apt-get update -qq && "
+            f"{sudo}DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium",
+            shell=True,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    except subprocess.TimeoutExpired:
+        _unavailable("apt-get install chromium timed out after 300 s (no network?)")
+    if proc.returncode != 0 or not os.path.exists(CHROMIUM):
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        _unavailable(f"could not install chromium with apt (no network?): {' | '.join(tail)}")
+    return CHROMIUM
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stop(proc: subprocess.Popen, url: str, token: str) -> None:
+    """Ask the server to shut down (it stops its kernels), then make sure it has gone."""
+    if proc.poll() is None:
+        try:
+            httpx.post(
+                f"{url}/api/shutdown", headers={"Authorization": f"token {token}"}, timeout=5
+            )
+            proc.wait(timeout=15)
+        except (httpx.HTTPError, subprocess.TimeoutExpired):
+            pass
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+@pytest.fixture
+def jupyterlab(sandbox, tmp_path: Path) -> Iterator[dict]:
+    """JupyterLab on 127.0.0.1:<free port> with a random token, rooted at the checkout."""
+    home = tmp_path / "jupyter"
+    for plugin, values in LAB_SETTINGS.items():
+        target = home / "settings" / f"{plugin}.jupyterlab-settings"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(values))
+    env = os.environ.copy()  # the `sandbox` fixture's state dir, outputs and canaries
+    for name in ("DEPLOYBOOK_HEADLESS", "DEPLOYBOOK_RECORD", "DEPLOYBOOK_ROOT"):
+        env.pop(name, None)  # a person at the keyboard: widgets, root found from runbooks/
+    env.update(
+        JUPYTER_CONFIG_DIR=str(home / "config"),
+        JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+        JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+    )
+    port, token = _free_port(), secrets.token_hex(16)
+    url = f"http://127.0.0.1:{port}"
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={ROOT}",
+        # Checkpoints (written when a notebook is opened) stay out of the checkout.
+        f"--FileCheckpoints.checkpoint_dir={home / 'checkpoints'}",
+    ]
+    if os.geteuid() == 0:
+        command.append("--allow-root")
+    log = tmp_path / "jupyterlab.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(
+                    f"jupyter lab exited with {proc.returncode}:\n{log.read_text()[-3000:]}"
+                )
+            try:
+                if httpx.get(f"{url}/api/status?token={token}", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"jupyter lab did not answer within 60 s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.25)
+        yield {"url": url, "token": token, "log": log}
+    finally:
+        _stop(proc, url, token)
+
+
+def _menu(page, menu: str, item: str) -> None:
+    page.locator("#jp-MainMenu .lm-MenuBar-itemLabel", has_text=re.compile(f"^{menu}$")).click()
+    page.locator(".lm-Menu-content .lm-Menu-itemLabel", has_text=re.compile(f"^{item}$")).click()
+
+
+def test_runbook_01_runs_in_jupyterlab(chromium, jupyterlab, tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    started = time.monotonic()
+    runbook = ROOT / RUNBOOK
+    before = hashlib.sha256(runbook.read_bytes()).hexdigest()
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=chromium, args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        try:
+            page.goto(f"{jupyterlab['url']}/lab/tree/{RUNBOOK}?token={jupyterlab['token']}")
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+            notebook = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook")
+            # Commands act once the kernel session is connected.
+            expect(page.locator("#jp-main-statusbar")).to_contain_text("| Idle", timeout=60_000)
+            # The committed references are on screen: clear them so what follows is this run.
+            _menu(page, "Edit", "Clear Outputs of All Cells")
+            expect(notebook.locator(".jp-OutputArea-output")).to_have_count(0)
+            _menu(page, "Run", "Run All Cells")
+
+            gate = notebook.locator(".jp-CodeCell").last
+            expect(gate.locator(".deploybook-checks")).to_be_visible(timeout=75_000)
+            expect(gate.locator(".jp-OutputArea-output")).not_to_contain_text("GateFailed")
+            gate.scroll_into_view_if_needed()
+            page.screenshot(path=shots / "01-preconditions-gate.png")
+
+            header = notebook.locator(".deploybook-header")
+            header.scroll_into_view_if_needed()
+            expect(header).to_contain_text("You are here: 01-preconditions on sandbox for v1.4.0")
+            expect(header).to_contain_text("DRY RUN")
+            first_table = notebook.locator(".deploybook-checks").first
+            expect(first_table).to_be_visible()
+            expect(first_table).to_contain_text("nothing out of scope ships")
+            page.screenshot(path=shots / "01-preconditions-top.png")
+
+            signoff = notebook.locator(".jupyter-widgets", has_text="Sign-offs (plan section 18)")
+            signoff.first.scroll_into_view_if_needed()
+            expect(signoff.first).to_be_visible()
+            expect(notebook.locator(".widget-checkbox")).to_have_count(5)  # one per role
+
+            # The lead signs off in the form and re-runs the next cell: it is recorded.
+            form = signoff.first
+            form.locator(".widget-text input").first.fill("Ann Lee")
+            form.locator(".widget-checkbox input").first.check()
+            form.locator("button", has_text="Record sign-offs").click()
+            expect(form).to_contain_text("PM: Ann Lee")
+            check = notebook.locator(".jp-CodeCell", has_text="check_signoffs(")
+            check.locator(".jp-InputArea-editor").click()
+            page.keyboard.press("Shift+Enter")
+            expect(check.locator(".jp-OutputArea-output")).to_contain_text(
+                "approved by Ann Lee", timeout=20_000
+            )
+            check.scroll_into_view_if_needed()
+            page.screenshot(path=shots / "01-preconditions-signoffs.png")
+        except Exception:
+            page.screenshot(path=shots / "failure.png")
+            log = jupyterlab["log"].read_text(errors="replace")[-3000:]
+            print(f"screenshots in {shots}\njupyter lab log (tail):\n{log}")
+            raise
+        finally:
+            browser.close()
+
+    print(f"screenshots in {shots}")
+    if target := os.environ.get("DEPLOYBOOK_SCREENSHOTS"):  # CI uploads this folder
+        shutil.copytree(shots, target, dirs_exist_ok=True)
+    assert (shots / "01-preconditions-gate.png").stat().st_size > 10_000
+    assert hashlib.sha256(runbook.read_bytes()).hexdigest() == before, "the runbook was saved"
+    assert time.monotonic() - started < BUDGET_S
