@@ -247,7 +247,13 @@ def _as_source(spec: str | Source, timeout_s: float) -> Source:
 def _progress_sink(progress: Any, window_s: float) -> tuple[Any, bool]:
     """(sink, owned): tqdm.auto when True, a tqdm-like bar (.update), or a plain callable."""
     if progress is True:
-        from tqdm.auto import tqdm
+        from .session import headless
+
+        # A widget bar in a headless record renders only with a CDN; text works anywhere.
+        if headless():
+            from tqdm import tqdm
+        else:
+            from tqdm.auto import tqdm
 
         return tqdm(total=window_s, unit="s", desc="SLA watch"), True
     return (progress or None), False
