@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from deploybook.sandbox import fixture as fx
 from deploybook.sandbox.fixture import Checkout, create_checkout, migrations_at
 

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+
 from deploybook.errors import SandboxError
 from deploybook.sandbox import daemon as sd
 
@@ -395,7 +396,9 @@ def test_fault_bound_to_a_version_is_cured_by_rollback(tmp_path) -> None:
 
     from deploybook.sandbox import daemon
 
-    info = daemon.start_daemon(tmp_path, {"staging": {"database_url": "postgresql://x@127.0.0.1:9/x"}})
+    info = daemon.start_daemon(
+        tmp_path, {"staging": {"database_url": "postgresql://x@127.0.0.1:9/x"}}
+    )
     try:
         api = info["envs"]["staging"]["api"]
         daemon.set_fault(tmp_path, "staging", "api", error_rate=1.0, status=500, version="v1.4.0")

@@ -1,36 +1,56 @@
 """The sandbox daemon: every env's stand-in services, the webhook and SMTP receivers and
 the admin API in one process (``python -m deploybook.sandbox.daemon --state-dir DIR``).
 
-The bottom of this module holds the client side other modules call: ``start_daemon``,
-``stop_daemon``, ``read_daemon_info`` and ``admin`` (plus thin wrappers around it).
+The client side other modules call (``start_daemon``, ``stop_daemon``,
+``read_daemon_info``, ``admin`` and thin wrappers around it) lives in ``daemon_client``
+and the state directory's layout in ``daemon_state``; both are re-exported here.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import fcntl
 import json
 import logging
 import os
 import re
 import signal
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import prometheus_client
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import ValidationError
 
-from ..errors import ConfigError, SandboxError
-from ..procs import pid_alive
+from ..errors import ConfigError
 from ..secrets import ScrubbingFilter, register
+from .daemon_client import (
+    admin,
+    clear_fault,
+    clear_messages,
+    get_state,
+    messages,
+    read_daemon_info,
+    scale,
+    set_fault,
+    set_version,
+    start_daemon,
+    stop_daemon,
+    write_config,
+)
+from .daemon_state import (
+    CONFIG_FILE,
+    INFO_FILE,
+    LOCK_FILE,
+    LOG_FILE,
+    PREVIOUS_RELEASE,
+    VERSIONS_FILE,
+    DaemonConfig,
+    EnvConfig,
+    _read_json,
+    _write_json_atomic,
+)
 from .receivers import (
     HttpListener,
     MessageStore,
@@ -42,34 +62,34 @@ from .receivers import (
 )
 from .services import SERVICES, Fault, ServiceInstance
 
+__all__ = [
+    "CONFIG_FILE",
+    "INFO_FILE",
+    "LOCK_FILE",
+    "LOG_FILE",
+    "PREVIOUS_RELEASE",
+    "VERSIONS_FILE",
+    "Daemon",
+    "DaemonConfig",
+    "EnvConfig",
+    "admin",
+    "clear_fault",
+    "clear_messages",
+    "get_state",
+    "load_config",
+    "main",
+    "messages",
+    "read_daemon_info",
+    "scale",
+    "set_fault",
+    "set_version",
+    "start_daemon",
+    "stop_daemon",
+    "write_config",
+]
+
 log = logging.getLogger("deploybook.sandbox")
-
-CONFIG_FILE = "daemon-config.json"
-INFO_FILE = "daemon.json"
-VERSIONS_FILE = "versions.json"
-LOG_FILE = "daemon.log"
-LOCK_FILE = "daemon.lock"
-PREVIOUS_RELEASE = "v1.3.0"
 _VERSION = re.compile(r"^v\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?$")
-
-
-class EnvConfig(BaseModel):
-    database_url: str | None = None
-    initial_version: str = PREVIOUS_RELEASE
-
-
-class DaemonConfig(BaseModel):
-    """``DIR/daemon-config.json``: which envs to stand up and where their databases are."""
-
-    envs: dict[str, EnvConfig] = Field(min_length=1)
-
-    @field_validator("envs")
-    @classmethod
-    def _env_names(cls, envs: dict[str, EnvConfig]) -> dict[str, EnvConfig]:
-        for name in envs:
-            if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
-                raise ValueError(f"env name {name!r} must be lowercase letters, digits, - or _")
-        return envs
 
 
 def load_config(state_dir: Path) -> DaemonConfig:
@@ -84,21 +104,6 @@ def load_config(state_dir: Path) -> DaemonConfig:
         raise ConfigError(
             f"{path} is invalid: expected {{'envs': {{name: {{database_url}}}}}}: {exc}"
         ) from exc
-
-
-def _write_json_atomic(path: Path, data: Any, mode: int = 0o644) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w") as out:
-        out.write(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, ValueError):
-        return None
 
 
 class Daemon:
@@ -327,150 +332,6 @@ def main(argv: list[str] | None = None) -> int:
         log.exception("sandbox daemon failed")
         return 1
     return 0
-
-
-# --- client side ------------------------------------------------------------------------
-
-
-def write_config(state_dir: str | Path, envs: Mapping[str, Mapping[str, Any]]) -> Path:
-    """Write ``DIR/daemon-config.json`` for ``envs`` ({name: {database_url, initial_version}})."""
-    config = DaemonConfig.model_validate({"envs": dict(envs)})
-    path = Path(state_dir) / CONFIG_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _write_json_atomic(path, config.model_dump(), mode=0o600)  # holds database passwords
-    return path
-
-
-def read_daemon_info(state_dir: str | Path) -> dict[str, Any] | None:
-    """The running daemon's ``daemon.json`` (URLs, ports, pid), or None if none runs."""
-    info = _read_json(Path(state_dir) / INFO_FILE)
-    if not isinstance(info, dict) or not pid_alive(int(info.get("pid", 0))):
-        return None
-    return info
-
-
-def _log_tail(state_dir: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join((state_dir / LOG_FILE).read_text(errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return "(no daemon.log)"
-
-
-def start_daemon(
-    state_dir: str | Path,
-    envs: Mapping[str, Mapping[str, Any]] | None = None,
-    *,
-    timeout: float = 15.0,
-) -> dict[str, Any]:
-    """Start the daemon detached (or reuse the one running there); returns its daemon.json.
-
-    ``envs`` (optional) is written to daemon-config.json first.
-    """
-    state_dir = Path(state_dir).resolve()
-    if envs is not None:
-        write_config(state_dir, envs)
-    if info := read_daemon_info(state_dir):
-        return info
-    state_dir.mkdir(parents=True, exist_ok=True)
-    with open(state_dir / LOG_FILE, "ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "deploybook.sandbox.daemon", "--state-dir", str(state_dir)],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        info = _read_json(state_dir / INFO_FILE)
-        if isinstance(info, dict) and info.get("pid") == proc.pid:
-            return info
-        if proc.poll() is not None:
-            raise SandboxError(
-                f"sandbox daemon exited with code {proc.returncode} before it was ready "
-                f"(state dir {state_dir}); last lines of {LOG_FILE}:\n{_log_tail(state_dir)}"
-            )
-        time.sleep(0.05)
-    proc.kill()
-    proc.wait()
-    raise SandboxError(
-        f"sandbox daemon not ready after {timeout:.0f}s; last lines:\n{_log_tail(state_dir)}"
-    )
-
-
-def stop_daemon(state_dir: str | Path, *, timeout: float = 5.0) -> bool:
-    """SIGTERM the daemon running on ``state_dir`` and wait; False if none was running."""
-    info = read_daemon_info(state_dir)
-    if not info:
-        return False
-    pid = int(info["pid"])
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not pid_alive(pid):
-            return True
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    (Path(state_dir) / INFO_FILE).unlink(missing_ok=True)
-    log.warning("sandbox daemon %d ignored SIGTERM for %.0fs and was killed", pid, timeout)
-    return True
-
-
-def admin(
-    state_dir: str | Path, method: str, path: str, body: Any = None, *, timeout: float = 10.0
-) -> Any:
-    """Call the admin API (e.g. ``admin(d, "POST", "/admin/sandbox/api/version", {...})``)."""
-    info = read_daemon_info(state_dir)
-    if not info:
-        raise SandboxError(f"no sandbox daemon runs on {state_dir}: start it with start_daemon()")
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(
-        info["admin_url"] + path,
-        data=data,
-        method=method,
-        headers={"Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        detail = exc.read().decode(errors="replace")[:500]
-        raise SandboxError(
-            f"sandbox admin {method} {path} answered HTTP {exc.code}: {detail}"
-        ) from exc
-    except (urllib.error.URLError, OSError) as exc:
-        raise SandboxError(f"sandbox admin {method} {path} failed: {exc}") from exc
-
-
-def get_state(state_dir: str | Path) -> dict[str, Any]:
-    return admin(state_dir, "GET", "/admin/state")
-
-
-def set_version(state_dir: str | Path, env: str, service: str, version: str) -> dict[str, Any]:
-    return admin(state_dir, "POST", f"/admin/{env}/{service}/version", {"version": version})
-
-
-def scale(state_dir: str | Path, env: str, service: str, replicas: int) -> dict[str, Any]:
-    return admin(state_dir, "POST", f"/admin/{env}/{service}/scale", {"replicas": replicas})
-
-
-def set_fault(state_dir: str | Path, env: str, service: str, **fault: Any) -> dict[str, Any]:
-    """Inject a fault: error_rate, status, latency_ms, down, paths, malformed."""
-    return admin(state_dir, "POST", f"/admin/{env}/{service}/fault", fault)
-
-
-def clear_fault(state_dir: str | Path, env: str, service: str) -> dict[str, Any]:
-    return admin(state_dir, "DELETE", f"/admin/{env}/{service}/fault")
-
-
-def messages(state_dir: str | Path) -> dict[str, list[dict[str, Any]]]:
-    return admin(state_dir, "GET", "/admin/messages")
-
-
-def clear_messages(state_dir: str | Path) -> dict[str, Any]:
-    return admin(state_dir, "DELETE", "/admin/messages")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,185 @@
+"""The fixture variants: each commits one realistic mistake on top of the release.
+
+`VARIANTS` maps a name to a function taking the `_Builder`; "good" applies none and
+several may be combined. Adding a variant is a new registered function, not a new branch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+
+from .fixture_facts import (
+    DATA_DIR,
+    FAILING_TESTS,
+    LOGGER_FILE,
+    MIGRATIONS_DIR,
+    PII_REDACTION_FILE,
+    RATE_LIMITER_FILE,
+    WEB_PACKAGE_JSON,
+)
+from .fixture_history import RELEASE_COMMIT_AT, _Builder, _story
+from .fixture_status import StatusState
+
+Variant = Callable[[_Builder], None]
+VARIANTS: dict[str, Variant] = {}
+
+
+def _variant(name: str) -> Callable[[Variant], Variant]:
+    def register(fn: Variant) -> Variant:
+        VARIANTS[name] = fn
+        return fn
+
+    return register
+
+
+@_variant("epic-in-backlog")
+def _epic_in_backlog(b: _Builder) -> None:
+    """Epic 4 still listed under the backlog, and 4.6 missing from Done."""
+    s = b.status
+    b.write_status(
+        StatusState(
+            s.as_of,
+            s.done_epics,
+            (4, *s.backlog_epics),
+            frozenset({"4.6"}),
+            s.in_progress,
+            s.previous,
+            s.release,
+        )
+    )
+    b.commit("docs: sync workflow status from planning board")
+
+
+@_variant("story-missing")
+def _story_missing(b: _Builder) -> None:
+    """4.6 is still in review: not in the Done table (the epic is not in the backlog)."""
+    s = b.status
+    story, _ = _story("4.6")
+    b.write_status(
+        StatusState(
+            s.as_of,
+            s.done_epics,
+            s.backlog_epics,
+            frozenset({"4.6"}),
+            (f"- Story 4.6: {story.title} ({story.file}) - in review",),
+            s.previous,
+            s.release,
+        )
+    )
+    b.commit("docs: story 4.6 back to review")
+
+
+@_variant("failing-tests")
+def _failing_tests(b: _Builder) -> None:
+    """The API suite has one failure and one error (test-results/api-pytest.xml)."""
+    b.test_results(4, RELEASE_COMMIT_AT + timedelta(hours=2), FAILING_TESTS)
+    b.commit("ci: record test results for the release candidate")
+
+
+@_variant("missing-inventory-file")
+def _missing_inventory_file(b: _Builder) -> None:
+    """apps/api/src/adaptive/irt_engine.py deleted at the release (inventory of 4.5)."""
+    b.remove("apps/api/src/adaptive/irt_engine.py")
+    b.commit("refactor(4.5): drop unused IRT engine module")
+
+
+@_variant("epic5-leak")
+def _epic5_leak(b: _Builder) -> None:
+    """Epic 5 work merged early: a pending `..._epic5_...` migration and a feat(5.1) commit."""
+    b.copy_layer(DATA_DIR / "variants" / "epic5-leak")
+    b.commit("feat(5.1): learning pattern recognition groundwork")
+
+
+@_variant("pii-logger-disabled")
+def _pii_logger_disabled(b: _Builder) -> None:
+    """logger.ts keeps the import but switches redaction off."""
+    b.edit(
+        LOGGER_FILE,
+        "export const PII_REDACTION_ENABLED = true",
+        "export const PII_REDACTION_ENABLED = false",
+    )
+    b.commit("chore: disable log redaction while debugging evaluation prompts")
+
+
+@_variant("missing-redaction-file")
+def _missing_redaction_file(b: _Builder) -> None:
+    """logger-pii-redaction.ts deleted (logger.ts still imports it)."""
+    b.remove(PII_REDACTION_FILE)
+    b.commit("refactor: move PII redaction into shared package")
+
+
+@_variant("rate-limit-disabled")
+def _rate_limit_disabled(b: _Builder) -> None:
+    """The rate-limit guard is switched off."""
+    b.edit(
+        RATE_LIMITER_FILE,
+        "export const RATE_LIMIT_ENABLED = true",
+        "export const RATE_LIMIT_ENABLED = false",
+    )
+    b.commit("perf: bypass rate limiter for load testing")
+
+
+@_variant("tailwind-animate-dependency")
+def _tailwind_animate_dependency(b: _Builder) -> None:
+    """tailwindcss-animate moved into apps/web production dependencies."""
+    data = json.loads(b.read(WEB_PACKAGE_JSON))
+    version = data["devDependencies"].pop("tailwindcss-animate")
+    data["dependencies"]["tailwindcss-animate"] = version
+    data["dependencies"] = dict(sorted(data["dependencies"].items()))
+    b.write(WEB_PACKAGE_JSON, json.dumps(data, indent=2) + "\n")
+    b.commit("build(web): tailwindcss-animate as runtime dependency")
+
+
+@_variant("gradient-utilities")
+def _gradient_utilities(b: _Builder) -> None:
+    """A gradient utility class in the web sources (the design system forbids them)."""
+    b.edit(
+        "apps/web/src/components/mission-card.tsx",
+        "'rounded-xl border bg-card p-6 shadow-sm'",
+        "'rounded-xl border bg-gradient-to-r from-sky-500 to-indigo-500 p-6 shadow-sm'",
+    )
+    b.commit("style(web): brighter mission card")
+
+
+@_variant("edited-migration")
+def _edited_migration(b: _Builder) -> None:
+    """An already-applied migration edited after the previous release (checksum mismatch)."""
+    rel = MIGRATIONS_DIR / "20250930101500_vector_indexes" / "migration.sql"
+    b.edit(rel, "ef_construction = 64", "ef_construction = 128")
+    b.commit("perf: higher HNSW ef_construction")
+
+
+@_variant("commit-in-freeze")
+def _commit_in_freeze(b: _Builder) -> None:
+    """A commit dated now (inside any freeze window that starts in the past 24 h)."""
+    b.edit("README.md", "# Americano\n", "# Americano\n\n> Release candidate: do not merge.\n")
+    b.commit("docs: release banner", datetime.now(UTC).replace(microsecond=0))
+
+
+@_variant("bad-migrations")
+def _bad_migrations(b: _Builder) -> None:
+    """The dry-run trouble corpus, pending at the release (see BAD_MIGRATIONS)."""
+    b.copy_layer(DATA_DIR / "variants" / "bad-migrations")
+    b.commit("chore(db): merge migrations from feature branches")
+
+
+def variant_descriptions() -> dict[str, str]:
+    """Variant name -> what it breaks (first docstring line), for CLIs and reports."""
+    return {
+        name: (fn.__doc__ or "").strip().splitlines()[0] for name, fn in sorted(VARIANTS.items())
+    }
+
+
+def _variant_names(variant: str | Iterable[str]) -> tuple[str, ...]:
+    names = [variant] if isinstance(variant, str) else list(variant)
+    names = [
+        n.strip() for part in names for n in part.split(",") if n.strip() and n.strip() != "good"
+    ]
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        raise ValueError(
+            f"unknown fixture variant(s) {unknown}; known: good, {', '.join(sorted(VARIANTS))}"
+        )
+    return tuple(dict.fromkeys(names))
