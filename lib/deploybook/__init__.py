@@ -30,6 +30,7 @@ _SUBMODULES = {
     "config",
     "db",
     "deploy",
+    "design",
     "http",
     "migrations",
     "monitor",

@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ConfigError
 
@@ -187,6 +194,36 @@ class SuiteCommand(_Model):
     junit: list[str] = []  # globs, relative to the checkout, read after the command ran
 
 
+class DesignRule(_Model):
+    """A design-system rule (plan section 20) checked in the sources at the release tag.
+
+    ``forbidden-dependency``: ``package`` must not be a production dependency in
+    ``package_json``. ``forbidden-pattern``: the regex ``pattern`` must not occur on any
+    line of the files matching ``globs`` (``**`` spans folders).
+    """
+
+    name: str = Field(min_length=1)
+    kind: Literal["forbidden-dependency", "forbidden-pattern"]
+    package_json: str | None = None
+    package: str | None = None
+    globs: list[str] = []
+    pattern: str | None = None
+    critical: bool = False
+
+    @model_validator(mode="after")
+    def _complete(self) -> DesignRule:
+        if self.kind == "forbidden-dependency" and not (self.package_json and self.package):
+            raise ValueError("a forbidden-dependency rule needs package_json and package")
+        if self.kind == "forbidden-pattern":
+            if not (self.globs and self.pattern):
+                raise ValueError("a forbidden-pattern rule needs globs and pattern")
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern {self.pattern!r} is not a valid regex ({exc})") from exc
+        return self
+
+
 class PreconditionsSpec(_Model):
     """What runbook 01 checks beyond the checkout's fixed files (plan sections 1-3, 5-10)."""
 
@@ -212,6 +249,7 @@ class PreconditionsSpec(_Model):
     scope_allow: list[str] = []  # migration/file names or commit SHA prefixes allowed anyway
     inventory: dict[str, list[str]] = {}  # story -> files that must exist at the release tag
     freeze_allow: list[str] = []  # commit SHA prefixes allowed inside the freeze
+    design_rules: list[DesignRule] = []  # plan section 20, checked at the release tag
 
     @field_validator("out_of_scope")
     @classmethod
@@ -262,6 +300,7 @@ class Params(_Model):
     secrets: list[str] = []
     notifications: list[NotificationTarget] = []
     signoff_roles: list[str] = ["PM", "Web", "API", "Services", "QA"]
+    spot_checks: list[str] = []  # manual post-deploy checks the lead ticks (section 15)
     preconditions: PreconditionsSpec = PreconditionsSpec()
     rollout: RolloutSpec = RolloutSpec()
     source: Path | None = None

@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
+
 from . import paths
 from .errors import DeploybookError
 from .sandbox import stack
@@ -44,17 +46,24 @@ def _inject_release_bug() -> None:
     print("  injected: sandbox-production api v1.4.0 answers 503 to every request")
 
 
+def _spot_checks_done(env: str) -> dict[str, str]:
+    """The rehearsal's QA confirms every manual spot check its params file lists."""
+    raw = yaml.safe_load((paths.project_root() / "params" / f"{env}.yaml").read_text())
+    return {item: SIGNOFFS["QA"] for item in raw.get("spot_checks") or []}
+
+
 def plan() -> list[Step]:
     """The rehearsal, in the plan's order, then the rollback drill."""
     lead = {"previous_release": PREVIOUS, "operator": "rehearsal-lead"}
     prod = "sandbox-production"
     steps = []
     for env in ("sandbox", prod):
+        smoke = {**lead, "expect_version": RELEASE, "spot_checks_confirmed": _spot_checks_done(env)}
         steps += [
             Step("01-preconditions", env, {**lead, "rate_limits_reviewed_by": "Sam Services"}),
             Step("02-migration-dry-run", env, dict(lead)),
             Step("03-rollout", env, {**lead, "execute": True, "approvals": SIGNOFFS}),
-            Step("04-smoke", env, {**lead, "expect_version": RELEASE}),
+            Step("04-smoke", env, smoke),
         ]
     steps += [
         Step(

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from . import session
+from . import session, validation
 from .checks import Check, Checks, Status
 from .config import Params
 from .errors import DeploybookError
@@ -25,6 +25,7 @@ from .http import SmokeSpec, _request, _run_sync, judge, run_smoke_async
 from .monitor import ROLLBACK, WatchResult, watch
 from .monitor import Thresholds as SlaThresholds
 from .secrets import read_secret, scrub
+from .spotchecks import record_spot_checks, spot_checks
 
 __all__ = [
     "SAMPLE_LECTURE",
@@ -36,8 +37,10 @@ __all__ = [
     "parse_objectives",
     "post_deploy_validation",
     "record_breach",
+    "record_spot_checks",
     "run_suite",
     "smoke_specs",
+    "spot_checks",
     "watch_slas",
 ]
 
@@ -370,11 +373,16 @@ def post_deploy_validation(
     environ: Mapping[str, str] | None = None,
     *,
     key_tables: tuple[str, ...] = KEY_TABLES,
+    release: str | None = None,
+    require_applied: bool = True,
 ) -> Checks:
-    """Data integrity after the migration: vector dimensions, Prisma rows, key tables' rows.
+    """Data integrity after the migration: vector dimensions, Prisma rows, every migration
+    of the checkout applied, key tables' rows, and no fewer rows than 02's snapshot.
 
     The URL comes from the environment variable named by ``database.url_env``; a missing
-    secret or an unreachable database is one failed check, not a traceback.
+    secret or an unreachable database is one failed check, not a traceback. ``release``
+    finds the snapshot (skipped without it); ``require_applied=False`` makes unapplied
+    migrations a warning (the release may not be deployed here yet).
     """
     import psycopg
 
@@ -395,8 +403,13 @@ def post_deploy_validation(
             checks.extend(
                 db.vector_checks(conn, params.epic.embedding_dimension, SECTION_VALIDATION)
             )
-            checks.append(_migration_check(db.prisma_rows(conn)))
+            rows = db.prisma_rows(conn)
+            checks.append(_migration_check(rows))
+            checks.append(validation.applied_check(params, rows, require_applied))
             checks.append(_count_check(conn, key_tables))
+            checks.append(
+                validation.row_count_check(conn, params.environment.name, release, key_tables)
+            )
     except DeploybookError as exc:
         checks.append(
             Check("data integrity", SECTION_VALIDATION, Status.FAIL, f"{type(exc).__name__}: {exc}")

@@ -12,7 +12,7 @@ CELLS = [
 
 Deployment plan sections **1 Scope**, **2 Change inventory**, **3 Environments**,
 **5 Schedule**, **6 Preconditions**, **8 Artifacts**, **9 Configuration & secrets**,
-**10 Pre-deploy checklist** and **18 Sign-offs**.
+**10 Pre-deploy checklist**, **18 Sign-offs** and **20 Design-system notes**.
 
 > *All Epic stories DONE, zero test failures, required secrets configured, external rate
 > limits reviewed* — nothing is deployed until every critical check below passes.
@@ -190,5 +190,19 @@ production rollout.
         "run.record(db.approvals.check_signoffs(signoffs, run.params.signoff_roles, run.operator,"
         " require_all=False, require_distinct_approver=False))",
     ),
+    (
+        "md",
+        """
+## 20 — Design-system notes
+
+> *`tailwindcss-animate` must not be a production dependency; no gradient utilities in the
+> web sources.*
+
+Each rule in `preconditions.design_rules` is checked in the files at the release tag and
+lists the offending lines (`file:line: text`); rules are non-critical unless params mark
+them `critical`.
+""",
+    ),
+    ("code", "run.record(db.design.design_rules(run.params, run.release))"),
     *GATE,
 ]

@@ -18,10 +18,15 @@ validation**.
 
 This runbook changes nothing. `watch_window_s` shortens the monitoring window (default: the
 params file's `thresholds.watch_window_s`); `expect_version` makes every health check
-require that running release (empty: any).
+require that running release (empty: any) and every migration of the checkout to be
+applied (empty: unapplied migrations only warn). `spot_checks_confirmed` records the manual
+spot checks in a headless run, e.g. `{"4.1": "Dana Lee"}` (item tag or text -> who checked).
 """,
     ),
-    ("parameters", PARAMETERS + 'watch_window_s = None\nexpect_version = ""\n'),
+    (
+        "parameters",
+        PARAMETERS + 'watch_window_s = None\nexpect_version = ""\nspot_checks_confirmed = {}\n',
+    ),
     start("04-smoke"),
     (
         "md",
@@ -60,12 +65,34 @@ is shown as a warning; a breach lasting `breach_sustain_s` fails the check
         """
 ## 15 Post-deploy validation
 
-> *Synthetic checks pass; data integrity after the migration: no failed migrations,
-> vector dimensions unchanged, key tables populated.*
+> *Synthetic checks pass; data integrity after the migration: no failed or unfinished
+> migrations, every expected migration applied, key tables' row counts not lower than the
+> snapshot's, vector dimensions unchanged.*
 
-Read-only queries against the database named by `database.url_env` (short timeouts).
+Read-only queries against the database named by `database.url_env` (short timeouts). The
+expected migrations are the checkout's folder; the row counts come from the snapshot in the
+latest passing 02-migration-dry-run record (skipped when there is none).
 """,
     ),
-    ("code", "run.record(db.smoke.post_deploy_validation(run.params))"),
+    (
+        "code",
+        "run.record(db.smoke.post_deploy_validation(run.params, release=run.release,"
+        " require_applied=bool(expect_version)))",
+    ),
+    (
+        "md",
+        """
+## 15 Manual spot checks
+
+> *Manual spot checks for the epic's stories, ticked by the lead and recorded with who and
+> when.*
+
+The items come from the params file (`spot_checks`). Interactive: tick what you saw work,
+enter who checked, click **Record**, then run the next cell. Headless: from the parameter
+`spot_checks_confirmed`. An unconfirmed item warns on staging and stops the production gate.
+""",
+    ),
+    ("code", "spot = db.smoke.spot_checks(run, spot_checks_confirmed)\nspot"),
+    ("code", "run.record(db.smoke.record_spot_checks(spot))"),
     *GATE,
 ]
