@@ -20,6 +20,7 @@ Scraps each runbook glues (the contract between runbooks):
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,10 +46,18 @@ class Record:
 
 
 def read_scraps(path: Path) -> dict[str, Any]:
-    """Every scrap glued in an executed notebook, by name."""
-    import scrapbook as sb
+    """Every scrap glued in an executed notebook, by name (the last one wins, as in
+    scrapbook); read from the JSON directly, which is faster than importing scrapbook."""
+    from .session import SCRAP_MIMETYPE
 
-    return {name: scrap.data for name, scrap in sb.read_notebook(str(path)).scraps.items()}
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    scraps: dict[str, Any] = {}
+    for cell in notebook.get("cells", []):
+        for output in cell.get("outputs", []):
+            payload = output.get("data", {}).get(SCRAP_MIMETYPE)
+            if isinstance(payload, dict) and "name" in payload:
+                scraps[payload["name"]] = payload.get("data")
+    return scraps
 
 
 def find(

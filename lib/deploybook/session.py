@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import html
+import json
 import os
 import time
 from collections.abc import Iterable
@@ -54,13 +55,23 @@ def show(obj: Any) -> None:
         print(scrub(text))
 
 
+SCRAP_MIMETYPE = "application/scrapbook.scrap.json+json"
+
+
 def glue(name: str, value: Any) -> None:
-    """Record a fact as a scrapbook scrap (scrubbed) so later runbooks can read it."""
+    """Record a fact as a scrapbook scrap (scrubbed) so later runbooks can read it.
+
+    Writes the very output `scrapbook.glue(name, value, display=False)` writes, without
+    importing scrapbook: its import chain costs seconds in every kernel.
+    """
     if not in_notebook():
         return
-    import scrapbook as sb
+    from IPython.display import display
 
-    sb.glue(name, scrub(value), display=False)
+    data = json.loads(json.dumps(scrub(value), default=str))
+    payload = {"name": name, "data": data, "encoder": "json", "version": 1}
+    metadata = {"scrapbook": {"name": name, "data": True, "display": False}}
+    display({SCRAP_MIMETYPE: payload}, raw=True, metadata=metadata)
 
 
 @dataclass(repr=False)
