@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from deploybook import db
 from deploybook.sandbox.postgres import PgCluster
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 
 import pytest
+
 from deploybook import approvals
 from deploybook.approvals import check_signoffs, collect_signoffs, confirm, is_interactive
 from deploybook.checks import Status

@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pg_fixtures import run_sql
+
 from deploybook import db
 from deploybook.checks import Status
 from deploybook.db import Snapshot, pg_tools, restore, snapshot, verify_restore
 from deploybook.errors import ConfigError, DatabaseError, RestoreRefused, SnapshotCorrupt
 from deploybook.sandbox.postgres import PgCluster
 from deploybook.secrets import MASK
-from pg_fixtures import run_sql
 
 PATTERN = r"^deploybook_scratch_[a-z0-9_]+$"
 SEED = """

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from deploybook.deploy import render_argv, run_command, run_template
 from deploybook.errors import CommandFailed, ConfigError, LockHeld
 from deploybook.secrets import register

@@ -6,11 +6,12 @@ import asyncio
 import time
 
 import pytest
+from http_stub import StubServer, free_port
+
 from deploybook.checks import Status, gate
 from deploybook.errors import ConfigError, GateFailed
 from deploybook.http import SmokeSpec, check_health, missing_keys, run_smoke
 from deploybook.secrets import register
-from http_stub import StubServer, free_port
 
 
 @pytest.fixture

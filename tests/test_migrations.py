@@ -9,6 +9,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+from pg_fixtures import run_sql
+
 from deploybook import db, migrations, sqllint
 from deploybook.checks import Status
 from deploybook.dryrun import dry_run
@@ -24,7 +26,6 @@ from deploybook.migrations import (
     read_migrations,
 )
 from deploybook.sqltext import split_sql
-from pg_fixtures import run_sql
 
 INIT = """-- CreateTable
 CREATE TABLE "concepts" ("id" SERIAL NOT NULL, "name" TEXT NOT NULL,

@@ -11,6 +11,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from http_stub import StubServer, free_port
+from matplotlib.figure import Figure
+
 from deploybook.checks import Status, gate
 from deploybook.errors import ConfigError, GateFailed
 from deploybook.monitor import (
@@ -25,8 +28,6 @@ from deploybook.monitor import (
     watch,
 )
 from deploybook.plots import plot_schedule
-from http_stub import StubServer, free_port
-from matplotlib.figure import Figure
 
 METRICS_TEXT = """\
 # TYPE http_requests_total counter

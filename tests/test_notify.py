@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+
 from deploybook.checks import Status
 from deploybook.errors import ConfigError, NotifyFailed
 from deploybook.notify import (

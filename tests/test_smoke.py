@@ -19,12 +19,13 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from pg_fixtures import run_sql
+
 from deploybook import smoke
 from deploybook.checks import Status
 from deploybook.config import Params, Thresholds, load_params
 from deploybook.sandbox import daemon as sd
 from deploybook.sandbox.postgres import PgCluster
-from pg_fixtures import run_sql
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = "staging"

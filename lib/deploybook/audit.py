@@ -159,7 +159,8 @@ def verify(outputs: Path, envs: list[str] | None = None) -> tuple[int, list[Prob
                     Problem(
                         env,
                         where,
-                        f"sequence {entry.get('seq')} where {index} was expected (a line was removed or moved)",
+                        f"sequence {entry.get('seq')} where {index} was expected "
+                        "(a line was removed or moved)",
                     )
                 )
             if entry.get("prev_hash") != previous:

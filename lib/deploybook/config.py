@@ -282,6 +282,17 @@ class RolloutSpec(_Model):
     flag_command: list[str] = []  # template with {flag}, {env}, {version}
     flags: list[str] = []
     deploy_last: list[str] = ["web"]  # deployed after the other services
+
+    @field_validator("flags")
+    @classmethod
+    def _flag_names(cls, v: list[str]) -> list[str]:
+        for flag in v:
+            if not re.match(r"^[a-z][a-z0-9_.-]{0,80}$", flag):
+                raise ValueError(
+                    f"flag names of lowercase letters, digits, '_', '.', '-'; got {flag!r}"
+                )
+        return v
+
     release_notes_guide: str | None = None
     command_timeout_s: float = Field(300, gt=0)
 
@@ -376,11 +387,19 @@ def load_params(path: str | os.PathLike[str], environ: Mapping[str, str] | None 
         if isinstance(raw.get("environment"), dict)
         else None
     )
+    if isinstance(raw.get("environment"), dict) and "${" not in str(raw["environment"]):
+        # Which environment this is decides what variables resolve: validate it first, so a
+        # bad name is reported as itself, not as an unresolved variable further down.
+        try:
+            EnvironmentSpec.model_validate(raw["environment"])
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            key, msg = _format_error(path, {**err, "loc": ("environment", *err["loc"])})
+            raise ConfigError(f"{path}: {key}: {msg}", key=key) from None
     if kind == "sandbox":
         from .sandbox.stack import sandbox_environment
 
-        env_name = raw["environment"].get("name", "")
-        environ.update(sandbox_environment(env_name, environ))
+        environ.update(sandbox_environment(raw["environment"]["name"], environ))
     try:
         data = interpolate(raw, environ)
     except ConfigError as exc:

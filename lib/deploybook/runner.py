@@ -8,6 +8,7 @@ including when a gate fails.
 
 from __future__ import annotations
 
+import ast
 import getpass
 import json
 import os
@@ -70,7 +71,50 @@ def notebook_parameters(runbook: str) -> dict[str, Any]:
     """The parameters a runbook declares in its tagged cell (name -> default and type)."""
     import papermill
 
-    return papermill.inspect_notebook(str(paths.runbooks_dir() / f"{runbook}.ipynb"))
+    path = paths.runbooks_dir() / f"{runbook}.ipynb"
+    if not path.is_file():
+        raise ConfigError(
+            f"runbook {path} not found: run deploybook from its checkout or set DEPLOYBOOK_ROOT"
+        )
+    return papermill.inspect_notebook(str(path))
+
+
+def _expected_types(default_source: str) -> tuple[type, ...] | None:
+    """The types a parameter accepts, judged by its default in the parameters cell."""
+    try:
+        default = ast.literal_eval(default_source)
+    except (ValueError, SyntaxError):
+        return None
+    if isinstance(default, bool):
+        return (bool,)
+    if isinstance(default, int | float):
+        return (int, float)
+    if isinstance(default, str):
+        return (str,)
+    if isinstance(default, dict | list):
+        return (dict, list)
+    return None  # a None default: the runbook validates the value itself
+
+
+def check_types(parameters: dict[str, Any], declared: dict[str, Any]) -> None:
+    """Refuse a value whose type differs from its default's: `-p execute "'false'"` is a
+    truthy string, and must never reach a runbook that changes systems."""
+    for name, value in parameters.items():
+        spec = declared.get(name)
+        expected = _expected_types(spec["default"]) if spec else None
+        if expected is None:
+            continue
+        if isinstance(value, bool) and bool not in expected:
+            ok = False
+        else:
+            ok = isinstance(value, expected)
+        if not ok:
+            wanted = " or ".join(t.__name__ for t in expected)
+            raise ConfigError(
+                f"parameter {name!r} must be {wanted} (like its default {spec['default']}), "
+                f"got {type(value).__name__} {value!r}",
+                key=name,
+            )
 
 
 def check_parameters(parameters: dict[str, Any], allowed: set[str]) -> None:
@@ -117,7 +161,9 @@ def run_runbook(
     runbook = resolve_runbook(runbook)
     validate_release(release)
     parameters = dict(parameters or {})
-    check_parameters(parameters, set(notebook_parameters(runbook)) - _RESERVED)
+    declared = notebook_parameters(runbook)
+    check_parameters(parameters, set(declared) - _RESERVED)
+    check_types(parameters, declared)
     if "previous_release" in parameters:
         validate_release(parameters["previous_release"], "previous_release")
     params_file = (params_file or params_file_for(env)).resolve()

@@ -21,6 +21,7 @@ from typing import Any
 from . import paths
 from .checks import Check, Checks, gate
 from .config import Params, load_params, validate_release
+from .errors import ConfigError
 from .secrets import register_environment, scrub
 
 
@@ -92,6 +93,8 @@ class Runbook:
     _clock: float = field(init=False, default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.execute, bool):
+            raise ConfigError(f"execute must be True or False, got {self.execute!r}", key="execute")
         self.operator = self.operator or os.environ.get("DEPLOYBOOK_OPERATOR") or getpass.getuser()
         validate_release(self.release)
         if self.previous_release:

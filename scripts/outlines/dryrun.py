@@ -24,7 +24,7 @@ The database is the one named by `database.url_env` in the params file; its URL 
 appears here.
 """,
     ),
-    ("parameters", PARAMETERS + "keep_scratch = False\ndry_run_target = \"\"\n"),
+    ("parameters", PARAMETERS + 'keep_scratch = False\ndry_run_target = ""\n'),
     start("02-migration-dry-run"),
     ("code", "from deploybook import migration_check"),
     (
