@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from deploybook.sandbox import stack
+from deploybook.sandbox.fixture import Checkout, create_checkout
 
 CANARIES = {
     "DEPLOYBOOK_SANDBOX_DB_PASSWORD": "pwcanary-3b1f9e2d7c",
@@ -59,3 +60,18 @@ def files_containing(root: Path, needles: list[str]) -> list[tuple[str, str]]:
             data = path.read_bytes()
             hits += [(str(path), n) for n in needles if n.encode() in data]
     return hits
+
+
+@pytest.fixture(scope="module")
+def checkouts(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Checkout]:
+    """Variant name -> its fixture checkout, each generated once per module (read-only)."""
+    made: dict[str, Checkout] = {}
+
+    def get(variant: str) -> Checkout:
+        if variant not in made:
+            made[variant] = create_checkout(
+                tmp_path_factory.mktemp(variant) / "americano", variant=variant
+            )
+        return made[variant]
+
+    return get

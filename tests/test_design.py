@@ -8,7 +8,6 @@ critical stops the gate. Checkouts are real git repositories read at the release
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,21 +23,6 @@ ROOT = Path(__file__).resolve().parent.parent
 RELEASE = "v1.4.0"
 DEPENDENCY = "design: tailwindcss-animate not a production dependency"
 GRADIENTS = "design: no gradient utilities in the web sources"
-
-
-@pytest.fixture(scope="module")
-def checkouts(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Checkout]:
-    """Variant name -> its checkout, generated once per module (read-only)."""
-    made: dict[str, Checkout] = {}
-
-    def get(variant: str) -> Checkout:
-        if variant not in made:
-            made[variant] = create_checkout(
-                tmp_path_factory.mktemp(variant) / "americano", variant=variant
-            )
-        return made[variant]
-
-    return get
 
 
 def params_for(checkout: Checkout | Path, tmp_path: Path, file: str = "sandbox") -> Params:

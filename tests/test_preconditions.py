@@ -11,7 +11,7 @@ import json
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,21 +37,6 @@ EXPECTED_WARNINGS = {"deployment window scheduled"}  # no window_start in the sa
 
 
 # --- fixtures ----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def checkouts(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Checkout]:
-    """Variant name -> its checkout, each generated once per module (they are read-only)."""
-    made: dict[str, Checkout] = {}
-
-    def get(variant: str) -> Checkout:
-        if variant not in made:
-            made[variant] = create_checkout(
-                tmp_path_factory.mktemp(variant) / "americano", variant=variant
-            )
-        return made[variant]
-
-    return get
 
 
 @pytest.fixture
