@@ -35,6 +35,11 @@ format: $(STAMP)
 runbooks: $(STAMP)
 	$(BIN)/python scripts/build_runbooks.py
 
+# Benchmarks against the plain tools (pg_dump/pg_restore, psql -f, single requests);
+# builds a >1 GB database under bench/data/ on first use, writes bench/results.md.
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
 RUNBOOKS ?= 01-preconditions
 
 # Re-execute runbooks against a fresh sandbox and store their outputs as nbval references.
