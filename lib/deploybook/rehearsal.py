@@ -37,6 +37,7 @@ class Step:
     parameters: dict[str, Any] = field(default_factory=dict)
     expect: str = "passed"
     before: Any = None  # a callable run first (e.g. inject a fault)
+    because: str | None = None  # an expected failure must fail for this reason
 
 
 def _inject_release_bug() -> None:
@@ -69,8 +70,9 @@ def plan() -> list[Step]:
         Step(
             "04-smoke",
             prod,
-            {**lead, "expect_version": RELEASE},
+            dict(smoke),  # spot checks confirmed: the drill must fail on the breach alone
             expect="failed",
+            because="SLA breached",
             before=_inject_release_bug,
         ),
         Step(
@@ -97,7 +99,7 @@ def rehearse(keep_up: bool = False) -> int:
                 step.before()
             print(f"\n▶ {step.runbook} on {step.env} (expect {step.expect})", flush=True)
             result = run_runbook(step.runbook, step.env, RELEASE, dict(step.parameters))
-            ok = result.status == step.expect
+            ok = result.status == step.expect and (step.because or "") in (result.error or "")
             results.append((step, result, ok))
             mark = "ok" if ok else "UNEXPECTED"
             print(f"  {result.status} in {result.duration_s:.1f} s [{mark}] → {result.record}")
