@@ -18,10 +18,9 @@ import pytest
 import yaml
 from sandbox_fixtures import CANARIES, files_containing
 
-from deploybook import audit, db, migrations, releasenotes, rollout, rollout_plan, session
+from deploybook import audit, db, migrations, releasenotes, rollout, session
 from deploybook.errors import GateFailed, LockHeld
 from deploybook.rehearsal import SIGNOFFS
-from deploybook.rollout_gates import _DefaultRolloutSpec, rollout_spec
 from deploybook.runner import run_runbook
 from deploybook.sandbox import stack
 from deploybook.snapshot import snapshot
@@ -224,14 +223,14 @@ def test_attempts_resume_until_complete(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_dry_run_prints_every_command_and_changes_nothing(
-    rollout_stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+    rollout_stack: dict[str, Any], capsys: pytest.CaptureFixture
 ) -> None:
     build = [{"name": "build web", "argv": ["python", "-c", "print('build web {version}')"]}]
-    monkeypatch.setattr(rollout_plan, "rollout_spec", lambda _p: _DefaultRolloutSpec(build=build))
     params = write_params(
         rollout_stack["base"] / "scratch-dry.yaml",
         STAGING,
         environment=lambda e: {**e, "name": SCRATCH},
+        rollout={"build": build},
     )
     before = system_state(SCRATCH)
     run = start(SCRATCH, params, False)
@@ -285,12 +284,9 @@ def test_staging_rollout_through_papermill(rollout_stack: dict[str, Any], staged
     assert again.applied_migrations == []
 
 
-def test_failed_migration_stops_at_a_failed_gate(
-    rollout_stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_failed_migration_stops_at_a_failed_gate(rollout_stack: dict[str, Any]) -> None:
     work = rollout_stack["base"] / "broken-migration"
     build = [{"name": "build api", "argv": ["python", "-c", "print('built api {version}')"]}]
-    monkeypatch.setattr(rollout_plan, "rollout_spec", lambda _p: _DefaultRolloutSpec(build=build))
     checkout = work / "checkout"
     shutil.copytree(rollout_stack["checkout"], checkout, symlinks=True)
     broken = checkout / "apps/web/prisma/migrations/20991231000000_broken"
@@ -301,6 +297,7 @@ def test_failed_migration_stops_at_a_failed_gate(
         STAGING,
         environment=lambda e: {**e, "name": SCRATCH},
         checkout=lambda c: {**c, "path": str(checkout)},
+        rollout={"build": build},
     )
     before = versions(SCRATCH)
     run = start(SCRATCH, params, True)
@@ -428,7 +425,7 @@ def test_production_fails_midway_then_resumes(
         "announce completion",
     ):
         assert status[name] == "done", name
-    configured = bool(getattr(rollout_spec(run.params), "flag_command", None))
+    configured = bool(run.params.rollout.flag_command)
     assert status["flip flags"] == ("done" if configured else "skipped")
     assert set(versions(PRODUCTION).values()) == {RELEASE}
     assert [

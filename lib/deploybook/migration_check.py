@@ -24,7 +24,7 @@ from . import audit, db, migrations, paths, repo
 from .checks import Check, Checks, Status
 from .errors import ConfigError, DeploybookError
 from .restore import drop_scratch
-from .secrets import read_secret, scrub
+from .secrets import scrub
 from .session import Runbook, glue, headless, in_notebook, show
 from .snapshot import Snapshot
 
@@ -44,22 +44,6 @@ _PG_IDENTIFIER_MAX = 63
 
 
 # -- inputs ----------------------------------------------------------------------------
-def _url(run: Runbook) -> str:
-    """The target database URL from the environment (SecretMissing when unset)."""
-    return read_secret(run.params.database.url_env).reveal()
-
-
-def _bin_dir(run: Runbook) -> Path | None:
-    """pg_dump/pg_restore from params; in a sandbox without one, the embedded install's."""
-    if run.params.database.pg_bin_dir is not None:
-        return run.params.database.pg_bin_dir
-    if run.params.environment.kind == "sandbox":
-        from .sandbox.postgres import PgCluster
-
-        return PgCluster.bin_dir()
-    return None  # PATH, then the embedded install (deploybook.pgtools)
-
-
 def _checkout(run: Runbook) -> Path:
     path = run.params.checkout.path
     return path if path.is_absolute() else paths.project_root() / path
@@ -118,13 +102,13 @@ def take_snapshot(run: Runbook, progress: bool = True) -> Snapshot | None:
     try:
         with _progress(progress, "pg_dump") as tick:
             snap = db.snapshot(
-                _url(run),
+                run.database_url(),
                 snapshot_dir(run),
                 name,
                 fmt=spec.snapshot_format,
                 jobs=spec.snapshot_jobs,
                 compress=spec.snapshot_compress,
-                bin_dir=_bin_dir(run),
+                bin_dir=run.pg_bin_dir,
                 progress=tick,
             )
     except DeploybookError as exc:
@@ -162,12 +146,12 @@ def verify_snapshot_restore(
         with _progress(progress, "pg_restore") as tick:
             result = db.verify_restore(
                 snap,
-                _url(run),
+                run.database_url(),
                 scratch,
                 spec.scratch_pattern,
                 keep=keep,
                 progress=tick,
-                bin_dir=_bin_dir(run),
+                bin_dir=run.pg_bin_dir,
                 jobs=spec.snapshot_jobs,
             )
     except DeploybookError as exc:
@@ -192,7 +176,7 @@ def migration_status(run: Runbook) -> Checks:
     folder = _migrations_folder(run)
     try:
         local = migrations.read_migrations(folder)
-        status = migrations.migration_status(local, _url(run), run.params.database.raw_sql)
+        status = migrations.migration_status(local, run.database_url(), run.params.database.raw_sql)
     except DeploybookError as exc:
         return Checks([_failed("migration status", exc)])
     glue(
@@ -266,7 +250,7 @@ def dry_run(
     checks = Checks()
     scratch = None
     try:
-        url = _url(run)
+        url = run.database_url()
         where = dry_run_target(run, target)
         local = migrations.read_migrations(_migrations_folder(run))
         status = migrations.migration_status(local, url, spec.raw_sql)
@@ -283,7 +267,7 @@ def dry_run(
                     spec.scratch_pattern,
                     keep=True,
                     progress=tick,
-                    bin_dir=_bin_dir(run),
+                    bin_dir=run.pg_bin_dir,
                     jobs=spec.snapshot_jobs,
                 )
             checks.append(
@@ -322,14 +306,14 @@ def dry_run(
     finally:
         if scratch:
             with contextlib.suppress(DeploybookError):
-                drop_scratch(_url(run), scratch, spec.scratch_pattern)
+                drop_scratch(run.database_url(), scratch, spec.scratch_pattern)
     return checks
 
 
 def vector_dimensions(run: Runbook) -> Checks:
     """Every vector column has ``epic.embedding_dimension``; every vector index can hold it."""
     try:
-        return db.vector_checks(_url(run), run.params.epic.embedding_dimension, SECTION)
+        return db.vector_checks(run.database_url(), run.params.epic.embedding_dimension, SECTION)
     except DeploybookError as exc:
         return Checks([_failed("vector dimensions", exc)])
 
@@ -337,7 +321,7 @@ def vector_dimensions(run: Runbook) -> Checks:
 def lint(run: Runbook) -> Checks:
     """squawk findings for the pending migrations and raw SQL: warnings, never a gate."""
     try:
-        url = _url(run)
+        url = run.database_url()
         local = migrations.read_migrations(_migrations_folder(run))
         status = migrations.migration_status(local, url, run.params.database.raw_sql)
         units: list[migrations.LocalMigration] = [

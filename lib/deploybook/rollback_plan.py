@@ -24,7 +24,7 @@ from .approvals import confirm as ask
 from .config import ServiceSpec, validate_release
 from .deploy import render_argv
 from .errors import ConfigError
-from .secrets import read_secret, scrub
+from .secrets import scrub
 from .smoke import running_versions
 from .snapshot import Snapshot, load_snapshot
 
@@ -278,7 +278,7 @@ def prefill(run: session.Runbook, overrides: Mapping[str, Any] | None = None) ->
             key="snapshot" if not targets else "previous_release",
         )
 
-    url = read_secret(params.database.url_env).reveal()
+    url = run.database_url()
     database = db.dbname_of(url)
     if snap.database and snap.database != database:
         raise ConfigError(
@@ -386,7 +386,7 @@ def _n(value: int | None) -> str:
 
 def overwrite_preview(run: session.Runbook, plan: RollbackPlan) -> Overwrite:
     """Read (never write) the target's row counts and migrations, next to the snapshot's."""
-    url = read_secret(run.params.database.url_env).reveal()
+    url = run.database_url()
     rows = db.prisma_rows(url) or []
     return Overwrite(plan, db.row_counts(url), [r["migration_name"] for r in rows])
 

@@ -22,7 +22,6 @@ from .errors import DeploybookError, RestoreRefused, SnapshotCorrupt
 from .pgtools import pg_tools
 from .restore import compare_inventory, restore
 from .rollback_plan import SECTION, Revert, RollbackPlan, describe_breach
-from .secrets import read_secret
 from .snapshot import snapshot, verify_snapshot
 from .steps import DONE, SKIPPED, Step, StepLedger
 
@@ -100,21 +99,6 @@ def _stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def database_url(run: session.Runbook) -> str:
-    return read_secret(run.params.database.url_env).reveal()
-
-
-def _bin_dir(run: session.Runbook) -> Path | None:
-    """The params' pg bin dir; on the sandbox, the embedded server's own client tools."""
-    if run.params.database.pg_bin_dir:
-        return run.params.database.pg_bin_dir
-    if run.params.environment.kind == "sandbox":
-        from .sandbox.postgres import PgCluster
-
-        return PgCluster.bin_dir()
-    return None
-
-
 def run_key(run: session.Runbook) -> str:
     return run.run_id or f"{run.started_at:%Y%m%dT%H%M%SZ}"
 
@@ -182,8 +166,8 @@ def _step_check(name: str, step: Step, evidence: str, critical: bool = True) -> 
 # -- the steps -------------------------------------------------------------------------------
 def _preflight(run: session.Runbook, plan: RollbackPlan, confirmation: Confirmation | None) -> None:
     """Everything that can refuse the rollback, checked before anything changes."""
-    url = database_url(run)
-    tools = pg_tools(_bin_dir(run), db.server_version(url)[0])
+    url = run.database_url()
+    tools = pg_tools(run.pg_bin_dir, db.server_version(url)[0])
     name = f"snapshot {Path(plan.snapshot.path).name} intact"
     try:
         entries = verify_snapshot(plan.snapshot, plan.snapshot.sha256, tools)
@@ -241,7 +225,7 @@ def _revert(recovery: Recovery, revert: Revert) -> bool:
 def _restore(recovery: Recovery) -> None:
     """Safety snapshot of what is there now, then the restore; a failure is recorded."""
     run, plan = recovery.run, recovery.plan
-    url, bin_dir, key = database_url(run), _bin_dir(run), run_key(run)
+    url, bin_dir, key = run.database_url(), run.pg_bin_dir, run_key(run)
     params = run.params.database
 
     def safety() -> _Outcome:
@@ -381,7 +365,7 @@ def verify(run: session.Runbook, recovery: Recovery) -> Checks:
     else:
         try:
             checks.extend(
-                compare_inventory(inventory, db.inventory(database_url(run)), "snapshot as dumped")
+                compare_inventory(inventory, db.inventory(run.database_url()), "snapshot as dumped")
             )
         except DeploybookError as exc:
             checks.append(Check("database equals the snapshot", SECTION, Status.FAIL, f"{exc}"))

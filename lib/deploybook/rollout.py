@@ -30,7 +30,7 @@ from .config import Params
 from .errors import ConfigError, GateFailed, MigrationFailed
 from .releasenotes import ReleaseNotes
 from .releasenotes import release_notes as _build_notes
-from .rollout_gates import Gates, check_gates, rollout_spec
+from .rollout_gates import Gates, check_gates
 from .rollout_plan import (
     MIGRATE_STEP,
     SECTIONS,
@@ -404,7 +404,7 @@ def signoffs(run: Runbook, approvals_given: dict[str, Any] | None) -> approvals.
 
 def release_notes(run: Runbook) -> ReleaseNotes:
     """Build the release notes, write them beside the record and show them."""
-    guide = getattr(rollout_spec(run.params), "release_notes_guide", None)
+    guide = run.params.rollout.release_notes_guide
     notes = _build_notes(run.params, run.release, run.previous_release, guide)
     path = notes.write(run.record_dir)
     show(notes)

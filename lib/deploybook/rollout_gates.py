@@ -19,29 +19,10 @@ from .approvals import SignOffs, check_signoffs
 from .checks import Check, Checks, Status
 from .config import Params
 from .errors import ConfigError, DeploybookError
-from .secrets import read_secret, register
 from .session import Runbook, glue, show
 
 RUNBOOK = "03-rollout"
 STAGES = ("staging", "production")
-
-
-@dataclass(frozen=True)
-class _DefaultRolloutSpec:
-    """Used until params carry a ``rollout:`` section (same field names, nothing configured)."""
-
-    build: tuple = ()
-    migrate_command: tuple = ()
-    flag_command: tuple = ()
-    flags: tuple = ()
-    deploy_last: tuple = ("web",)
-    release_notes_guide: str | None = None
-    command_timeout_s: float = 300.0
-
-
-def rollout_spec(params: Params) -> Any:
-    """The params' ``rollout`` section, or defaults that configure nothing."""
-    return getattr(params, "rollout", None) or _DefaultRolloutSpec()
 
 
 def resolve_stage(params: Params, stage: str = "") -> str:
@@ -55,19 +36,6 @@ def resolve_stage(params: Params, stage: str = "") -> str:
             "runs the production rollout (with its gates), never stage='staging'"
         )
     return stage
-
-
-def database_url(run: Runbook) -> str:
-    """The target database URL from the variable params name (this env's, on the sandbox)."""
-    name = run.params.database.url_env
-    if run.params.environment.kind == "sandbox":
-        from .sandbox.stack import sandbox_environment
-
-        # Several sandbox runs may share a process: take this env's URL, not the last loaded.
-        if value := sandbox_environment(run.env).get(name):
-            register(value)
-            return value
-    return read_secret(name).reveal()
 
 
 @dataclass

@@ -22,7 +22,7 @@ from .deploy import CommandResult, render_argv, run_template
 from .errors import GateFailed, MigrationFailed, NotifyFailed
 from .http import check_health
 from .releasenotes import ReleaseNotes
-from .rollout_gates import database_url, resolve_stage, rollout_spec
+from .rollout_gates import resolve_stage
 from .secrets import scrub
 from .session import Runbook, show
 
@@ -97,13 +97,13 @@ class _Builder:
 
     def __init__(self, run: Runbook, stage: str, notes: ReleaseNotes | None) -> None:
         self.run, self.params, self.stage, self.notes = run, run.params, stage, notes
-        self.spec = rollout_spec(run.params)
+        self.spec = run.params.rollout
         self.section = SECTIONS[stage]
         self.values: dict[str, Any] = {"version": run.release, "release": run.release}
         self.values["env"] = run.env
         if run.previous_release:
             self.values["previous_version"] = run.previous_release
-        self.timeout = float(getattr(self.spec, "command_timeout_s", 300.0))
+        self.timeout = self.spec.command_timeout_s
         self.extra_checks = Checks()  # smoke and announcement checks, added to the run
 
     def step(self, name: str, describe: str, action: Callable[[], Any] | None, skip: str = ""):
@@ -136,22 +136,14 @@ class _Builder:
         return self.step(VERSIONS_STEP, f"GET health of {targets}", action)
 
     def builds(self) -> list[PlannedStep]:
-        items = list(getattr(self.spec, "build", None) or [])
+        items = self.spec.build
         if not items:
             return [self.step("build and test", "", None, "not configured (params rollout.build)")]
         steps = []
         for item in items:
-            cwd = Path(self.params.checkout.path) / str(_field(item, "cwd", "."))
-            timeout = float(_field(item, "timeout_s", 900))
-            argv = list(_field(item, "argv", []))
+            cwd = Path(self.params.checkout.path) / item.cwd
             steps.append(
-                self.command(
-                    str(_field(item, "name", argv[:1])),
-                    argv,
-                    self.values,
-                    cwd=cwd,
-                    timeout_s=timeout,
-                )
+                self.command(item.name, item.argv, self.values, cwd=cwd, timeout_s=item.timeout_s)
             )
         return steps
 
@@ -159,7 +151,7 @@ class _Builder:
         params, run = self.params, self.run
         folder = Path(params.checkout.path) / params.checkout.migrations_dir
         raw = list(params.database.raw_sql)
-        custom = list(getattr(self.spec, "migrate_command", None) or [])
+        custom = self.spec.migrate_command
         if custom:
             argv = render_argv(custom, self.values)
             describe = f"{' '.join(argv)} (configured instead of the built-in migrate deploy)"
@@ -169,7 +161,7 @@ class _Builder:
             describe += f"; then raw SQL {', '.join(raw)}"
 
         def action() -> list[str]:
-            url = database_url(run)
+            url = run.database_url()
             before = {r.migration_name for r in migrations.read_applied(url) or [] if r.applied}
             local = migrations.read_migrations(folder)
             if custom:
@@ -191,7 +183,7 @@ class _Builder:
         return self.step(MIGRATE_STEP, describe, action)
 
     def deploys(self) -> list[PlannedStep]:
-        last = list(getattr(self.spec, "deploy_last", ["web"]) or [])
+        last = self.spec.deploy_last
         ordered = [s for s in self.params.services if s.name not in last]
         ordered += [s for name in last for s in self.params.services if s.name == name]
         steps = []
@@ -249,8 +241,7 @@ class _Builder:
         return self.step("scale up for warm-up", shown, action)
 
     def flags(self) -> PlannedStep:
-        template = list(getattr(self.spec, "flag_command", None) or [])
-        names = list(getattr(self.spec, "flags", None) or [])
+        template, names = self.spec.flag_command, self.spec.flags
         if not template or not names:
             return self.step("flip flags", "", None, "not configured (params rollout.flag_command)")
         commands = [{**self.values, "flag": flag} for flag in names]
@@ -295,16 +286,10 @@ class _Builder:
         return self.step(name, f"{subject!r} to {where}", action)
 
 
-def _field(item: Any, key: str, default: Any) -> Any:
-    """A field of a params item given as a config object or a plain dict."""
-    value = item.get(key) if isinstance(item, dict) else getattr(item, key, None)
-    return default if value in (None, "") else value
-
-
 def _pending(run: Runbook, folder: Path) -> str:
     """'3 pending: a, b, c' — read-only, for the plan; never fails the plan."""
     try:
-        status = migrations.migration_status(migrations.read_migrations(folder), database_url(run))
+        status = migrations.migration_status(migrations.read_migrations(folder), run.database_url())
     except Exception as exc:  # the plan is still worth showing
         return f"pending unknown ({type(exc).__name__}: {scrub(str(exc))[:160]})"
     names = [m.name for m in status.pending]

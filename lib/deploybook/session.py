@@ -22,7 +22,7 @@ from . import paths
 from .checks import Check, Checks, gate
 from .config import Params, load_params, validate_release
 from .errors import ConfigError
-from .secrets import register_environment, scrub
+from .secrets import read_secret, register, register_environment, scrub
 
 
 def in_notebook() -> bool:
@@ -109,6 +109,33 @@ class Runbook:
             # The sandbox stands in for the environment a real run would inherit.
             os.environ.update(sandbox_environment(self.env))
         register_environment([*self.params.secrets, self.params.database.url_env])
+
+    def database_url(self) -> str:
+        """The target database URL from the variable params name (this env's, on the sandbox).
+
+        Several sandbox runs may share a process, so on the sandbox the URL is taken from
+        this env's stack rather than from whatever the process environment holds last.
+        """
+        name = self.params.database.url_env
+        if self.params.environment.kind == "sandbox":
+            from .sandbox.stack import sandbox_environment
+
+            if value := sandbox_environment(self.env).get(name):
+                register(value)
+                return value
+        return read_secret(name).reveal()
+
+    @property
+    def pg_bin_dir(self) -> Path | None:
+        """pg_dump/pg_restore from params; on a sandbox without one, the embedded install's
+        (None: PATH, then the embedded install, as `pgtools.pg_tools` decides)."""
+        if self.params.database.pg_bin_dir is not None:
+            return self.params.database.pg_bin_dir
+        if self.params.environment.kind == "sandbox":
+            from .sandbox.postgres import PgCluster
+
+            return PgCluster.bin_dir()
+        return None
 
     @property
     def record_dir(self) -> Path:
