@@ -18,7 +18,6 @@ ipywidgets; what was clicked is read when the next cell calls `check_signoffs` o
 from __future__ import annotations
 
 import html
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -35,18 +34,9 @@ _PLACEHOLDERS = {"", "-", "tbd", "todo", "n/a", "na", "none", "null", "?", "xxx"
 
 def is_interactive() -> bool:
     """True in a live Jupyter kernel that no runner has marked headless (see module doc)."""
-    if HEADLESS or os.environ.get("DEPLOYBOOK_HEADLESS", "").strip().lower() in (
-        "1",
-        "true",
-        "yes",
-    ):
-        return False
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
+    from .session import headless
+
+    return not (HEADLESS or headless())
 
 
 def _resolve(interactive: bool | None) -> bool:

@@ -37,7 +37,8 @@ def in_notebook() -> bool:
 
 def headless() -> bool:
     """True when nobody can click a widget: papermill, CI, plain Python."""
-    return os.environ.get("DEPLOYBOOK_HEADLESS") == "1" or not in_notebook()
+    flag = os.environ.get("DEPLOYBOOK_HEADLESS", "").strip().lower() in ("1", "true", "yes")
+    return flag or not in_notebook()
 
 
 def show(obj: Any) -> None:
