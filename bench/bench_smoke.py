@@ -16,11 +16,11 @@ from typing import Any
 import httpx
 import yaml
 
-from deploybook import smoke
 from deploybook.config import Params, load_params
-from deploybook.http import SmokeSpec
+from deploybook.runbooks.smoke import cells as smoke
 from deploybook.sandbox import daemon as sd
 from deploybook.sandbox.postgres import PgCluster
+from deploybook.systems.http import SmokeSpec
 
 from .common import ROOT, Section, Size, Timing, fmt_s, fresh_database, md_table, ratio
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deploybook import db
-from deploybook.pgtools import pg_tools
 from deploybook.sandbox.postgres import PgCluster
-from deploybook.snapshot import file_sha256
+from deploybook.systems.postgres import db
+from deploybook.systems.postgres.snapshot import file_sha256
+from deploybook.systems.postgres.tools import pg_tools
 
 from .common import (
     SCRATCH_PATTERN,

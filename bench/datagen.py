@@ -21,8 +21,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from deploybook import db
 from deploybook.sandbox.postgres import PgCluster
+from deploybook.systems.postgres import db
 
 from .common import Size
 

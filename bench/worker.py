@@ -15,8 +15,8 @@ from typing import Any
 
 
 def _snapshot_verify(job: dict[str, Any]) -> dict[str, Any]:
-    from deploybook.restore import verify_restore
-    from deploybook.snapshot import snapshot
+    from deploybook.systems.postgres.restore import verify_restore
+    from deploybook.systems.postgres.snapshot import snapshot
 
     t0 = time.perf_counter()
     snap = snapshot(
@@ -54,8 +54,8 @@ def _snapshot_verify(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def _dry_run(job: dict[str, Any]) -> dict[str, Any]:
-    from deploybook.dryrun import dry_run
-    from deploybook.migrations import read_migrations
+    from deploybook.systems.prisma.dryrun import dry_run
+    from deploybook.systems.prisma.migrations import read_migrations
 
     local = read_migrations(job["folder"])
     t0 = time.perf_counter()
@@ -68,8 +68,8 @@ def _dry_run(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def _apply(job: dict[str, Any]) -> dict[str, Any]:
-    from deploybook.migrate import apply_pending
-    from deploybook.migrations import read_migrations
+    from deploybook.systems.prisma.apply import apply_pending
+    from deploybook.systems.prisma.migrations import read_migrations
 
     local = read_migrations(job["folder"])
     t0 = time.perf_counter()

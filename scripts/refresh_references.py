@@ -27,10 +27,10 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from deploybook.core.secrets import scrub
 from deploybook.errors import ConfigError
-from deploybook.runner import resolve_runbook
+from deploybook.ops.runner import resolve_runbook
 from deploybook.sandbox import stack
-from deploybook.secrets import scrub
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = ["01-preconditions"]

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from deploybook import db
 from deploybook.sandbox.postgres import PgCluster
+from deploybook.systems.postgres import db
 
 
 @pytest.fixture(scope="session")

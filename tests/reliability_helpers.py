@@ -17,9 +17,9 @@ from typing import Any
 
 from sandbox_fixtures import CANARIES, files_containing
 
-from deploybook import db
-from deploybook.runner import RunResult
+from deploybook.ops.runner import RunResult
 from deploybook.sandbox import stack
+from deploybook.systems.postgres import db, fingerprint
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,7 +41,7 @@ def database_url(env: str) -> str:
 def facts(env: str) -> tuple[str, dict[str, int]]:
     """(schema fingerprint, exact row counts) of an environment's database."""
     url = database_url(env)
-    return db.schema_fingerprint(url), db.row_counts(url)
+    return fingerprint.schema_fingerprint(url), db.row_counts(url)
 
 
 def data_lost(before: Mapping[str, int], after: Mapping[str, int]) -> str:
@@ -77,7 +77,7 @@ def outcome(result: RunResult, limit: int = 150) -> str:
 
 def failed_checks(result: RunResult) -> list[str]:
     """Names of the failed checks glued in a record (empty if the run stopped before its gate)."""
-    from deploybook.records import read_scraps
+    from deploybook.session.records import read_scraps
 
     checks = read_scraps(result.record).get("checks") or []
     return [c["name"] for c in checks if c["status"] == "fail"]
@@ -139,7 +139,7 @@ class Code(str):
 # earlier runbook cannot hide a later runbook's leak).
 _FRESH_KERNEL = """%reset -f
 import os, sys
-from deploybook import secrets as _secrets
+from deploybook.core import secrets as _secrets
 _secrets._known.clear()
 os.environ.clear()
 os.environ.update(sys._kernel_started_with)

@@ -6,10 +6,15 @@ import builtins
 
 import pytest
 
-from deploybook import approvals
-from deploybook.approvals import check_signoffs, collect_signoffs, confirm, is_interactive
-from deploybook.checks import Status
+from deploybook.core.checks import Status
 from deploybook.errors import ConfigError
+from deploybook.session import approvals
+from deploybook.session.approvals import (
+    check_signoffs,
+    collect_signoffs,
+    confirm,
+    is_interactive,
+)
 
 ROLES = ["PM", "Web", "API", "Services", "QA"]
 ALL = {

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from deploybook import audit
+from deploybook.core import audit
 
 
 @pytest.fixture

@@ -7,12 +7,15 @@ from pathlib import Path
 import pytest
 from pg_fixtures import run_sql
 
-from deploybook import db
-from deploybook.checks import Status
-from deploybook.db import Snapshot, pg_tools, restore, snapshot, verify_restore
+from deploybook.core.checks import Status
+from deploybook.core.secrets import MASK
 from deploybook.errors import ConfigError, DatabaseError, RestoreRefused, SnapshotCorrupt
 from deploybook.sandbox.postgres import PgCluster
-from deploybook.secrets import MASK
+from deploybook.systems.postgres import db
+from deploybook.systems.postgres import fingerprint as pg_fingerprint
+from deploybook.systems.postgres.restore import restore, verify_restore
+from deploybook.systems.postgres.snapshot import Snapshot, snapshot
+from deploybook.systems.postgres.tools import pg_tools
 
 PATTERN = r"^deploybook_scratch_[a-z0-9_]+$"
 SEED = """
@@ -128,10 +131,10 @@ def test_vector_indexes_are_listed_with_their_method(seeded: str) -> None:
 def test_row_counts_and_fingerprint_track_changes(seeded: str) -> None:
     counts = db.row_counts(seeded)
     assert counts == {"_prisma_migrations": 2, "concepts": 20, "content_chunks": 300}
-    before = db.schema_fingerprint(seeded)
-    assert db.schema_fingerprint(seeded) == before
+    before = pg_fingerprint.schema_fingerprint(seeded)
+    assert pg_fingerprint.schema_fingerprint(seeded) == before
     run_sql(seeded, "ALTER TABLE concepts ADD COLUMN note text")
-    assert db.schema_fingerprint(seeded) != before
+    assert pg_fingerprint.schema_fingerprint(seeded) != before
 
 
 # -- tools -----------------------------------------------------------------------------
@@ -253,7 +256,7 @@ def test_scratch_equal_to_source_is_refused(snap: Snapshot, seeded: str, pg_bin:
 def test_no_password_in_argv_or_messages(snap: Snapshot, seeded: str) -> None:
     password = db.conninfo(seeded)["password"]
     assert password not in repr(snap) and password not in str(snap.as_dict())
-    from deploybook.secrets import scrub
+    from deploybook.core.secrets import scrub
 
     assert password not in scrub(seeded) and MASK in scrub(seeded)
 
@@ -262,7 +265,7 @@ def test_no_password_in_argv_or_messages(snap: Snapshot, seeded: str) -> None:
 def test_restore_brings_back_deleted_rows_and_drops_newer_objects(
     snap: Snapshot, seeded: str, pg_bin: Path
 ) -> None:
-    fingerprint = db.schema_fingerprint(seeded)
+    fingerprint = pg_fingerprint.schema_fingerprint(seeded)
     run_sql(
         seeded,
         """
@@ -275,7 +278,7 @@ def test_restore_brings_back_deleted_rows_and_drops_newer_objects(
     check = restore(snap, seeded, bin_dir=pg_bin)
     assert check.status is Status.PASS
     assert db.row_counts(seeded) == {"_prisma_migrations": 2, "concepts": 20, "content_chunks": 300}
-    assert db.schema_fingerprint(seeded) == fingerprint
+    assert pg_fingerprint.schema_fingerprint(seeded) == fingerprint
     assert db.vector_columns(seeded)[0].dim == 1536
 
 

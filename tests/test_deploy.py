@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from deploybook.deploy import render_argv, run_command, run_template
+from deploybook.core.secrets import register
+from deploybook.core.steps import DONE, FAILED, PLANNED, SKIPPED, StepLedger, environment_lock
 from deploybook.errors import CommandFailed, ConfigError, LockHeld
-from deploybook.secrets import register
-from deploybook.steps import DONE, FAILED, PLANNED, SKIPPED, StepLedger, environment_lock
+from deploybook.systems.commands import render_argv, run_command, run_template
 
 PY = sys.executable
 SRC = str(Path(__file__).resolve().parents[1] / "lib")
@@ -275,7 +275,7 @@ def test_ledger_resumes_after_a_process_crash(tmp_path: Path) -> None:
         f"""
         import os, sys
         sys.path.insert(0, {SRC!r})
-        from deploybook.steps import StepLedger
+        from deploybook.core.steps import StepLedger
         ledger = StepLedger({str(path)!r}, "run-9")
         ledger.run("migrate", lambda: "applied 2", execute=True, describe="apply migrations")
         ledger.run("deploy api", lambda: os._exit(137), execute=True, describe="deploy api")
@@ -322,7 +322,7 @@ HOLDER = textwrap.dedent(
     """
     import sys, time
     sys.path.insert(0, {src!r})
-    from deploybook.steps import environment_lock
+    from deploybook.core.steps import environment_lock
     with environment_lock({lock_dir!r}, "production", operator="alice", runbook="03-rollout",
                           run_id="r-42"):
         print("locked", flush=True)

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from deploybook import design
-from deploybook.checks import Status, gate
 from deploybook.config import DesignRule, Params, load_params
+from deploybook.core.checks import Status, gate
 from deploybook.errors import ConfigError, GateFailed
+from deploybook.runbooks.preconditions import design
 from deploybook.sandbox.fixture import Checkout, add_commit, create_checkout
 
 ROOT = Path(__file__).resolve().parent.parent

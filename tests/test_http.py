@@ -8,10 +8,10 @@ import time
 import pytest
 from http_stub import StubServer, free_port
 
-from deploybook.checks import Status, gate
+from deploybook.core.checks import Status, gate
+from deploybook.core.secrets import register
 from deploybook.errors import ConfigError, GateFailed
-from deploybook.http import SmokeSpec, check_health, missing_keys, run_smoke
-from deploybook.secrets import register
+from deploybook.systems.http import SmokeSpec, check_health, missing_keys, run_smoke
 
 
 @pytest.fixture

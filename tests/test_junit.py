@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from deploybook.checks import Status
-from deploybook.junit import JUnitError, judge_suites, parse_junit
+from deploybook.checkout.junit import JUnitError, judge_suites, parse_junit
+from deploybook.core.checks import Status
 from deploybook.sandbox.fixture import FAILING_TESTS, _junit_pytest, _junit_vitest
 
 WHEN = datetime(2025, 10, 29, tzinfo=UTC)

@@ -11,21 +11,22 @@ from pathlib import Path
 import pytest
 from pg_fixtures import run_sql
 
-from deploybook import db, migrations, sqllint
-from deploybook.checks import Status
-from deploybook.dryrun import dry_run
+from deploybook.core.checks import Status
 from deploybook.errors import LockHeld, MigrationFailed
-from deploybook.migrations import (
-    PRISMA_LOCK_KEY,
+from deploybook.systems.postgres import db, fingerprint
+from deploybook.systems.prisma import lint as sqllint
+from deploybook.systems.prisma import migrations
+from deploybook.systems.prisma.apply import PRISMA_LOCK_KEY, apply_pending
+from deploybook.systems.prisma.dryrun import dry_run
+from deploybook.systems.prisma.lint import lint
+from deploybook.systems.prisma.migrations import (
     AppliedRow,
     LocalMigrations,
-    apply_pending,
     compare_status,
-    lint,
     migration_status,
     read_migrations,
 )
-from deploybook.sqltext import split_sql
+from deploybook.systems.prisma.sqltext import split_sql
 
 INIT = """-- CreateTable
 CREATE TABLE "concepts" ("id" SERIAL NOT NULL, "name" TEXT NOT NULL,
@@ -340,7 +341,9 @@ def test_dry_run_reports_each_trouble_and_changes_nothing(
     assert c["analytics_views.sql (raw SQL)"].status is Status.PASS
 
     assert report.harmless and c["dry run changed nothing"].status is Status.PASS
-    assert report.fingerprint_before == report.fingerprint_after == db.schema_fingerprint(url)
+    assert (
+        report.fingerprint_before == report.fingerprint_after == fingerprint.schema_fingerprint(url)
+    )
     assert db.row_counts(url) == names_before
     with db.connect(url) as conn:
         assert (

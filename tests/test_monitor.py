@@ -14,9 +14,10 @@ import pytest
 from http_stub import StubServer, free_port
 from matplotlib.figure import Figure
 
-from deploybook.checks import Status, gate
+from deploybook.core.checks import Status, gate
+from deploybook.core.plots import plot_schedule
 from deploybook.errors import ConfigError, GateFailed
-from deploybook.monitor import (
+from deploybook.runbooks.smoke.monitor import (
     MetricsError,
     PrometheusQuerySource,
     Sample,
@@ -27,7 +28,6 @@ from deploybook.monitor import (
     scrape,
     watch,
 )
-from deploybook.plots import plot_schedule
 
 METRICS_TEXT = """\
 # TYPE http_requests_total counter

@@ -33,8 +33,8 @@ from typing import Any
 import pytest
 from sandbox_fixtures import CANARIES, files_containing
 
-from deploybook import rehearsal
-from deploybook.runner import RUNBOOKS, run_runbook
+from deploybook.ops import rehearsal
+from deploybook.ops.runner import RUNBOOKS, run_runbook
 from deploybook.sandbox import stack
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,17 +15,17 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from deploybook.checks import Status
+from deploybook.core.checks import Status
+from deploybook.core.secrets import register
+from deploybook.core.steps import StepLedger
 from deploybook.errors import ConfigError, NotifyFailed
-from deploybook.notify import (
+from deploybook.systems.notify import (
     announce,
     incident_report,
     send_email,
     send_webhook,
     write_incident_report,
 )
-from deploybook.secrets import register
-from deploybook.steps import StepLedger
 
 CANARY = "canary-notify-7Hq2Lm9Z"
 register(CANARY)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from deploybook import appsource
-from deploybook.checks import Status
+from deploybook.checkout import sources as appsource
+from deploybook.core.checks import Status
 from deploybook.errors import ConfigError
-from deploybook.parity import (
+from deploybook.runbooks.preconditions.parity import (
     database_identity,
     dotenv_names,
     judge_databases,

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from http_stub import StubServer, free_port
 
-from deploybook import preconditions as pc
-from deploybook.checks import Checks, Status
 from deploybook.config import Params, PreconditionsSpec, SuiteCommand, load_params
+from deploybook.core.checks import Checks, Status
+from deploybook.runbooks.preconditions import cells as pc
 from deploybook.sandbox.fixture import (
     INVENTORY,
     RATE_LIMITS,
@@ -651,7 +651,7 @@ def test_params_files_validate_the_preconditions_section() -> None:
 def test_runbook_passes_on_the_sandbox_and_names_the_api_when_it_is_down(monkeypatch) -> None:
     import scrapbook as sb
 
-    from deploybook.runner import run_runbook
+    from deploybook.ops.runner import run_runbook
     from deploybook.sandbox import stack
 
     base = Path(tempfile.mkdtemp(prefix="db01-"))  # short: PostgreSQL's socket lives in here

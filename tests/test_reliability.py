@@ -57,19 +57,25 @@ from reliability_helpers import (
 from reliability_plugin import scenario, start_clock
 from test_rollout import prisma, start, versions, write_params
 
-from deploybook import cli, db, deploy, notify, rollout, smoke
-from deploybook import migration_check as mc
-from deploybook.checks import Checks, Status, gate
 from deploybook.config import load_params
+from deploybook.core.checks import Checks, Status, gate
+from deploybook.core.steps import environment_lock
 from deploybook.errors import ConfigError, GateFailed, LockHeld, RestoreRefused
-from deploybook.records import read_scraps
-from deploybook.restore import verify_restore
-from deploybook.runner import RunResult, run_runbook
+from deploybook.ops import cli
+from deploybook.ops.runner import RunResult, run_runbook
+from deploybook.runbooks.migration_dry_run import cells as mc
+from deploybook.runbooks.rollout import cells as rollout
+from deploybook.runbooks.smoke import cells as smoke
 from deploybook.sandbox import fixture, stack
 from deploybook.sandbox.postgres import PgCluster
-from deploybook.session import Runbook
-from deploybook.snapshot import load_snapshot
-from deploybook.steps import environment_lock
+from deploybook.session.records import read_scraps
+from deploybook.session.runbook import Runbook
+from deploybook.systems import commands as deploy
+from deploybook.systems import notify
+from deploybook.systems.postgres import db
+from deploybook.systems.postgres import fingerprint as pg_fingerprint
+from deploybook.systems.postgres.restore import verify_restore
+from deploybook.systems.postgres.snapshot import load_snapshot
 
 pytestmark = pytest.mark.reliability
 
@@ -851,7 +857,7 @@ def test_sql_identifiers_are_quoted(rig: Rig, row) -> None:
             )
         counts = db.row_counts(url)
         inventory = db.inventory(url)
-        fingerprint = db.schema_fingerprint(url)
+        fingerprint = pg_fingerprint.schema_fingerprint(url)
     finally:
         pg.drop_database(hostile_db)
     after = facts(ENV)

@@ -17,10 +17,11 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 from sandbox_fixtures import CANARIES, files_containing
 
-from deploybook import audit, report
+from deploybook.core import audit
 from deploybook.errors import AuditError, ConfigError
-from deploybook.runner import run_runbook
+from deploybook.ops.runner import run_runbook
 from deploybook.sandbox import stack
+from deploybook.session import overview as report
 
 RELEASE = "v1.4.0"
 PARAMS = {"previous_release": "v1.3.0", "rate_limits_reviewed_by": "Sam Services", "operator": "ci"}
@@ -119,7 +120,7 @@ def test_unknown_release_or_bad_names_are_clear_errors(release) -> None:
 
 
 def test_cli_report(release, capsys) -> None:
-    from deploybook import cli
+    from deploybook.ops import cli
 
     if not hasattr(cli, "cmd_report"):
         pytest.skip("`deploybook report` is not wired into cli.py yet")

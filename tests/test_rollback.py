@@ -25,14 +25,19 @@ import pytest
 import scrapbook as sb
 from sandbox_fixtures import files_containing
 
-from deploybook import audit, db, migrations, rollback, session
+from deploybook.core import audit
 from deploybook.errors import ConfigError, LockHeld, RestoreRefused, SnapshotCorrupt
-from deploybook.restore import restore
-from deploybook.rollback_steps import _lock
-from deploybook.runner import run_runbook
+from deploybook.ops.runner import run_runbook
+from deploybook.runbooks import rollback
+from deploybook.runbooks.rollback.steps import _lock
 from deploybook.sandbox import stack
 from deploybook.sandbox.postgres import PgCluster
-from deploybook.snapshot import Snapshot, snapshot
+from deploybook.session import runbook as session
+from deploybook.systems.postgres import db
+from deploybook.systems.postgres.restore import restore
+from deploybook.systems.postgres.snapshot import Snapshot, snapshot
+from deploybook.systems.prisma import apply as prisma_apply
+from deploybook.systems.prisma import migrations
 
 ENV, RELEASE, PREVIOUS = "sandbox", stack.RELEASE, stack.PREVIOUS
 DATABASE = stack.database_name(ENV)
@@ -91,7 +96,7 @@ def rig() -> Iterator[Rig]:
 @pytest.fixture
 def rolled_out(rig: Rig) -> Rig:
     """The state 03-rollout leaves: new migrations applied, every service at the release."""
-    migrations.apply_pending(rig.url, migrations.read_migrations(rig.migrations))
+    prisma_apply.apply_pending(rig.url, migrations.read_migrations(rig.migrations))
     for service in stack.SERVICES:
         stack.admin(f"/admin/{ENV}/{service}/version", {"version": RELEASE})
     stack.admin("/admin/messages", method="DELETE")

@@ -18,13 +18,18 @@ import pytest
 import yaml
 from sandbox_fixtures import CANARIES, files_containing
 
-from deploybook import audit, db, migrations, releasenotes, rollout, session
+from deploybook.core import audit
+from deploybook.core.steps import environment_lock
 from deploybook.errors import GateFailed, LockHeld
-from deploybook.rehearsal import SIGNOFFS
-from deploybook.runner import run_runbook
+from deploybook.ops.rehearsal import SIGNOFFS
+from deploybook.ops.runner import run_runbook
+from deploybook.runbooks.rollout import cells as rollout
+from deploybook.runbooks.rollout import releasenotes
 from deploybook.sandbox import stack
-from deploybook.snapshot import snapshot
-from deploybook.steps import environment_lock
+from deploybook.session import runbook as session
+from deploybook.systems.postgres import db
+from deploybook.systems.postgres.snapshot import snapshot
+from deploybook.systems.prisma import migrations
 
 ROOT = Path(__file__).resolve().parent.parent
 RELEASE, PREVIOUS = stack.RELEASE, stack.PREVIOUS

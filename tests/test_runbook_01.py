@@ -10,8 +10,8 @@ import sys
 import scrapbook as sb
 from sandbox_fixtures import CANARIES, files_containing
 
-from deploybook import audit
-from deploybook.runner import run_runbook
+from deploybook.core import audit
+from deploybook.ops.runner import run_runbook
 from deploybook.sandbox import stack
 
 PARAMS = {"previous_release": "v1.3.0", "rate_limits_reviewed_by": "Sam Services", "operator": "ci"}

@@ -17,13 +17,13 @@ import scrapbook as sb
 import yaml
 from sandbox_fixtures import CANARIES
 
-from deploybook import db
-from deploybook import migration_check as mc
-from deploybook.checks import Check, Checks, Status
-from deploybook.runner import run_runbook
+from deploybook.core.checks import Check, Checks, Status
+from deploybook.ops.runner import run_runbook
+from deploybook.runbooks.migration_dry_run import cells as mc
 from deploybook.sandbox import fixture, stack
-from deploybook.session import Runbook
-from deploybook.snapshot import file_sha256
+from deploybook.session.runbook import Runbook
+from deploybook.systems.postgres import db, fingerprint
+from deploybook.systems.postgres.snapshot import file_sha256
 
 ROOT = Path(__file__).resolve().parents[1]
 PENDING = [
@@ -38,7 +38,7 @@ def _url() -> str:
 
 
 def _facts(url: str) -> tuple[str, dict[str, int]]:
-    return db.schema_fingerprint(url), db.row_counts(url)
+    return fingerprint.schema_fingerprint(url), db.row_counts(url)
 
 
 def _scratch_databases(url: str) -> list[str]:

@@ -6,10 +6,10 @@ import logging
 
 import pytest
 
-from deploybook.checks import Check, Checks, Status
+from deploybook.core.checks import Check, Checks, Status
+from deploybook.core.secrets import MASK, ScrubbingFilter, read_secret, register, scrub
 from deploybook.errors import SecretMissing
-from deploybook.preconditions import judge_secret
-from deploybook.secrets import MASK, ScrubbingFilter, read_secret, register, scrub
+from deploybook.runbooks.preconditions.cells import judge_secret
 
 CANARY = "canary-7f3e9c1d-secret"
 

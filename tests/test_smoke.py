@@ -21,9 +21,9 @@ import pytest
 import yaml
 from pg_fixtures import run_sql
 
-from deploybook import smoke
-from deploybook.checks import Status
 from deploybook.config import Params, Thresholds, load_params
+from deploybook.core.checks import Status
+from deploybook.runbooks.smoke import cells as smoke
 from deploybook.sandbox import daemon as sd
 from deploybook.sandbox.postgres import PgCluster
 

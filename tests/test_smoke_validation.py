@@ -20,11 +20,16 @@ import scrapbook as sb
 import yaml
 from pg_fixtures import run_sql
 
-from deploybook import audit, db, migrations, smoke, spotchecks, validation
-from deploybook.checks import Status, gate
 from deploybook.config import Params, load_params
+from deploybook.core import audit
+from deploybook.core.checks import Status, gate
 from deploybook.errors import ConfigError, GateFailed
+from deploybook.runbooks.smoke import cells as smoke
+from deploybook.runbooks.smoke import spotchecks, validation
 from deploybook.sandbox.fixture import Checkout, create_checkout, migrations_at, seed
+from deploybook.systems.postgres import db
+from deploybook.systems.prisma import apply as prisma_apply
+from deploybook.systems.prisma import migrations
 
 ROOT = Path(__file__).resolve().parent.parent
 URL_ENV = "VALIDATION_TEST_DATABASE_URL"
@@ -63,11 +68,11 @@ def outputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def apply(url: str, checkout: Checkout, tag: str | None = None) -> None:
     """Migrate like `prisma migrate deploy`: to the release (default) or to an earlier tag."""
     if tag is None:
-        migrations.apply_pending(url, migrations.read_migrations(checkout.migrations_dir))
+        prisma_apply.apply_pending(url, migrations.read_migrations(checkout.migrations_dir))
         return
     folder = migrations_at(checkout, tag)
     try:
-        migrations.apply_pending(url, migrations.read_migrations(folder))
+        prisma_apply.apply_pending(url, migrations.read_migrations(folder))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -340,7 +345,7 @@ def test_04_records_spot_checks_and_validation(sandbox) -> None:
     """Headless 04 on the sandbox: the parameter confirms the spot checks, the scrap
     `spot_checks` holds who and when, and validation names the unapplied migrations
     (the shared sandbox is at the previous release: warnings, since no expect_version)."""
-    from deploybook.runner import run_runbook
+    from deploybook.ops.runner import run_runbook
 
     parameters = {
         "operator": "ci",

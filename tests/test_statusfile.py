@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from deploybook.checks import Status
+from deploybook.checkout.statusfile import judge_embedding_decision, judge_epic, parse
+from deploybook.core.checks import Status
 from deploybook.sandbox.fixture import StatusState, render_status
-from deploybook.statusfile import judge_embedding_decision, judge_epic, parse
 
 EPIC4 = [f"4.{i}" for i in range(1, 7)]
 GOOD = render_status(StatusState("2025-10-29", (1, 2, 3, 4), (5,)))

@@ -1,15 +1,13 @@
 """deploybook: deployment runbooks as parameterised Jupyter notebooks.
 
-A notebook needs only a few names: `start` to begin a runbook, the check model, and the
-runbook-specific modules (`preconditions`, …) reached as attributes.
+A notebook needs only a few names: `start` to begin a runbook, and the runbook's own cells
+as ``book.<runbook>.<cell>(run, …)`` from `deploybook.runbooks` (imported as ``book``).
+Everything else is reachable by its package path but not advertised here.
 """
 
-from importlib import import_module
-from typing import Any
-
-from .checks import Check, Checks, Status, gate
-from .errors import ConfigError, DeploybookError, GateFailed, SecretMissing
-from .session import Runbook, start
+from deploybook.core.checks import Check, Checks, Status, gate
+from deploybook.errors import ConfigError, DeploybookError, GateFailed, SecretMissing
+from deploybook.session.runbook import Runbook, start
 
 __all__ = [
     "Check",
@@ -23,30 +21,3 @@ __all__ = [
     "gate",
     "start",
 ]
-
-_SUBMODULES = {
-    "approvals",
-    "audit",
-    "config",
-    "db",
-    "deploy",
-    "design",
-    "http",
-    "migrations",
-    "monitor",
-    "notify",
-    "plots",
-    "preconditions",
-    "report",
-    "rollout",
-    "rollback",
-    "smoke",
-    "steps",
-}
-
-
-def __getattr__(name: str) -> Any:
-    # Runbook modules are imported on first use: pandas, httpx and psycopg are slow to import.
-    if name in _SUBMODULES:
-        return import_module(f".{name}", __name__)
-    raise AttributeError(f"module 'deploybook' has no attribute {name!r}")

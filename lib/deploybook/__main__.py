@@ -1,5 +1,5 @@
 """``python -m deploybook`` is the CLI."""
 
-from .cli import main
+from deploybook.ops.cli import main
 
 raise SystemExit(main())

@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from .errors import ConfigError
+from deploybook.errors import ConfigError
 
 SEMVER = re.compile(r"^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,40}$")
@@ -397,7 +397,7 @@ def load_params(path: str | os.PathLike[str], environ: Mapping[str, str] | None 
             key, msg = _format_error(path, {**err, "loc": ("environment", *err["loc"])})
             raise ConfigError(f"{path}: {key}: {msg}", key=key) from None
     if kind == "sandbox":
-        from .sandbox.stack import sandbox_environment
+        from deploybook.sandbox.stack import sandbox_environment
 
         environ.update(sandbox_environment(raw["environment"]["name"], environ))
     try:

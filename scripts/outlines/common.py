@@ -12,9 +12,10 @@ run_id = ""
 """
 
 START = """
-import deploybook as db
+import deploybook.runbooks as book
+from deploybook import start
 
-run = db.start(
+run = start(
     "{name}", env=env, release=release, previous_release=previous_release,
     params_file=params_file, operator=operator, execute=execute, run_id=run_id,
 )
@@ -28,7 +29,7 @@ GATE = [
         "with links to each record and the timeline against the deployment window.",
     ),
     # Its content changes with every run: nbval must not compare it.
-    ("volatile", "db.report.show_overview(run.env, run.release)"),
+    ("volatile", "book.overview(run)"),
     (
         "md",
         "## Gate\n\nAny failed critical check above stops here: the record shows where and why.",

@@ -26,7 +26,6 @@ appears here.
     ),
     ("parameters", PARAMETERS + 'keep_scratch = False\ndry_run_target = ""\n'),
     start("02-migration-dry-run"),
-    ("code", "from deploybook import migration_check"),
     (
         "md",
         """
@@ -40,7 +39,7 @@ compression come from params. Its size and SHA-256 are recorded: 03-rollout and
 05-rollback restore exactly this file, and refuse it if it changed.
 """,
     ),
-    ("code", "snap = migration_check.take_snapshot(run)\nsnap"),
+    ("code", "snap = book.migration_dry_run.take_snapshot(run)\nsnap"),
     (
         "md",
         """
@@ -55,7 +54,10 @@ extensions, vector dimensions, `_prisma_migrations` rows and sequence values. A 
 or corrupt snapshot fails here.
 """,
     ),
-    ("code", "run.record(migration_check.verify_snapshot_restore(run, snap, keep=keep_scratch))"),
+    (
+        "code",
+        "run.record(book.migration_dry_run.verify_snapshot_restore(run, snap, keep=keep_scratch))",
+    ),
     (
         "md",
         """
@@ -69,7 +71,7 @@ loose `.sql` files, the provider in `migration_lock.toml` — and that the migra
 disk are exactly the release tag's.
 """,
     ),
-    ("code", "run.record(migration_check.migration_status(run))"),
+    ("code", "run.record(book.migration_dry_run.migration_status(run))"),
     (
         "md",
         """
@@ -90,7 +92,7 @@ is an ordering error. Statements PostgreSQL refuses in a transaction
 the database is unchanged: schema fingerprint and exact row counts before = after.
 """,
     ),
-    ("code", "run.record(migration_check.dry_run(run, snap, target=dry_run_target))"),
+    ("code", "run.record(book.migration_dry_run.dry_run(run, snap, target=dry_run_target))"),
     (
         "md",
         """
@@ -102,7 +104,7 @@ Every `vector` column has the epic's `embedding_dimension`, and every index on a
 column uses a method that supports it (ivfflat and hnsw stop at 2000 dimensions).
 """,
     ),
-    ("code", "run.record(migration_check.vector_dimensions(run))"),
+    ("code", "run.record(book.migration_dry_run.vector_dimensions(run))"),
     (
         "md",
         """
@@ -112,6 +114,6 @@ squawk's advice on each pending migration and raw SQL file (locks, timeouts, uns
 changes). Warnings only: lint never stops the gate.
 """,
     ),
-    ("code", "run.record(migration_check.lint(run))"),
+    ("code", "run.record(book.migration_dry_run.lint(run))"),
     *GATE,
 ]

@@ -37,7 +37,7 @@ against the out-of-scope patterns in params (`preconditions.out_of_scope`,
 `out_of_scope_epics`); a match fails unless `scope_allow` names it.
 """,
     ),
-    ("code", "run.record(db.preconditions.scope(run.params, run.release, run.previous_release))"),
+    ("code", "run.record(book.preconditions.scope(run.params, run.release, run.previous_release))"),
     (
         "md",
         """
@@ -48,7 +48,7 @@ against the out-of-scope patterns in params (`preconditions.out_of_scope`,
 A missing file names the story it belongs to (`preconditions.inventory`).
 """,
     ),
-    ("code", "run.record(db.preconditions.inventory(run.params, run.release))"),
+    ("code", "run.record(book.preconditions.inventory(run.params, run.release))"),
     (
         "md",
         """
@@ -61,7 +61,7 @@ Databases are compared by host, port and name parsed from their URLs; keys by HM
 fingerprints under a salt made for this comparison only. No value is shown or stored.
 """,
     ),
-    ("code", "run.record(db.preconditions.environments_isolated(run.params))"),
+    ("code", "run.record(book.preconditions.environments_isolated(run.params))"),
     (
         "md",
         """
@@ -73,8 +73,8 @@ Any commit on the protected branch after the freeze began fails unless params al
 (`preconditions.freeze_allow`). Without `schedule.window_start`, T is now.
 """,
     ),
-    ("code", "run.record(db.preconditions.schedule(run.params, run.release))"),
-    ("code", "db.preconditions.schedule_plot(run.params, run.release)"),
+    ("code", "run.record(book.preconditions.schedule(run.params, run.release))"),
+    ("code", "book.preconditions.schedule_plot(run.params, run.release)"),
     (
         "md",
         """
@@ -85,8 +85,8 @@ Any commit on the protected branch after the freeze began fails unless params al
 > record the embedding dimension (1536).
 """,
     ),
-    ("code", "run.record(db.preconditions.epic_done(run.params, run.release))"),
-    ("code", "run.record(db.preconditions.embedding_decision(run.params, run.release))"),
+    ("code", "run.record(book.preconditions.epic_done(run.params, run.release))"),
+    ("code", "run.record(book.preconditions.embedding_decision(run.params, run.release))"),
     (
         "md",
         """
@@ -99,7 +99,7 @@ reads the JUnit XML the CI wrote (`checkout.junit_globs`); tests, failures, erro
 skipped per suite, and the name of every failing test.
 """,
     ),
-    ("code", "run.record(db.preconditions.zero_test_failures(run.params, run.release))"),
+    ("code", "run.record(book.preconditions.zero_test_failures(run.params, run.release))"),
     (
         "md",
         """
@@ -111,7 +111,7 @@ Read from the environment only; reported as set / missing / placeholder / malfor
 never shown.
 """,
     ),
-    ("code", "run.record(db.preconditions.secrets_configured(run.params))"),
+    ("code", "run.record(book.preconditions.secrets_configured(run.params))"),
     (
         "md",
         """
@@ -125,7 +125,7 @@ The limits in `rate-limiter.ts` at the tag beside the provider quotas from param
     ),
     (
         "code",
-        "run.record(db.preconditions.rate_limits_reviewed(run.params, rate_limits_reviewed_by,"
+        "run.record(book.preconditions.rate_limits_reviewed(run.params, rate_limits_reviewed_by,"
         " run.release))",
     ),
     (
@@ -141,9 +141,9 @@ tested.
     ),
     (
         "code",
-        "run.record(db.preconditions.release_tag(run.params, run.release, run.previous_release))",
+        "run.record(book.preconditions.release_tag(run.params, run.release, run.previous_release))",
     ),
-    ("code", "run.record(db.preconditions.artifacts(run.params, run.release))"),
+    ("code", "run.record(book.preconditions.artifacts(run.params, run.release))"),
     (
         "md",
         """
@@ -155,7 +155,7 @@ tested.
 Names only, never values.
 """,
     ),
-    ("code", "run.record(db.preconditions.env_parity(run.params, run.release))"),
+    ("code", "run.record(book.preconditions.env_parity(run.params, run.release))"),
     (
         "md",
         """
@@ -167,8 +167,8 @@ Names only, never values.
 CI green is the test results above unless `preconditions.ci_command` is configured.
 """,
     ),
-    ("code", "run.record(db.preconditions.checklist(run.params, run.release))"),
-    ("code", "run.record(db.preconditions.health_endpoints(run.params))"),
+    ("code", "run.record(book.preconditions.checklist(run.params, run.release))"),
+    ("code", "run.record(book.preconditions.health_endpoints(run.params))"),
     (
         "md",
         """
@@ -182,13 +182,13 @@ production rollout.
     ),
     (
         "code",
-        "signoffs = db.approvals.collect_signoffs("
+        "signoffs = book.preconditions.collect_signoffs("
         "run.params.signoff_roles, approvals, run.operator)",
     ),
     (
         "code",
-        "run.record(db.approvals.check_signoffs(signoffs, run.params.signoff_roles, run.operator,"
-        " require_all=False, require_distinct_approver=False))",
+        "run.record(book.preconditions.check_signoffs(signoffs, run.params.signoff_roles,"
+        " run.operator, require_all=False, require_distinct_approver=False))",
     ),
     (
         "md",
@@ -203,6 +203,6 @@ lists the offending lines (`file:line: text`); rules are non-critical unless par
 them `critical`.
 """,
     ),
-    ("code", "run.record(db.design.design_rules(run.params, run.release))"),
+    ("code", "run.record(book.preconditions.design_rules(run.params, run.release))"),
     *GATE,
 ]

@@ -48,7 +48,7 @@ snapshot to restore and the trigger, with the record each fact came from.
     (
         "code",
         """
-plan = db.rollback.prefill(run, {"snapshot": snapshot, "previous_release": previous_release})
+plan = book.rollback.prefill(run, {"snapshot": snapshot, "previous_release": previous_release})
 plan
 """,
     ),
@@ -64,7 +64,7 @@ counts now against the snapshot's, and the migrations the restore removes. Type 
 database's name (interactive) or pass `confirm_restore` (headless) to allow the restore.
 """,
     ),
-    ("code", "confirmation = db.rollback.confirm(run, plan, confirm_restore)\nconfirmation"),
+    ("code", "confirmation = book.rollback.confirm(run, plan, confirm_restore)\nconfirmation"),
     (
         "md",
         """
@@ -80,7 +80,7 @@ safety snapshot of the current database beside this record, and restore the snap
 one transaction.
 """,
     ),
-    ("code", "recovery = db.rollback.revert_and_restore(run, plan, confirmation)\nrecovery"),
+    ("code", "recovery = book.rollback.revert_and_restore(run, plan, confirmation)\nrecovery"),
     (
         "md",
         """
@@ -91,7 +91,7 @@ version, and the database equal to the snapshot: tables, row counts, `_prisma_mi
 extensions, vector dimensions and sequences.
 """,
     ),
-    ("code", "db.rollback.verify(run, recovery)"),
+    ("code", "book.rollback.verify(run, recovery)"),
     (
         "md",
         """
@@ -104,7 +104,7 @@ written beside this record and sent to the incident targets; then the completion
 announced.
 """,
     ),
-    ("code", "db.rollback.file_incident(run, recovery)"),
+    ("code", "book.rollback.file_incident(run, recovery)"),
     (
         "md",
         """
@@ -116,6 +116,6 @@ From the start of this runbook to a verified rollback, against the params file's
 `schedule.rollback_window_minutes`.
 """,
     ),
-    ("code", "db.rollback.timeline(run, recovery)"),
+    ("code", "book.rollback.timeline(run, recovery)"),
     *GATE,
 ]

@@ -33,7 +33,7 @@ form appears: fill it in and click *Record* before running the next cell. Produc
 needs every role, signed by someone other than the operator.
 """,
     ),
-    ("code", "signoffs = db.rollout.signoffs(run, approvals)"),
+    ("code", "signoffs = book.rollout.signoffs(run, approvals)"),
     (
         "md",
         """
@@ -46,7 +46,7 @@ restore, the checkout is at the release tag and (when scheduled) now is inside t
 deployment window. With `execute = True` a failed gate stops here, before any step.
 """,
     ),
-    ("code", "gates = db.rollout.check_gates(run, signoffs, stage)"),
+    ("code", "gates = book.rollout.check_gates(run, signoffs, stage)"),
     (
         "md",
         """
@@ -59,7 +59,7 @@ points, the decisions since the previous release) and the implementation guide n
 params; written beside this record and attached to the start announcement.
 """,
     ),
-    ("code", "notes = db.rollout.release_notes(run)"),
+    ("code", "notes = book.rollout.release_notes(run)"),
     (
         "md",
         """
@@ -75,7 +75,7 @@ rollback reads it). Migrations are applied as `prisma migrate deploy` does, so P
 agrees afterwards.
 """,
     ),
-    ("code", "plan = db.rollout.plan(run, gates.stage, notes)"),
+    ("code", "plan = book.rollout.plan(run, gates.stage, notes)"),
     (
         "md",
         """
@@ -85,7 +85,7 @@ Under the environment lock (one rollout or rollback per environment at a time); 
 step prints its start, end, duration and status, and its command's output, scrubbed.
 """,
     ),
-    ("code", "result = db.rollout.execute(run, plan, gates, resume=resume)"),
+    ("code", "result = book.rollout.execute(run, plan, gates, resume=resume)"),
     ("md", "## Summary"),
     ("code", "result"),
     ("code", "result.plot(run.params)"),

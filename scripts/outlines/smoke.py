@@ -42,7 +42,7 @@ check shows its status code, latency against its budget and the answer's evidenc
 failed critical check stops the gate.
 """,
     ),
-    ("code", "run.record(db.smoke.run_suite(run.params, expect_version=expect_version or None))"),
+    ("code", "run.record(book.smoke.run_suite(run.params, expect_version=expect_version or None))"),
     (
         "md",
         """
@@ -56,10 +56,10 @@ is shown as a warning; a breach lasting `breach_sustain_s` fails the check
 "SLA breached", ends the watch, and is recorded for 05-rollback.
 """,
     ),
-    ("code", "watch = db.smoke.watch_slas(run.params, window_s=watch_window_s, progress=True)"),
+    ("code", "watch = book.smoke.watch_slas(run.params, window_s=watch_window_s, progress=True)"),
     ("code", "run.record(watch.checks)"),
     ("code", "watch.plot()"),
-    ("code", "db.smoke.record_breach(watch)"),
+    ("code", "book.smoke.record_breach(watch)"),
     (
         "md",
         """
@@ -76,7 +76,7 @@ latest passing 02-migration-dry-run record (skipped when there is none).
     ),
     (
         "code",
-        "run.record(db.smoke.post_deploy_validation(run.params, release=run.release,"
+        "run.record(book.smoke.post_deploy_validation(run.params, release=run.release,"
         " require_applied=bool(expect_version)))",
     ),
     (
@@ -92,7 +92,7 @@ enter who checked, click **Record**, then run the next cell. Headless: from the 
 `spot_checks_confirmed`. An unconfirmed item warns on staging and stops the production gate.
 """,
     ),
-    ("code", "spot = db.smoke.spot_checks(run, spot_checks_confirmed)\nspot"),
-    ("code", "run.record(db.smoke.record_spot_checks(spot))"),
+    ("code", "spot = book.smoke.spot_checks(run, spot_checks_confirmed)\nspot"),
+    ("code", "run.record(book.smoke.record_spot_checks(spot))"),
     *GATE,
 ]

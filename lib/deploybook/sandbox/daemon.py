@@ -23,8 +23,9 @@ from typing import Any
 import prometheus_client
 from pydantic import ValidationError
 
-from ..errors import ConfigError
-from ..secrets import ScrubbingFilter, register
+from deploybook.core.secrets import ScrubbingFilter, register
+from deploybook.errors import ConfigError
+
 from .daemon_client import (
     admin,
     clear_fault,

@@ -20,8 +20,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import SandboxError
-from ..procs import pid_alive
+from deploybook.core.procs import pid_alive
+from deploybook.errors import SandboxError
+
 from .daemon_state import (
     CONFIG_FILE,
     INFO_FILE,

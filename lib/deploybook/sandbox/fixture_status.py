@@ -1,7 +1,7 @@
 """The epics, stories and decisions of the fixture, and the status file rendered from them.
 
 `render_status` writes `docs/bmm-workflow-status.md` in the layout documented in
-`deploybook.sandbox.fixture` (parsed by `deploybook.statusfile`).
+`deploybook.sandbox.fixture` (parsed by `deploybook.checkout.statusfile`).
 """
 
 from __future__ import annotations

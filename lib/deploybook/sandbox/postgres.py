@@ -21,8 +21,8 @@ import time
 import warnings
 from pathlib import Path
 
-from ..errors import SandboxError
-from ..secrets import register, scrub
+from deploybook.core.secrets import register, scrub
+from deploybook.errors import SandboxError
 
 SYSTEM_USER = "embedded_postgres"
 SUPERUSER = "postgres"

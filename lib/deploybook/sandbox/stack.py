@@ -23,10 +23,11 @@ from typing import Any
 
 import httpx
 
-from .. import paths
-from ..errors import SandboxError
-from ..procs import pid_alive
-from ..secrets import register
+from deploybook.core import paths
+from deploybook.core.procs import pid_alive
+from deploybook.core.secrets import register
+from deploybook.errors import SandboxError
+from deploybook.systems.prisma import apply as prisma_apply
 
 ENVS = ("sandbox", "sandbox-production")
 PREVIOUS = "v1.3.0"
@@ -153,7 +154,8 @@ def up(
     progress: Callable[[str], None] | None = print,
 ) -> dict[str, Any]:
     """Start (or reuse) the stack and return its state. Idempotent."""
-    from .. import migrations
+    from deploybook.systems.prisma import migrations
+
     from . import fixture
     from .postgres import PgCluster
 
@@ -194,7 +196,7 @@ def up(
                 url = pg.url(db, password)
                 previous_dir = fixture.migrations_at(checkout_dir, PREVIOUS)
                 try:
-                    migrations.apply_pending(url, migrations.read_migrations(previous_dir))
+                    prisma_apply.apply_pending(url, migrations.read_migrations(previous_dir))
                 finally:
                     shutil.rmtree(previous_dir, ignore_errors=True)
                 fixture.seed(url)

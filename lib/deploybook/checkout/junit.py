@@ -1,0 +1,189 @@
+"""JUnit XML test reports (pytest, vitest, jest…): counts per suite and the failing tests.
+
+Parsing and judging are pure functions over XML text. Counts come from the test cases
+themselves (a `<failure>`, `<error>` or `<skipped>` child), not from the suite's
+attributes, which some reporters leave at zero; a suite without test cases falls back to
+its attributes. `read_reports` and `run_suite` are the thin I/O around them.
+"""
+
+from __future__ import annotations
+
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deploybook.config import SuiteCommand
+from deploybook.core.checks import Status
+from deploybook.errors import CommandFailed
+from deploybook.systems.commands import run_command
+
+_LIST_LIMIT = 20
+
+
+@dataclass
+class Suite:
+    """One `<testsuite>`: what ran, what failed, and the names of the failing tests."""
+
+    source: str  # the file it came from (or the command that produced it)
+    name: str
+    tests: int = 0
+    failures: int = 0
+    errors: int = 0
+    skipped: int = 0
+    failing: list[str] = field(default_factory=list)  # "classname::name (kind: message)"
+
+    @property
+    def ok(self) -> bool:
+        return not (self.failures or self.errors)
+
+    def line(self) -> str:
+        return (
+            f"{self.source} › {self.name}: {self.tests} tests, {self.failures} failures, "
+            f"{self.errors} errors, {self.skipped} skipped"
+        )
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "source": self.source,
+            "suite": self.name,
+            "tests": self.tests,
+            "failures": self.failures,
+            "errors": self.errors,
+            "skipped": self.skipped,
+            "failing": list(self.failing),
+        }
+
+
+class JUnitError(ValueError):
+    """A report that is not JUnit XML."""
+
+
+def _int(value: str | None) -> int:
+    try:
+        return int(float(value or 0))
+    except ValueError:
+        return 0
+
+
+def _first_line(text: str | None, limit: int = 160) -> str:
+    line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def parse_junit(text: str, source: str) -> list[Suite]:
+    """The suites of one report; raise `JUnitError` when it is not JUnit XML."""
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError as exc:
+        raise JUnitError(f"{source} is not valid XML ({exc})") from None
+    if root.tag == "testsuite":
+        elements = [root]
+    elif root.tag == "testsuites":
+        elements = list(root.iter("testsuite"))
+    else:
+        raise JUnitError(f"{source}: root element <{root.tag}>, expected <testsuites>/<testsuite>")
+    suites = []
+    for element in elements:
+        suite = Suite(source, element.get("name") or "(unnamed suite)")
+        cases = element.findall("testcase")
+        for case in cases:
+            suite.tests += 1
+            name = f"{case.get('classname') or ''}::{case.get('name') or '?'}".lstrip(":")
+            for kind in ("failure", "error"):
+                child = case.find(kind)
+                if child is not None:
+                    setattr(suite, f"{kind}s", getattr(suite, f"{kind}s") + 1)
+                    message = _first_line(child.get("message") or child.text)
+                    suite.failing.append(f"{name} ({kind}: {message})" if message else name)
+                    break
+            else:
+                if case.find("skipped") is not None:
+                    suite.skipped += 1
+        if not cases:
+            suite.tests = _int(element.get("tests"))
+            suite.failures = _int(element.get("failures"))
+            suite.errors = _int(element.get("errors"))
+            suite.skipped = _int(element.get("skipped"))
+        suites.append(suite)
+    return suites
+
+
+def judge_suites(
+    suites: list[Suite], problems: list[str], commands_ok: int = 0
+) -> tuple[Status, str]:
+    """Zero failures and errors across every suite, and at least one test ran.
+
+    ``problems`` (a command that failed or timed out, an unreadable report) fail the check;
+    ``commands_ok`` counts commands that passed without a JUnit report to count from.
+    """
+    total = sum(s.tests for s in suites)
+    failures = sum(s.failures for s in suites)
+    errors = sum(s.errors for s in suites)
+    skipped = sum(s.skipped for s in suites)
+    failing = [name for s in suites for name in s.failing]
+    counts = f"{total} tests, {failures} failures, {errors} errors, {skipped} skipped"
+    lines = [s.line() for s in suites]
+    if failing:
+        shown = failing[:_LIST_LIMIT]
+        more = [f"… and {len(failing) - _LIST_LIMIT} more"] if len(failing) > _LIST_LIMIT else []
+        return Status.FAIL, "\n".join(
+            [f"{failures + errors} failing test(s) in {len(suites)} suite(s): {counts}"]
+            + ["failing:"]
+            + [f"  {name}" for name in shown]
+            + more
+            + problems
+            + lines
+        )
+    if failures or errors:  # counts from attributes, no names available
+        return Status.FAIL, "\n".join([f"tests failed: {counts}", *problems, *lines])
+    if problems:
+        return Status.FAIL, "\n".join([problems[0], *problems[1:], *lines])
+    if total == 0 and commands_ok:
+        return Status.PASS, f"{commands_ok} test command(s) exited 0 (no JUnit report configured)"
+    if total == 0:
+        return Status.FAIL, "no tests ran: the reports hold no test cases"
+    return Status.PASS, "\n".join([f"zero failures: {counts} in {len(suites)} suite(s)", *lines])
+
+
+def read_reports(
+    root: Path, globs: list[str], started: float | None = None
+) -> tuple[list[Suite], list[str]]:
+    """Suites from every JUnit file matching ``globs`` under ``root``; problems as text."""
+    paths = sorted({p for g in globs for p in root.glob(g) if p.is_file()})
+    if not paths:
+        return [], [f"no JUnit XML matched {', '.join(globs)} under {root}"]
+    suites, problems = [], []
+    for path in paths:
+        rel = path.relative_to(root).as_posix()
+        if started is not None and path.stat().st_mtime < started - 1:
+            problems.append(f"{rel} is older than this run: the command did not write it")
+            continue
+        try:
+            suites += parse_junit(path.read_text(encoding="utf-8", errors="replace"), rel)
+        except JUnitError as exc:
+            problems.append(str(exc))
+    return suites, problems
+
+
+def run_suite(cmd: SuiteCommand, checkout: Path) -> tuple[list[Suite], list[str], bool]:
+    """Run one configured test command; its JUnit report (if any) gives the counts."""
+    started = time.time()
+    try:
+        result = run_command(cmd.argv, cmd.timeout_s, cwd=checkout / cmd.cwd, check=False)
+    except CommandFailed as exc:
+        return [], [f"{cmd.name}: {exc}"], False
+    problems = []
+    if result.timed_out:
+        problems.append(f"{cmd.name}: `{result.command}` timed out after {cmd.timeout_s:g} s")
+    elif result.returncode != 0:
+        tail = (result.stderr.strip() or result.stdout.strip()).splitlines()[-3:]
+        problems.append(
+            f"{cmd.name}: `{result.command}` exited {result.returncode}"
+            + ("\n    " + "\n    ".join(tail) if tail else "")
+        )
+    suites: list[Suite] = []
+    if cmd.junit:
+        suites, more = read_reports(checkout, cmd.junit, started)
+        problems += [f"{cmd.name}: {p}" for p in more]
+    return suites, problems, not problems and not cmd.junit

@@ -1,0 +1,191 @@
+"""The audit record: where executed notebooks go, their HTML, and the hash-chained ledger.
+
+Every run writes ``outputs/<env>/<release>/<UTC-timestamp>-<runbook>.ipynb`` and an HTML
+rendering beside it, then appends one line to ``outputs/<env>/ledger.jsonl`` holding the
+record's SHA-256 and the previous line's hash. Editing, deleting or reordering a record or
+a ledger line breaks the chain, which `verify` reports.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import warnings
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from deploybook.core.secrets import scrub
+from deploybook.errors import AuditError
+
+GENESIS = "0" * 64
+
+
+def utc_stamp(moment: datetime | None = None) -> str:
+    """A filename-safe UTC timestamp that sorts in time order."""
+    return (moment or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def record_path(
+    outputs: Path, env: str, release: str, runbook: str, moment: datetime | None = None
+) -> Path:
+    return outputs / env / release / f"{utc_stamp(moment)}-{runbook}.ipynb"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def scrub_notebook(path: Path) -> int:
+    """Scrub every string in an executed notebook in place; returns how many changed.
+
+    Defence in depth: the library scrubs what it displays, but a traceback or a stray print
+    could still carry a secret; the record is cleaned before it is hashed.
+    """
+    raw = path.read_text(encoding="utf-8")
+    cleaned = scrub(raw)
+    if cleaned != raw:
+        # The notebook stays valid JSON: the mask contains no quote or backslash.
+        path.write_text(cleaned, encoding="utf-8")
+        return 1
+    return 0
+
+
+def render_html(notebook: Path, *, no_input: bool = False) -> Path:
+    """Render a record to HTML for reviewers without Jupyter (widget state included)."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="lab")
+    if no_input:
+        exporter.exclude_input = True
+        exporter.exclude_input_prompt = True
+        exporter.exclude_output_prompt = True
+    with warnings.catch_warnings():
+        # Scraps have their own mimetype that HTML cannot show; they are data, not display.
+        warnings.simplefilter("ignore", UserWarning)
+        body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
+    suffix = ".review.html" if no_input else ".html"
+    target = notebook.with_suffix(suffix)
+    target.write_text(scrub(body), encoding="utf-8")
+    return target
+
+
+def _entry_hash(entry: dict[str, Any]) -> str:
+    body = {k: v for k, v in entry.items() if k != "hash"}
+    return hashlib.sha256(
+        json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
+
+
+def ledger_path(outputs: Path, env: str) -> Path:
+    return outputs / env / "ledger.jsonl"
+
+
+def read_ledger(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    entries = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            entries.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise AuditError(f"{path}:{number}: not a JSON line ({exc.msg})") from None
+    return entries
+
+
+def append_ledger(outputs: Path, env: str, **facts: Any) -> dict[str, Any]:
+    """Append one hash-chained entry for a record; files are hashed as they are now."""
+    path = ledger_path(outputs, env)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.seek(0)
+        lines = [line for line in handle.read().splitlines() if line.strip()]
+        previous = json.loads(lines[-1])["hash"] if lines else GENESIS
+        entry: dict[str, Any] = {"seq": len(lines) + 1, "env": env, **scrub(facts)}
+        for key in ("record", "html"):
+            if entry.get(key):
+                entry[f"{key}_sha256"] = sha256_file(outputs / entry[key])
+        entry["prev_hash"] = previous
+        entry["hash"] = _entry_hash(entry)
+        handle.write(json.dumps(entry, sort_keys=True) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return entry
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing `verify` found wrong, with where it is."""
+
+    env: str
+    where: str
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.env}: {self.where}: {self.what}"
+
+
+def verify(outputs: Path, envs: list[str] | None = None) -> tuple[int, list[Problem]]:
+    """Check every ledger's chain and every record's hash; returns (entries, problems)."""
+    envs = envs or sorted(p.parent.name for p in outputs.glob("*/ledger.jsonl"))
+    problems: list[Problem] = []
+    count = 0
+    for env in envs:
+        path = ledger_path(outputs, env)
+        try:
+            entries = read_ledger(path)
+        except AuditError as exc:
+            problems.append(Problem(env, str(path), str(exc)))
+            continue
+        previous = GENESIS
+        listed: set[str] = set()
+        for index, entry in enumerate(entries, 1):
+            count += 1
+            where = f"ledger line {index} ({entry.get('record', '?')})"
+            if entry.get("seq") != index:
+                problems.append(
+                    Problem(
+                        env,
+                        where,
+                        f"sequence {entry.get('seq')} where {index} was expected "
+                        "(a line was removed or moved)",
+                    )
+                )
+            if entry.get("prev_hash") != previous:
+                problems.append(
+                    Problem(env, where, "chain broken: prev_hash does not match the line before")
+                )
+            if _entry_hash(entry) != entry.get("hash"):
+                problems.append(
+                    Problem(env, where, "ledger line edited: its hash does not match its content")
+                )
+            previous = entry.get("hash", "")
+            for key in ("record", "html"):
+                rel = entry.get(key)
+                if not rel:
+                    continue
+                listed.add(rel)
+                file = outputs / rel
+                if not file.exists():
+                    problems.append(Problem(env, where, f"{key} {rel} was deleted"))
+                elif sha256_file(file) != entry.get(f"{key}_sha256"):
+                    problems.append(
+                        Problem(env, where, f"{key} {rel} was edited after it was recorded")
+                    )
+        for record in sorted((outputs / env).glob("*/*.ipynb")):
+            rel = str(record.relative_to(outputs))
+            if rel not in listed:
+                problems.append(Problem(env, rel, "record is not in the ledger"))
+    return count, problems

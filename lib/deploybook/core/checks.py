@@ -1,0 +1,185 @@
+"""The Check model, gates, and the one place checks are rendered.
+
+A check's result is plain data; rendering (notebook HTML table, CLI text, scraps) reads
+the same objects, and so do gates, the audit record and run-to-run diffs.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from deploybook.core.secrets import scrub
+from deploybook.errors import DeploybookError, GateFailed
+
+EVIDENCE_LIMIT = 2000
+
+
+class Status(StrEnum):
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+    SKIP = "skip"
+
+
+_ICON = {Status.PASS: "✅", Status.WARN: "⚠️", Status.FAIL: "❌", Status.SKIP: "⏭"}
+_COLOUR = {
+    Status.PASS: "#e6f4ea",
+    Status.WARN: "#fff4e5",
+    Status.FAIL: "#fde7e9",
+    Status.SKIP: "#f1f3f4",
+}
+
+
+@dataclass
+class Check:
+    """One verified fact: what was checked, the outcome, and the evidence for it."""
+
+    name: str
+    section: str
+    status: Status
+    evidence: str = ""
+    critical: bool = True
+    duration_s: float = 0.0
+    data: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.status = Status(self.status)
+        self.evidence = _truncate(scrub(str(self.evidence)))
+        self.data = scrub(self.data)
+
+    @property
+    def blocks(self) -> bool:
+        """True when this check stops the gate: a failed critical check."""
+        return self.critical and self.status is Status.FAIL
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["status"] = str(self.status)
+        d["duration_s"] = round(self.duration_s, 3)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Check:
+        return cls(
+            **{
+                k: d.get(k)
+                for k in ("name", "section", "status", "evidence", "critical", "duration_s", "data")
+            }
+        )
+
+
+def _truncate(text: str, limit: int = EVIDENCE_LIMIT) -> str:
+    return (
+        text
+        if len(text) <= limit
+        else text[: limit - 20] + f"… [{len(text) - limit + 20} more chars]"
+    )
+
+
+def run_check(
+    name: str,
+    section: str,
+    probe: Callable[[], tuple[Status | str, str] | tuple[Status | str, str, Any]],
+    *,
+    critical: bool = True,
+) -> Check:
+    """Run ``probe`` and time it; a DeploybookError becomes a failed check, not a traceback.
+
+    ``probe`` returns ``(status, evidence)`` or ``(status, evidence, data)``.
+    """
+    started = time.perf_counter()
+    try:
+        result = probe()
+    except DeploybookError as exc:
+        result = (Status.FAIL, f"{type(exc).__name__}: {exc}")
+    duration = time.perf_counter() - started
+    status, evidence, *rest = result
+    return Check(
+        name, section, Status(status), evidence, critical, duration, rest[0] if rest else None
+    )
+
+
+class Checks(list):
+    """A list of checks that renders itself as a table in notebooks and as text in the CLI."""
+
+    def __init__(self, items: Iterable[Check] = ()) -> None:
+        super().__init__(items)
+
+    @property
+    def failed(self) -> list[Check]:
+        return [c for c in self if c.blocks]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def summary(self) -> str:
+        counts = {s: sum(1 for c in self if c.status is s) for s in Status}
+        return ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no checks"
+
+    def to_records(self) -> list[dict[str, Any]]:
+        return [c.as_dict() for c in self]
+
+    def to_frame(self):  # -> pandas.DataFrame, imported lazily: pandas is slow to import
+        import pandas as pd
+
+        rows = [
+            {
+                "status": f"{_ICON[c.status]} {c.status}",
+                "check": c.name,
+                "section": c.section,
+                "critical": "yes" if c.critical else "no",
+                "evidence": c.evidence,
+                "seconds": round(c.duration_s, 2),
+            }
+            for c in self
+        ]
+        return pd.DataFrame(
+            rows, columns=["status", "check", "section", "critical", "evidence", "seconds"]
+        )
+
+    def to_text(self) -> str:
+        width = max((len(c.name) for c in self), default=5)
+        lines = [f"{'STATUS':6}  {'CHECK':{width}}  SECTION  EVIDENCE"]
+        for c in self:
+            first = c.evidence.splitlines()[0] if c.evidence else ""
+            lines.append(f"{c.status.upper():6}  {c.name:{width}}  {c.section:7}  {first}")
+        lines.append(f"— {self.summary()}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        rows = []
+        for c in self:
+            evidence = html.escape(c.evidence).replace("\n", "<br>")
+            rows.append(
+                f'<tr style="background:{_COLOUR[c.status]}" class="db-check db-{c.status}">'
+                f"<td>{_ICON[c.status]} {c.status}</td><td>{html.escape(c.name)}</td>"
+                f"<td>{html.escape(c.section)}</td><td>{'yes' if c.critical else 'no'}</td>"
+                f'<td style="text-align:left;white-space:pre-wrap">{evidence}</td>'
+                f"<td>{c.duration_s:.2f}</td></tr>"
+            )
+        return (
+            '<table class="deploybook-checks"><thead><tr><th>status</th><th>check</th>'
+            "<th>section</th><th>critical</th><th>evidence</th><th>seconds</th></tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table><p><b>{html.escape(self.summary())}</b></p>"
+        )
+
+    def __repr__(self) -> str:
+        return self.to_text()
+
+
+def gate(checks: Iterable[Check], name: str = "gate") -> Checks:
+    """Raise GateFailed naming every failed critical check; return the checks otherwise."""
+    checks = Checks(checks)
+    failed = checks.failed
+    if failed:
+        names = "; ".join(
+            f"{c.name} ({c.evidence.splitlines()[0] if c.evidence else 'failed'})" for c in failed
+        )
+        raise GateFailed(f"{name} failed: {len(failed)} critical check(s) failed: {names}", failed)
+    return checks

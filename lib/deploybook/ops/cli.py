@@ -1,0 +1,234 @@
+"""The ``deploybook`` command: argument handling only; the work lives in the library.
+
+Exit codes: 0 success, 1 a gate failed or a step failed, 2 bad arguments or params.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from deploybook.core.secrets import scrub
+from deploybook.errors import ConfigError, DeploybookError
+
+
+def _parameter(pairs: list[list[str]] | None) -> dict[str, Any]:
+    """``-p NAME VALUE`` pairs; values are read as YAML (``true``, ``3``, ``{PM: ann}``)."""
+    result: dict[str, Any] = {}
+    for name, value in pairs or []:
+        try:
+            result[name] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            result[name] = value
+        if (
+            isinstance(result[name], str | int | float | bool | dict | list) is False
+            and result[name] is not None
+        ):
+            raise ConfigError(f"parameter {name}: unsupported value {value!r}", key=name)
+    return result
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from deploybook.ops.runner import run_runbook
+
+    result = run_runbook(
+        args.runbook,
+        args.env,
+        args.release,
+        _parameter(args.parameter),
+        params_file=Path(args.params_file) if args.params_file else None,
+        html=not args.no_html,
+        log_output=args.log_output,
+    )
+    print(f"record:  {result.record}")
+    if result.html:
+        print(f"html:    {result.html}")
+    print(f"ledger:  entry {result.entry.get('seq')} ({result.entry.get('hash', '')[:12]})")
+    print(f"status:  {result.status} in {result.duration_s:.1f} s")
+    if result.error:
+        print(f"error:   {result.error}", file=sys.stderr)
+    return result.exit_code
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from deploybook.core import audit, paths
+
+    outputs = Path(args.outputs).resolve() if args.outputs else paths.outputs_dir()
+    count, problems = audit.verify(outputs, args.env or None)
+    for problem in problems:
+        print(f"TAMPERED  {problem}")
+    if problems:
+        print(
+            f"{len(problems)} problem(s) in {count} ledger entries under {outputs}", file=sys.stderr
+        )
+        return 1
+    print(f"ok: {count} ledger entries verified under {outputs}")
+    return 0
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from deploybook.sandbox import stack
+
+    action = args.action
+    if action == "up":
+        stack.up(password=None)
+    elif action == "down":
+        stack.down(purge=args.purge)
+    elif action == "status":
+        report = stack.status()
+        print(json.dumps(report, indent=2))
+        return 0 if report.get("running") else 3
+    elif action == "env":
+        values = stack.sandbox_environment(args.env)
+        if not values:
+            raise DeploybookError("sandbox is not running: run `deploybook sandbox up` first")
+        for key, value in sorted(values.items()):
+            print(f"export {key}={value!s}")
+    elif action == "deploy":
+        stack.admin(f"/admin/{args.env}/{args.service}/version", {"version": args.version})
+        print(f"{args.env}/{args.service} now runs {args.version}")
+    elif action == "scale":
+        stack.admin(f"/admin/{args.env}/{args.service}/scale", {"replicas": args.replicas})
+        print(f"{args.env}/{args.service} scaled to {args.replicas}")
+    elif action == "fault":
+        path = f"/admin/{args.env}/{args.service}/fault"
+        if args.clear:
+            stack.admin(path, method="DELETE")
+            print(f"{args.env}/{args.service}: fault cleared")
+        else:
+            fault = {
+                "error_rate": args.error_rate,
+                "status": args.status,
+                "latency_ms": args.latency_ms,
+                "down": args.down,
+                "paths": args.path or [],
+                "version": args.only_version,
+            }
+            stack.admin(path, fault)
+            print(f"{args.env}/{args.service}: fault {json.dumps(fault)}")
+    elif action == "messages":
+        print(json.dumps(stack.admin("/admin/messages", method="GET"), indent=2))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from deploybook.core import paths
+    from deploybook.session import overview as report
+
+    outputs = Path(args.outputs).resolve() if args.outputs else paths.outputs_dir()
+    path = report.build_report(args.env, args.release, outputs, review=args.no_input)
+    print(f"overview: {path}")
+    return 0
+
+
+def cmd_rehearse(args: argparse.Namespace) -> int:
+    from deploybook.ops.rehearsal import rehearse
+
+    return rehearse(keep_up=args.keep_up)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="deploybook", description="Deployment runbooks as parameterised Jupyter notebooks."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="execute a runbook into an audit record")
+    run.add_argument("runbook", help="01-preconditions … 05-rollback (or 01 … 05)")
+    run.add_argument(
+        "--env", required=True, help="environment; params/<env>.yaml unless --params-file"
+    )
+    run.add_argument("--release", required=True, help="release tag, SemVer vX.Y.Z")
+    run.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        metavar=("NAME", "VALUE"),
+        help="notebook parameter (never a secret); VALUE is read as YAML",
+    )
+    run.add_argument("--params-file", help="params YAML (default params/<env>.yaml)")
+    run.add_argument("--no-html", action="store_true", help="skip the HTML rendering")
+    run.add_argument("--log-output", action="store_true", help="stream cell output while running")
+    run.set_defaults(func=cmd_run)
+
+    aud = sub.add_parser("audit", help="audit trail commands")
+    aud_sub = aud.add_subparsers(dest="action", required=True)
+    verify = aud_sub.add_parser("verify", help="detect edited, deleted or reordered records")
+    verify.add_argument("--env", action="append", help="only this environment (repeatable)")
+    verify.add_argument("--outputs", help="outputs folder (default outputs/)")
+    verify.set_defaults(func=cmd_audit_verify)
+
+    sbx = sub.add_parser("sandbox", help="the local rehearsal stack")
+    sbx_sub = sbx.add_subparsers(dest="action", required=True)
+    sbx_sub.add_parser("up", help="start (or reuse) the stack").set_defaults(func=cmd_sandbox)
+    down = sbx_sub.add_parser("down", help="stop every process of the stack")
+    down.add_argument("--purge", action="store_true", help="also delete its data and checkout")
+    down.set_defaults(func=cmd_sandbox)
+    sbx_sub.add_parser("status", help="what is running (exit 3 if down)").set_defaults(
+        func=cmd_sandbox
+    )
+    env = sbx_sub.add_parser("env", help="print the variables a sandbox env resolves against")
+    env.add_argument("env")
+    env.set_defaults(func=cmd_sandbox)
+    for name, helptext in (
+        ("deploy", "switch a stand-in to a version"),
+        ("scale", "set replicas"),
+        ("fault", "inject or clear a fault"),
+    ):
+        p = sbx_sub.add_parser(name, help=helptext)
+        p.add_argument("--env", required=True)
+        p.add_argument("--service", required=True)
+        if name == "deploy":
+            p.add_argument("--version", required=True)
+        if name == "scale":
+            p.add_argument("--replicas", type=int, required=True)
+        if name == "fault":
+            p.add_argument("--error-rate", type=float, default=1.0)
+            p.add_argument("--status", type=int, default=503)
+            p.add_argument("--latency-ms", type=int, default=0)
+            p.add_argument("--down", action="store_true")
+            p.add_argument("--path", action="append", help="only these paths (repeatable)")
+            p.add_argument("--clear", action="store_true")
+            p.add_argument("--only-version", help="a bug in this build: active only while it runs")
+        p.set_defaults(func=cmd_sandbox)
+    sbx_sub.add_parser("messages", help="webhook and email messages received").set_defaults(
+        func=cmd_sandbox
+    )
+
+    rep = sub.add_parser("report", help="build the release overview page (HTML)")
+    rep.add_argument("--env", required=True, help="environment whose ledger to read")
+    rep.add_argument("--release", required=True, help="release tag, SemVer vX.Y.Z")
+    rep.add_argument("--outputs", help="outputs folder (default outputs/)")
+    rep.add_argument(
+        "--no-input",
+        action="store_true",
+        help="also render each record's code-free reviewer HTML and link it",
+    )
+    rep.set_defaults(func=cmd_report)
+
+    reh = sub.add_parser("rehearse", help="full rehearsal of the release on the sandbox")
+    reh.add_argument("--keep-up", action="store_true", help="leave the stack running afterwards")
+    reh.set_defaults(func=cmd_rehearse)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"deploybook: error: {scrub(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    except DeploybookError as exc:
+        print(f"deploybook: {type(exc).__name__}: {scrub(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("deploybook: interrupted", file=sys.stderr)
+        return 130

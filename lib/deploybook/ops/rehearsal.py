@@ -1,0 +1,124 @@
+"""`make rehearse`: the whole release on the sandbox, in the plan's order.
+
+Brings a fresh stack up, runs the runbooks as CI would (papermill, one record each),
+including a rollback drill whose smoke watch is *expected* to fail, then takes the stack
+down and says where the records are. Exit 0 only when every step ended as expected.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from deploybook.core import paths
+from deploybook.errors import DeploybookError
+from deploybook.sandbox import stack
+
+RELEASE = stack.RELEASE
+PREVIOUS = stack.PREVIOUS
+SIGNOFFS = {
+    "PM": "Pat Manager",
+    "Web": "Wendy Web",
+    "API": "Andy Api",
+    "Services": "Sam Services",
+    "QA": "Quinn QA",
+}
+
+
+@dataclass
+class Step:
+    """One runbook run of the rehearsal and the outcome it should have."""
+
+    runbook: str
+    env: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+    expect: str = "passed"
+    before: Any = None  # a callable run first (e.g. inject a fault)
+    because: str | None = None  # an expected failure must fail for this reason
+
+
+def _inject_release_bug() -> None:
+    """The drill's trigger: v1.4.0 of the production API answers 5xx (cured by rollback)."""
+    fault = {"error_rate": 1.0, "status": 503, "version": RELEASE}
+    stack.admin("/admin/sandbox-production/api/fault", fault)
+    print("  injected: sandbox-production api v1.4.0 answers 503 to every request")
+
+
+def _spot_checks_done(env: str) -> dict[str, str]:
+    """The rehearsal's QA confirms every manual spot check its params file lists."""
+    raw = yaml.safe_load((paths.project_root() / "params" / f"{env}.yaml").read_text())
+    return {item: SIGNOFFS["QA"] for item in raw.get("spot_checks") or []}
+
+
+def plan() -> list[Step]:
+    """The rehearsal, in the plan's order, then the rollback drill."""
+    lead = {"previous_release": PREVIOUS, "operator": "rehearsal-lead"}
+    prod = "sandbox-production"
+    steps = []
+    for env in ("sandbox", prod):
+        smoke = {**lead, "expect_version": RELEASE, "spot_checks_confirmed": _spot_checks_done(env)}
+        steps += [
+            Step("01-preconditions", env, {**lead, "rate_limits_reviewed_by": "Sam Services"}),
+            Step("02-migration-dry-run", env, dict(lead)),
+            Step("03-rollout", env, {**lead, "execute": True, "approvals": SIGNOFFS}),
+            Step("04-smoke", env, smoke),
+        ]
+    steps += [
+        Step(
+            "04-smoke",
+            prod,
+            dict(smoke),  # spot checks confirmed: the drill must fail on the breach alone
+            expect="failed",
+            because="SLA breached",
+            before=_inject_release_bug,
+        ),
+        Step(
+            "05-rollback",
+            prod,
+            {**lead, "execute": True, "confirm_restore": stack.database_name(prod)},
+        ),
+    ]
+    return steps
+
+
+def rehearse(keep_up: bool = False) -> int:
+    """Run the rehearsal; returns the process exit code."""
+    from deploybook.ops.runner import run_runbook
+
+    started = time.monotonic()
+    print("deploybook rehearsal: fresh sandbox stack")
+    stack.down(purge=True, progress=None)
+    results = []
+    try:
+        stack.up()
+        for step in plan():
+            if step.before:
+                step.before()
+            print(f"\n▶ {step.runbook} on {step.env} (expect {step.expect})", flush=True)
+            result = run_runbook(step.runbook, step.env, RELEASE, dict(step.parameters))
+            ok = result.status == step.expect and (step.because or "") in (result.error or "")
+            results.append((step, result, ok))
+            mark = "ok" if ok else "UNEXPECTED"
+            print(f"  {result.status} in {result.duration_s:.1f} s [{mark}] → {result.record}")
+            if result.error:
+                print(f"  {result.error}")
+            if not ok:
+                break
+    except DeploybookError as exc:
+        print(f"rehearsal stopped: {exc}")
+        return exc.exit_code or 1
+    finally:
+        if not keep_up:
+            stack.down(progress=None)
+    outputs = paths.outputs_dir()
+    print(f"\nrecords under {outputs} (ledger: {outputs}/<env>/ledger.jsonl)")
+    from deploybook.session.overview import build_report
+
+    for env in sorted({step.env for step, _, _ in results}):
+        print(f"overview: {build_report(env, RELEASE, outputs, review=True)}")
+    all_ok = bool(results) and all(ok for _, _, ok in results) and len(results) == len(plan())
+    print(f"rehearsal {'passed' if all_ok else 'FAILED'} in {time.monotonic() - started:.1f} s")
+    return 0 if all_ok else 1

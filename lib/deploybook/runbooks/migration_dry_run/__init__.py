@@ -1,0 +1,19 @@
+"""Runbook 02-migration-dry-run: plan section 7, one function per cell."""
+
+from deploybook.runbooks.migration_dry_run.cells import (
+    dry_run,
+    lint,
+    migration_status,
+    take_snapshot,
+    vector_dimensions,
+    verify_snapshot_restore,
+)
+
+__all__ = [
+    "dry_run",
+    "lint",
+    "migration_status",
+    "take_snapshot",
+    "vector_dimensions",
+    "verify_snapshot_restore",
+]

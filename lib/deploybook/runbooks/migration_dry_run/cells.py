@@ -1,0 +1,342 @@
+"""The cells of runbook 02 (plan section 7): snapshot, verified restore, migration status,
+dry run, pgvector dimensions and lint — one function per notebook cell.
+
+Each function takes the `Runbook` and returns what its cell shows: `Checks` to pass to
+``run.record`` (or, for the snapshot, the `Snapshot`, whose check it records itself). The
+work is done by `deploybook.systems.postgres.db` and `deploybook.systems.prisma.migrations`; this module only finds the
+inputs in the params file and the environment, and turns our errors into failed checks so
+the gate names them and the later cells still report.
+
+Snapshots go beside the run's record (``<record dir>/snapshots``), so the audit folder
+holds the file its scraps cite; an absolute ``database.snapshot_dir`` in params (a backup
+volume) is used as is instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from deploybook.core import audit
+from deploybook.systems.postgres import db
+from deploybook.systems.prisma import migrations
+from deploybook.core import paths
+from deploybook.systems import git as repo
+from deploybook.core.checks import Check, Checks, Status
+from deploybook.errors import ConfigError, DeploybookError
+from deploybook.systems.postgres.restore import drop_scratch
+from deploybook.core.secrets import scrub
+from deploybook.session.runbook import Runbook, glue, headless, in_notebook, show
+from deploybook.systems.postgres.snapshot import Snapshot
+from deploybook.systems.prisma import dryrun
+from deploybook.systems.prisma import lint as sqllint
+from deploybook.systems.postgres import restore as pg_restore_mod
+from deploybook.systems.postgres import snapshot as pg_snapshot
+
+__all__ = [
+    "dry_run",
+    "lint",
+    "migration_status",
+    "scratch_name",
+    "snapshot_dir",
+    "take_snapshot",
+    "verify_snapshot_restore",
+    "vector_dimensions",
+]
+
+SECTION = "7"
+_PG_IDENTIFIER_MAX = 63
+
+
+# -- inputs ----------------------------------------------------------------------------
+def _checkout(run: Runbook) -> Path:
+    path = run.params.checkout.path
+    return path if path.is_absolute() else paths.project_root() / path
+
+
+def _migrations_folder(run: Runbook) -> Path:
+    return _checkout(run) / run.params.checkout.migrations_dir
+
+
+def snapshot_dir(run: Runbook) -> Path:
+    """An absolute ``database.snapshot_dir`` as is; otherwise ``<record dir>/snapshots``."""
+    configured = run.params.database.snapshot_dir
+    return (configured if configured.is_absolute() else run.record_dir / "snapshots").resolve()
+
+
+def scratch_name(env: str, stamp: str) -> str:
+    """``deploybook_scratch_<env>_<stamp>`` as a lowercase PostgreSQL identifier."""
+    name = re.sub(r"[^a-z0-9_]", "_", f"deploybook_scratch_{env}_{stamp}".lower())
+    return name[:_PG_IDENTIFIER_MAX]
+
+
+def _failed(name: str, exc: DeploybookError) -> Check:
+    return Check(name, SECTION, Status.FAIL, f"{type(exc).__name__}: {exc}")
+
+
+@contextmanager
+def _progress(enabled: bool, desc: str) -> Iterator[Callable[[str], None] | None]:
+    """A tqdm bar ticking once per message from a long step (pg_dump, pg_restore, dry run).
+
+    None in a headless notebook run: nobody watches it, and the record would keep only the
+    bar's first frame ("0 steps"); the checks carry the durations instead.
+    """
+    if not enabled or (in_notebook() and headless()):
+        yield None
+        return
+    from tqdm.auto import tqdm
+
+    bar = tqdm(desc=desc, unit=" step", bar_format="{desc}: {n_fmt} steps [{elapsed}] {postfix}")
+
+    def tick(message: str) -> None:
+        bar.set_postfix_str(scrub(message)[-80:], refresh=False)
+        bar.update(1)
+
+    try:
+        yield tick
+    finally:
+        bar.close()
+
+
+# -- cells -----------------------------------------------------------------------------
+def take_snapshot(run: Runbook, progress: bool = True) -> Snapshot | None:
+    """Full pg_dump named ``<env>-<release>-<UTC stamp>``; records the check "snapshot taken"
+    and glues ``snapshot`` (what 03 and 05 read). On failure: a failed check and None."""
+    spec = run.params.database
+    name = f"{run.env}-{run.release}-{audit.utc_stamp()}"
+    try:
+        with _progress(progress, "pg_dump") as tick:
+            snap = pg_snapshot.snapshot(
+                run.database_url(),
+                snapshot_dir(run),
+                name,
+                fmt=spec.snapshot_format,
+                jobs=spec.snapshot_jobs,
+                compress=spec.snapshot_compress,
+                bin_dir=run.pg_bin_dir,
+                progress=tick,
+            )
+    except DeploybookError as exc:
+        show(run.record(_failed("snapshot taken", exc)))
+        return None
+    rows = sum((snap.inventory or {}).get("row_counts", {}).values())
+    run.record(
+        Check(
+            "snapshot taken",
+            SECTION,
+            Status.PASS,
+            f"{snap.path}: {snap.size:,} bytes, sha256 {snap.sha256}, {snap.format} "
+            f"(compress {snap.compress}), {rows:,} rows, pg_dump {snap.pg_dump_version}, "
+            f"PostgreSQL {snap.server_version}, {snap.duration_s:.1f}s",
+            duration_s=snap.duration_s,
+            data={"path": str(snap.path), "size": snap.size, "sha256": snap.sha256},
+        )
+    )
+    glue("snapshot", snap.as_dict())
+    return snap
+
+
+def verify_snapshot_restore(
+    run: Runbook, snap: Snapshot | None, keep: bool = False, progress: bool = True
+) -> Checks:
+    """Restore ``snap`` into a scratch database matching ``database.scratch_pattern`` and
+    compare it with the source; the scratch database is dropped unless ``keep``."""
+    if snap is None:
+        return Checks(
+            [Check("restore verification", SECTION, Status.SKIP, "no snapshot to verify (above)")]
+        )
+    spec = run.params.database
+    scratch = scratch_name(run.env, audit.utc_stamp())
+    try:
+        with _progress(progress, "pg_restore") as tick:
+            result = pg_restore_mod.verify_restore(
+                snap,
+                run.database_url(),
+                scratch,
+                spec.scratch_pattern,
+                keep=keep,
+                progress=tick,
+                bin_dir=run.pg_bin_dir,
+                jobs=spec.snapshot_jobs,
+            )
+    except DeploybookError as exc:
+        return Checks([_failed("restore verification", exc)])
+    checks = Checks(result.checks)
+    if keep:
+        checks.append(
+            Check(
+                "scratch database kept",
+                SECTION,
+                Status.WARN,
+                f"{scratch} kept on request (keep_scratch): drop it when done",
+                critical=False,
+            )
+        )
+    return checks
+
+
+def migration_status(run: Runbook) -> Checks:
+    """`prisma migrate status` and more (drift, failed rows, names, loose SQL); glues
+    ``migration_status`` (applied, pending, failed, drift, missing locally)."""
+    folder = _migrations_folder(run)
+    try:
+        local = migrations.read_migrations(folder)
+        status = migrations.migration_status(local, run.database_url(), run.params.database.raw_sql)
+    except DeploybookError as exc:
+        return Checks([_failed("migration status", exc)])
+    glue(
+        "migration_status",
+        {
+            "folder": str(folder),
+            "provider": local.provider,
+            "applied": status.applied,
+            "pending": [m.name for m in status.pending],
+            "pending_checksums": {m.name: m.checksum for m in status.pending},
+            "failed": [r.migration_name for r in status.failed],
+            "drift": status.drift,
+            "missing_locally": status.missing_locally,
+            "loose_sql": [p.name for p in local.loose_sql],
+            "raw_sql": list(run.params.database.raw_sql),
+            "ok": status.ok,
+        },
+    )
+    return Checks([_at_release(run), *status.checks])
+
+
+def _at_release(run: Runbook) -> Check:
+    """The migrations on disk are the release tag's: else the dry run proves another release."""
+    name, rel = "migrations are the release's", run.params.checkout.migrations_dir
+    checkout, folder = _checkout(run), _migrations_folder(run)
+    try:
+        tagged = repo.tree_sha(checkout, run.release, rel)
+        head = repo.tree_sha(checkout, "HEAD", rel)
+        dirty = repo.git(checkout, "status", "--porcelain", "--", rel).stdout.strip()
+    except DeploybookError as exc:
+        return Check(name, SECTION, Status.WARN, f"cannot confirm: {exc}", critical=False)
+    if tagged is None:
+        return Check(
+            name,
+            SECTION,
+            Status.WARN,
+            f"{rel} not found at {run.release} in {checkout}: cannot confirm",
+            critical=False,
+        )
+    if head != tagged or dirty:
+        changed = f"; uncommitted: {' '.join(dirty.split())[:300]}" if dirty else ""
+        return Check(
+            name,
+            SECTION,
+            Status.FAIL,
+            f"{folder} differs from {run.release}{changed}: check out the tag "
+            f"(git checkout {run.release}) and rerun",
+        )
+    return Check(name, SECTION, Status.PASS, f"{rel} is {run.release}'s (tree {tagged[:12]})")
+
+
+def dry_run_target(run: Runbook, requested: str = "") -> str:
+    """ "scratch" or "live": the parameter, else params, else scratch unless production."""
+    target = requested or run.params.database.dry_run_target
+    if not target:
+        target = "live" if run.params.environment.is_production else "scratch"
+    if target not in ("scratch", "live"):
+        raise ConfigError(f"dry_run_target {target!r}: expected 'scratch' or 'live'")
+    return target
+
+
+def dry_run(
+    run: Runbook, snap: Snapshot | None = None, target: str = "", progress: bool = True
+) -> Checks:
+    """Pending migrations, then ``database.raw_sql`` in order, in one rolled-back
+    transaction; ends with the proof that the schema and row counts did not change.
+
+    On a scratch target the fresh snapshot is restored into a scratch database first and
+    dropped afterwards, so the live database is not even read under lock."""
+    spec = run.params.database
+    checks = Checks()
+    scratch = None
+    try:
+        url = run.database_url()
+        where = dry_run_target(run, target)
+        local = migrations.read_migrations(_migrations_folder(run))
+        status = migrations.migration_status(local, url, spec.raw_sql)
+        raw = local.raw(spec.raw_sql)
+        if where == "scratch":
+            if snap is None:
+                raise ConfigError("dry run on a scratch restore needs the snapshot above")
+            scratch = scratch_name(run.env, audit.utc_stamp() + "dry")
+            with _progress(progress, "restore for dry run") as tick:
+                kept = pg_restore_mod.verify_restore(
+                    snap,
+                    url,
+                    scratch,
+                    spec.scratch_pattern,
+                    keep=True,
+                    progress=tick,
+                    bin_dir=run.pg_bin_dir,
+                    jobs=spec.snapshot_jobs,
+                )
+            checks.append(
+                Check(
+                    "dry run target",
+                    SECTION,
+                    Status.PASS,
+                    f"scratch restore {scratch} of snapshot {snap.sha256[:12]}… "
+                    "(pass dry_run_target='live' to use the live database)",
+                    critical=False,
+                )
+            )
+            url = kept.scratch_url or url
+        else:
+            checks.append(
+                Check(
+                    "dry run target",
+                    SECTION,
+                    Status.PASS,
+                    "live database, inside a transaction that is rolled back",
+                    critical=False,
+                )
+            )
+        with _progress(progress, "dry run") as tick:
+            report = dryrun.dry_run(
+                url,
+                status.pending,
+                raw,
+                progress=tick,
+                lock_timeout=spec.lock_timeout,
+                statement_timeout=spec.statement_timeout,
+            )
+        checks.extend(report.checks)
+    except DeploybookError as exc:
+        checks.append(_failed("dry run", exc))
+    finally:
+        if scratch:
+            with contextlib.suppress(DeploybookError):
+                drop_scratch(run.database_url(), scratch, spec.scratch_pattern)
+    return checks
+
+
+def vector_dimensions(run: Runbook) -> Checks:
+    """Every vector column has ``epic.embedding_dimension``; every vector index can hold it."""
+    try:
+        return db.vector_checks(run.database_url(), run.params.epic.embedding_dimension, SECTION)
+    except DeploybookError as exc:
+        return Checks([_failed("vector dimensions", exc)])
+
+
+def lint(run: Runbook) -> Checks:
+    """squawk findings for the pending migrations and raw SQL: warnings, never a gate."""
+    try:
+        url = run.database_url()
+        local = migrations.read_migrations(_migrations_folder(run))
+        status = migrations.migration_status(local, url, run.params.database.raw_sql)
+        units: list[migrations.LocalMigration] = [
+            *status.pending,
+            *local.raw(run.params.database.raw_sql),
+        ]
+        _, version = db.server_version(url)
+    except DeploybookError as exc:
+        return Checks([Check("squawk lint", SECTION, Status.WARN, f"not linted: {exc}", False)])
+    return sqllint.lint(units, pg_version=version, section=SECTION)

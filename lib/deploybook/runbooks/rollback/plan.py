@@ -1,0 +1,408 @@
+"""Runbook 05, part one: what a rollback will do, read from the earlier records.
+
+`prefill` takes each fact from the latest 03-rollout record of the environment and release
+(previous version of each service, the snapshot with its SHA-256, the migrations the
+rollout applied) and the latest 04-smoke record holding a breach (the trigger). A
+parameter overrides each fact; a fact nobody can supply is a `ConfigError` that says
+which parameter to pass. `confirm` shows exactly what the restore will overwrite and asks
+for the target database's name. Nothing here changes a system.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deploybook.systems.postgres import db
+from deploybook.core import paths
+from deploybook.session import records
+from deploybook.session import runbook as session
+from deploybook.session.approvals import Confirmation
+from deploybook.session.approvals import confirm as ask
+from deploybook.config import ServiceSpec, validate_release
+from deploybook.systems.commands import render_argv
+from deploybook.errors import ConfigError
+from deploybook.core.secrets import scrub
+from deploybook.runbooks.smoke.cells import running_versions
+from deploybook.systems.postgres.snapshot import Snapshot, load_snapshot
+
+SECTION = "16"
+OVERRIDES = ("snapshot", "previous_release", "previous_versions", "applied_migrations", "breach")
+# Reverse of the rollout (API and services first, web last): web first, then the API,
+# then the other services in params order.
+REVERT_FIRST = ("web", "api")
+
+
+@dataclass(frozen=True)
+class Revert:
+    """One service to return to its previous version, and the command that does it."""
+
+    service: str
+    current: str | None  # what its health endpoint reported when the plan was made
+    target: str
+    source: str  # where the target came from (a record or a parameter)
+    argv: list[str]
+
+    @property
+    def command(self) -> str:
+        return scrub(shlex.join(self.argv))
+
+
+@dataclass
+class RollbackPlan:
+    """Everything the rollback will do and where each fact came from."""
+
+    env: str
+    release: str
+    reverts: list[Revert]
+    snapshot: Snapshot
+    snapshot_source: str
+    applied_migrations: list[str]
+    breach: Any
+    database: str  # the target database's name: what `confirm_restore` must equal
+    database_at: str  # user@host:port/db, never the password
+    records: dict[str, str] = field(default_factory=dict)  # runbook -> record path
+
+    @property
+    def previous_release(self) -> str | None:
+        """The one version every service returns to, or None when they differ."""
+        targets = {r.target for r in self.reverts}
+        return targets.pop() if len(targets) == 1 else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "env": self.env,
+            "release": self.release,
+            "previous_release": self.previous_release,
+            "reverts": [
+                {"service": r.service, "from": r.current, "to": r.target, "source": r.source}
+                for r in self.reverts
+            ],
+            "snapshot": str(self.snapshot.path),
+            "snapshot_sha256": self.snapshot.sha256,
+            "snapshot_source": self.snapshot_source,
+            "applied_migrations": list(self.applied_migrations),
+            "breach": self.breach,
+            "database": self.database,
+            "records": dict(self.records),
+        }
+
+    def to_text(self) -> str:
+        lines = [f"Rollback of {self.release} on {self.env}"]
+        lines += [
+            f"  revert {r.service}: {r.current or '?'} → {r.target} ({r.source}): `{r.command}`"
+            for r in self.reverts
+        ]
+        lines.append(
+            f"  restore {self.database_at} from {self.snapshot.path} "
+            f"(sha256 {self.snapshot.sha256[:16]}…, {self.snapshot_source})"
+        )
+        lines.append(
+            f"  migrations the rollout applied: {', '.join(self.applied_migrations) or '-'}"
+        )
+        lines.append(f"  trigger: {describe_breach(self.breach)}")
+        lines += [f"  record {name}: {path}" for name, path in self.records.items()]
+        return scrub("\n".join(lines))
+
+    __repr__ = to_text
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        rows = "".join(
+            f"<tr><td>{e(r.service)}</td><td>{e(r.current or 'unreachable')}</td>"
+            f"<td><b>{e(r.target)}</b></td><td>{e(r.source)}</td>"
+            f"<td><code>{e(r.command)}</code></td></tr>"
+            for r in self.reverts
+        )
+        snap = self.snapshot
+        facts = [
+            ("database to restore", f"{self.database_at}"),
+            ("snapshot", f"{snap.path} ({snap.size:,} bytes, taken {snap.created_at})"),
+            ("snapshot SHA-256", f"{snap.sha256} ({self.snapshot_source})"),
+            ("migrations the rollout applied", ", ".join(self.applied_migrations) or "none"),
+            ("trigger", describe_breach(self.breach)),
+            *((f"{name} record", path) for name, path in self.records.items()),
+        ]
+        table = "".join(
+            f"<tr><th style='text-align:left'>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in facts
+        )
+        return scrub(
+            f"<h4>Rollback of {e(self.release)} on {e(self.env)}</h4>"
+            "<table><thead><tr><th>service</th><th>running now</th><th>roll back to</th>"
+            f"<th>from</th><th>command</th></tr></thead><tbody>{rows}</tbody></table>"
+            f"<table>{table}</table>"
+        )
+
+
+def describe_breach(breach: Any) -> str:
+    """One line for the trigger: the SLA that stayed breached, or why else this runs."""
+    if not breach:
+        return "no SLA breach recorded: a manual rollback"
+    if not isinstance(breach, Mapping):
+        return str(breach)
+    label = breach.get("label") or breach.get("metric") or "SLA"
+    peak = ""
+    if breach.get("peak") is not None and breach.get("threshold") is not None:
+        peak = f" (peak {breach['peak']:g} > {breach['threshold']:g})"
+    sustained = f" for {breach['duration_s']:g} s" if breach.get("duration_s") is not None else ""
+    limit = f" (sustain limit {breach['sustain_s']:g} s)" if breach.get("sustain_s") else ""
+    since = f", first seen {breach['first_seen']}" if breach.get("first_seen") else ""
+    return f"SLA breached: {label} on {breach.get('service', '?')}{peak}{sustained}{limit}{since}"
+
+
+# -- prefill ------------------------------------------------------------------------------
+def _given(overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The overrides that were actually passed (empty strings and {} mean "not given")."""
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(OVERRIDES))
+    if unknown:
+        raise ConfigError(
+            f"unknown rollback override(s) {', '.join(unknown)}; expected {', '.join(OVERRIDES)}"
+        )
+    return {k: v for k, v in overrides.items() if v not in (None, "", {}, [])}
+
+
+def _resolve(path: str | os.PathLike[str]) -> Path:
+    path = Path(path)
+    return path if path.is_absolute() else paths.project_root() / path
+
+
+def snapshot_from_path(value: str | os.PathLike[str]) -> Snapshot:
+    """A snapshot named by a parameter: its ``.manifest.json``, or the dump beside one.
+
+    The manifest is required: it holds the SHA-256 the file must still match and the row
+    counts the rollback is verified against.
+    """
+    path = _resolve(value)
+    if path.name.endswith(".manifest.json"):
+        manifest, dump = path, None
+    else:
+        stem = path.name[: -len(".dump")] if path.name.endswith(".dump") else path.name
+        manifest, dump = path.parent / f"{stem}.manifest.json", path
+    if not manifest.is_file():
+        raise ConfigError(
+            f"snapshot={str(value)!r}: no manifest {manifest} found; pass the "
+            "<name>.manifest.json written beside the snapshot (it holds the SHA-256 and row "
+            "counts the rollback checks against)",
+            key="snapshot",
+        )
+    try:
+        snap = load_snapshot(manifest)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{manifest}: not a snapshot manifest ({exc})", key="snapshot") from None
+    # The dump that travels with its manifest wins over where it was first written.
+    beside = dump or manifest.parent / Path(snap.path).name
+    snap.path = beside if beside.exists() else _resolve(snap.path)
+    return snap
+
+
+def _revert_command(svc: ServiceSpec, values: Mapping[str, str], source: Path | None) -> list[str]:
+    template = svc.rollback or svc.deploy
+    if not template:
+        raise ConfigError(
+            f"{source}: service {svc.name!r} has neither a rollback nor a deploy command; "
+            "add services[].rollback (an argv template with {version})",
+            key=f"services.{svc.name}.rollback",
+        )
+    return render_argv(template, values)
+
+
+def _ordered(services: list[ServiceSpec]) -> list[ServiceSpec]:
+    first = [s for name in REVERT_FIRST for s in services if s.name == name]
+    return first + [s for s in services if s not in first]
+
+
+def prefill(run: session.Runbook, overrides: Mapping[str, Any] | None = None) -> RollbackPlan:
+    """The rollback plan from the latest 03-rollout and 04-smoke records, parameters first.
+
+    ``overrides``: ``snapshot`` (a manifest or dump path), ``previous_release`` (the
+    version for every service), ``previous_versions`` ({service: version}),
+    ``applied_migrations``, ``breach``. Raises ConfigError naming what to pass when a
+    fact is in no record.
+    """
+    given = _given(overrides)
+    params, env, release = run.params, run.env, run.release
+    rollout = records.find(env, release, "03-rollout", having="previous_versions")
+    smoke = records.find(env, release, "04-smoke", having="breach")
+    where = f"03-rollout record {rollout.path.name}" if rollout else None
+    missing: list[str] = []
+
+    recorded = dict(rollout.scrap("previous_versions") or {}) if rollout else {}
+    targets: dict[str, tuple[str, str]] = {}
+    if "previous_release" in given:
+        version = validate_release(given["previous_release"], "previous_release")
+        for svc in params.services:
+            was = recorded.get(svc.name)
+            note = f" (record: {was})" if was and was != version else ""
+            targets[svc.name] = (version, f"parameter previous_release{note}")
+    else:
+        chosen = dict(given.get("previous_versions") or recorded)
+        source = "parameter previous_versions" if "previous_versions" in given else where
+        for svc in params.services:
+            if chosen.get(svc.name):
+                version = validate_release(chosen[svc.name], f"previous version of {svc.name}")
+                targets[svc.name] = (version, str(source))
+        lacking = [s.name for s in params.services if s.name not in targets]
+        if lacking:
+            why = f"{where} has no previous version for {', '.join(lacking)}" if rollout else ""
+            missing.append(
+                "previous_release='vX.Y.Z' (the version every service returns to)"
+                + (f": {why}" if why else "")
+            )
+
+    snap, snap_source = None, ""
+    if "snapshot" in given:
+        snap, snap_source = snapshot_from_path(given["snapshot"]), "parameter snapshot"
+    elif rollout and rollout.scrap("snapshot"):
+        data = rollout.scrap("snapshot")
+        snap, snap_source = Snapshot.from_dict(data), str(where)
+        snap.path = _resolve(snap.path)
+    else:
+        missing.append(
+            "snapshot='<path to the snapshot's .manifest.json>' (taken by 02-migration-dry-run)"
+        )
+
+    if same := sorted(name for name, (version, _) in targets.items() if version == release):
+        raise ConfigError(
+            f"the previous version of {', '.join(same)} is {release}, the release being rolled "
+            f"back ({where or 'parameters'}): pass previous_release='vX.Y.Z'",
+            key="previous_release",
+        )
+    if missing:
+        looked = f"no 03-rollout record for {env} {release}" if not rollout else str(where)
+        raise ConfigError(
+            f"cannot prefill the rollback: {looked} (looked in {paths.outputs_dir() / env}); "
+            f"pass {' and '.join(missing)}",
+            key="snapshot" if not targets else "previous_release",
+        )
+
+    url = run.database_url()
+    database = db.dbname_of(url)
+    if snap.database and snap.database != database:
+        raise ConfigError(
+            f"snapshot {snap.path} was taken of database {snap.database!r}, but this "
+            f"environment's database is {database!r}: pass the snapshot of {database}",
+            key="snapshot",
+        )
+    now = running_versions(params)
+    reverts = []
+    for svc in _ordered(list(params.services)):
+        target, source = targets[svc.name]
+        values = {
+            "version": target,
+            "previous_release": target,
+            "release": release,
+            "env": env,
+            "service": svc.name,
+        }
+        argv = _revert_command(svc, values, params.source)
+        reverts.append(Revert(svc.name, now.get(svc.name), target, source, argv))
+
+    applied = given.get("applied_migrations")
+    if applied is None:
+        applied = rollout.scrap("applied_migrations", []) if rollout else []
+    links = {}
+    if rollout:
+        links["03-rollout"] = str(rollout.path)
+    if smoke and "breach" not in given:
+        links["04-smoke"] = str(smoke.path)
+    return RollbackPlan(
+        env=env,
+        release=release,
+        reverts=reverts,
+        snapshot=snap,
+        snapshot_source=snap_source,
+        applied_migrations=[str(m) for m in applied],
+        breach=given.get("breach", smoke.scrap("breach") if smoke else None),
+        database=database,
+        database_at=db.describe(url),
+        records=links,
+    )
+
+
+# -- what the restore will overwrite ---------------------------------------------------------
+@dataclass
+class Overwrite:
+    """Exactly what the restore replaces: the database, its rows now and the snapshot's."""
+
+    plan: RollbackPlan
+    current_counts: dict[str, int]
+    current_migrations: list[str]
+
+    @property
+    def snapshot_counts(self) -> dict[str, int]:
+        return dict((self.plan.snapshot.inventory or {}).get("row_counts") or {})
+
+    @property
+    def removed_migrations(self) -> list[str]:
+        """Migrations in the database now that the snapshot does not have."""
+        rows = (self.plan.snapshot.inventory or {}).get("prisma_migrations") or []
+        kept = {row[0] for row in rows}
+        return [m for m in self.current_migrations if m not in kept]
+
+    def rows(self) -> list[tuple[str, int | None, int | None]]:
+        names = sorted(set(self.current_counts) | set(self.snapshot_counts))
+        return [(t, self.current_counts.get(t), self.snapshot_counts.get(t)) for t in names]
+
+    def to_text(self) -> str:
+        snap = self.plan.snapshot
+        lines = [
+            f"The restore overwrites database {self.plan.database} at {self.plan.database_at}",
+            f"with snapshot {Path(snap.path).name} taken {snap.created_at} "
+            f"(sha256 {snap.sha256[:16]}…).",
+            f"{'table':32} {'now':>10} {'snapshot':>10}",
+        ]
+        for table, now, then in self.rows():
+            mark = "" if now == then else "  ← changes"
+            lines.append(f"{table:32} {_n(now):>10} {_n(then):>10}{mark}")
+        lines.append(f"migrations removed: {', '.join(self.removed_migrations) or 'none'}")
+        return scrub("\n".join(lines))
+
+    __repr__ = to_text
+
+    def _repr_html_(self) -> str:
+        e, snap = html.escape, self.plan.snapshot
+        body = "".join(
+            f"<tr style='background:{'#fff4e5' if now != then else 'none'}'><td>{e(t)}</td>"
+            f"<td>{_n(now)}</td><td>{_n(then)}</td></tr>"
+            for t, now, then in self.rows()
+        )
+        return scrub(
+            f"<p><b>The restore overwrites database <code>{e(self.plan.database)}</code> at "
+            f"<code>{e(self.plan.database_at)}</code></b> with snapshot "
+            f"<code>{e(Path(snap.path).name)}</code> taken {e(snap.created_at)} "
+            f"(sha256 <code>{e(snap.sha256[:16])}…</code>).</p>"
+            "<table><thead><tr><th>table</th><th>rows now</th><th>rows in snapshot</th></tr>"
+            f"</thead><tbody>{body}</tbody></table><p>Migrations removed: "
+            f"{e(', '.join(self.removed_migrations) or 'none')}</p>"
+        )
+
+
+def _n(value: int | None) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+def overwrite_preview(run: session.Runbook, plan: RollbackPlan) -> Overwrite:
+    """Read (never write) the target's row counts and migrations, next to the snapshot's."""
+    url = run.database_url()
+    rows = db.prisma_rows(url) or []
+    return Overwrite(plan, db.row_counts(url), [r["migration_name"] for r in rows])
+
+
+def confirm(run: session.Runbook, plan: RollbackPlan, given: str | None) -> Confirmation:
+    """Show what the restore overwrites, then ask for the database's name.
+
+    ``given`` is the ``confirm_restore`` parameter; empty means "not given": headless the
+    restore is then refused, interactive shows a box to type the name into.
+    """
+    session.show(overwrite_preview(run, plan))
+    return ask(
+        f"Type the name of the database to overwrite ({plan.database_at}) to confirm the restore",
+        plan.database,
+        given or None,
+    )

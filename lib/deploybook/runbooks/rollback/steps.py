@@ -1,0 +1,379 @@
+"""Runbook 05, part two: the rollback's steps and their verification.
+
+Refusals come first and change nothing (`_preflight`); then, under the environment lock,
+resumable `StepLedger` steps announce, revert each service, take a safety snapshot and
+restore the database. `verify` compares what runs now with the plan and the snapshot.
+"""
+
+from __future__ import annotations
+
+import html
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from deploybook.systems.postgres import db
+from deploybook.systems import notify
+from deploybook.session import runbook as session
+from deploybook.runbooks.smoke import cells as smoke
+from deploybook.session.approvals import Confirmation
+from deploybook.core.checks import Check, Checks, Status
+from deploybook.systems.commands import run_command
+from deploybook.errors import DeploybookError, RestoreRefused, SnapshotCorrupt
+from deploybook.systems.postgres.tools import pg_tools
+from deploybook.systems.postgres.restore import compare_inventory, restore
+from deploybook.runbooks.rollback.plan import SECTION, Revert, RollbackPlan, describe_breach
+from deploybook.systems.postgres.snapshot import snapshot, verify_snapshot
+from deploybook.core.steps import DONE, SKIPPED, Step, StepLedger
+
+COMMAND_TIMEOUT_S = 600.0
+
+
+@dataclass
+class Recovery:
+    """A rollback in progress: its plan, step ledger, what was reverted and verified."""
+
+    run: session.Runbook
+    plan: RollbackPlan
+    ledger: StepLedger
+    checks: Checks = field(default_factory=Checks)
+    reverted: list[dict[str, Any]] = field(default_factory=list)
+    restored: bool = False
+    safety_snapshot: str | None = None
+    removed_migrations: list[str] = field(default_factory=list)
+    verify_started: datetime | None = None
+    verified_at: datetime | None = None
+    verify_ended: datetime | None = None
+    incident_report: Path | None = None
+
+    @property
+    def started_at(self) -> datetime:
+        """The incident clock starts when the rollback runbook starts."""
+        return self.run.started_at
+
+    @property
+    def recovery_s(self) -> float | None:
+        if self.verified_at is None:
+            return None
+        return round((self.verified_at - self.started_at).total_seconds(), 3)
+
+    def timeline_rows(self) -> list[dict[str, Any]]:
+        """Every step with its times (the ledger's, then verification), for report and plot."""
+        rows = [s for s in self.ledger.summary() if s["status"] in (DONE, SKIPPED, "failed")]
+        if self.verify_started:
+            ended = self.verified_at or self.verify_ended or datetime.now(UTC)
+            rows.append(
+                {
+                    "name": "verify",
+                    "status": "done" if self.verified_at else "failed",
+                    "started_at": _stamp(self.verify_started),
+                    "ended_at": _stamp(ended),
+                    "duration_s": (ended - self.verify_started).total_seconds(),
+                    "detail": "" if self.verified_at else "not verified: see the checks",
+                }
+            )
+        return sorted(rows, key=lambda row: row.get("started_at") or "")
+
+    def to_text(self) -> str:
+        steps = "\n".join(f"{s.name}: {s.status} {s.detail}" for s in self.ledger.steps)
+        return f"{steps}\n{self.checks.to_text()}"
+
+    __repr__ = to_text
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        rows = "".join(
+            f"<tr><td>{e(s.name)}</td><td>{e(s.status)}</td><td>{e(s.started_at or '')}</td>"
+            f"<td>{'' if s.duration_s is None else f'{s.duration_s:.2f}'}</td>"
+            f"<td style='text-align:left'>{e(s.detail or s.describe)}</td></tr>"
+            for s in self.ledger.steps
+        )
+        return (
+            "<table><thead><tr><th>step</th><th>status</th><th>started</th><th>seconds</th>"
+            f"<th>detail</th></tr></thead><tbody>{rows}</tbody></table>" + self.checks._repr_html_()
+        )
+
+
+# -- helpers ---------------------------------------------------------------------------------
+def _stamp(moment: datetime) -> str:
+    """The ledger's time format (UTC, milliseconds, Z), so a timeline sorts as one."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def run_key(run: session.Runbook) -> str:
+    return run.run_id or f"{run.started_at:%Y%m%dT%H%M%SZ}"
+
+
+def _lock(run: session.Runbook) -> AbstractContextManager[Any]:
+    """The rollout's own environment lock: a rollout and a rollback never overlap."""
+    from deploybook.runbooks.rollout.cells import lock
+
+    return lock(run)
+
+
+def _ledger(run: session.Runbook) -> StepLedger:
+    path = run.record_dir / f"rollback-steps-{run.env}-{run.release}.jsonl"
+    return StepLedger(path, f"{run_key(run)}:{run.env}:{run.release}")
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """A step's JSON result (kept for a resumed run) and the line the ledger shows."""
+
+    value: Any
+    text: str
+
+    def as_dict(self) -> Any:
+        return self.value
+
+    def summary(self) -> str:
+        return self.text
+
+
+def _result(step: Step) -> Any:
+    """What a step returned: the outcome's value now, or its JSON when a rerun skipped it."""
+    return step.value.value if isinstance(step.value, _Outcome) else step.value
+
+
+def announce_step(
+    recovery: Recovery, name: str, targets: list[Any], subject: str, text: str
+) -> Checks:
+    """An announcement as a step: sent once per run, its checks kept for a resumed run."""
+    run = recovery.run
+
+    def send() -> _Outcome:
+        checks = notify.announce(targets, subject, text, section=SECTION)
+        return _Outcome(checks.to_records(), checks.summary())
+
+    step = recovery.ledger.run(
+        name, send, execute=run.execute, describe=f"{subject} → {len(targets)} target(s)"
+    )
+    if step.status not in (DONE, SKIPPED) or not _result(step):
+        return run.record(_step_check(name, step, step.detail, critical=False))
+    checks = [Check.from_dict(c) for c in _result(step)]
+    for check in checks:  # "announce via webhook …" -> "announce rollback via webhook …"
+        check.name = check.name.replace("announce via", f"{name} via", 1)
+    return run.record(checks)
+
+
+def _step_check(name: str, step: Step, evidence: str, critical: bool = True) -> Check:
+    if step.status == SKIPPED:
+        return Check(name, SECTION, Status.PASS, f"resumed: {step.detail}", critical)
+    if step.status != DONE:
+        return Check(name, SECTION, Status.SKIP, f"dry run: {step.describe}", False)
+    return Check(name, SECTION, Status.PASS, evidence, critical, step.duration_s or 0.0)
+
+
+# -- the steps -------------------------------------------------------------------------------
+def _preflight(run: session.Runbook, plan: RollbackPlan, confirmation: Confirmation | None) -> None:
+    """Everything that can refuse the rollback, checked before anything changes."""
+    url = run.database_url()
+    tools = pg_tools(run.pg_bin_dir, db.server_version(url)[0])
+    name = f"snapshot {Path(plan.snapshot.path).name} intact"
+    try:
+        entries = verify_snapshot(plan.snapshot, plan.snapshot.sha256, tools)
+    except SnapshotCorrupt as exc:
+        run.record(Check(name, SECTION, Status.FAIL, f"{exc} — nothing was changed"))
+        raise SnapshotCorrupt(f"{exc} — nothing was changed") from None
+    run.record(
+        Check(
+            name,
+            SECTION,
+            Status.PASS,
+            f"sha256 matches {plan.snapshot.sha256[:16]}…, {entries} archive entries",
+        )
+    )
+    # NOTE: a Confirmation is falsy until confirmed: compare with None, not truthiness.
+    asked = confirmation is not None
+    explained = confirmation.explain() if asked else "no confirmation was asked for"
+    confirmed = asked and confirmation.confirmed
+    if not run.execute:
+        status = Status.PASS if confirmed else Status.SKIP
+        run.record(Check("restore confirmed", SECTION, status, f"dry run; {explained}", False))
+        return
+    if not confirmed:
+        message = (
+            f"restore of {plan.database_at} refused: {explained} (confirm_restore="
+            f"'{plan.database}'); nothing was changed — no announcement, no service reverted"
+        )
+        run.record(Check("restore confirmed", SECTION, Status.FAIL, message))
+        raise RestoreRefused(message)
+    run.record(Check("restore confirmed", SECTION, Status.PASS, explained))
+
+
+def _revert(recovery: Recovery, revert: Revert) -> bool:
+    run, name = recovery.run, f"revert {revert.service}"
+    describe = f"{revert.service} {revert.current or '?'} → {revert.target}: `{revert.command}`"
+    try:
+        step = recovery.ledger.run(
+            name,
+            lambda: run_command(revert.argv, COMMAND_TIMEOUT_S),
+            execute=run.execute,
+            describe=describe,
+        )
+    except DeploybookError as exc:  # CommandFailed, or its executable is missing
+        recovery.checks.extend(run.record(Check(name, SECTION, Status.FAIL, str(exc))))
+        return False
+    evidence = f"{revert.current or '?'} → {revert.target}: {step.detail}"
+    recovery.checks.extend(run.record(_step_check(name, step, evidence)))
+    if step.status in (DONE, SKIPPED):
+        recovery.reverted.append(
+            {"service": revert.service, "from": revert.current, "to": revert.target}
+        )
+    return True
+
+
+def _restore(recovery: Recovery) -> None:
+    """Safety snapshot of what is there now, then the restore; a failure is recorded."""
+    run, plan = recovery.run, recovery.plan
+    url, bin_dir, key = run.database_url(), run.pg_bin_dir, run_key(run)
+    params = run.params.database
+
+    def safety() -> _Outcome:
+        snap = snapshot(
+            url,
+            run.record_dir,
+            f"safety-{run.env}-{key}",
+            params.snapshot_format,
+            compress=params.snapshot_compress,
+            bin_dir=bin_dir,
+        )
+        return _Outcome(
+            {"path": str(snap.path), "sha256": snap.sha256},
+            f"{snap.path.name}: {snap.size:,} bytes, sha256 {snap.sha256[:16]}…",
+        )
+
+    def overwrite() -> _Outcome:
+        kept = {row[0] for row in (plan.snapshot.inventory or {}).get("prisma_migrations") or []}
+        removed = [r["migration_name"] for r in db.prisma_rows(url) or []]
+        check = restore(plan.snapshot, url, expected_sha256=plan.snapshot.sha256, bin_dir=bin_dir)
+        value = {
+            "evidence": check.evidence,
+            "removed_migrations": [m for m in removed if m not in kept],
+        }
+        return _Outcome(value, check.evidence)
+
+    steps = (
+        ("safety snapshot", safety, f"pg_dump of {plan.database_at} into {run.record_dir}"),
+        (
+            "restore database",
+            overwrite,
+            f"restore {plan.database_at} from {Path(plan.snapshot.path).name} (one transaction)",
+        ),
+    )
+    for name, fn, describe in steps:
+        try:
+            step = recovery.ledger.run(name, fn, execute=run.execute, describe=describe)
+        except DeploybookError as exc:
+            failed = Check(name, SECTION, Status.FAIL, f"{type(exc).__name__}: {exc}")
+            recovery.checks.extend(run.record(failed))
+            return
+        result = _result(step) or {}
+        if name == "safety snapshot":
+            recovery.safety_snapshot = result.get("path")
+            evidence = f"{recovery.safety_snapshot} (sha256 {str(result.get('sha256'))[:16]}…)"
+        else:
+            recovery.removed_migrations = result.get("removed_migrations", [])
+            recovery.restored = step.status in (DONE, SKIPPED)
+            evidence = result.get("evidence", "")
+        recovery.checks.extend(run.record(_step_check(name, step, evidence)))
+
+
+def revert_and_restore(
+    run: session.Runbook, plan: RollbackPlan, confirmation: Confirmation | None
+) -> Recovery:
+    """Announce, revert every service, take a safety snapshot and restore the database.
+
+    Refusals (snapshot fails its SHA-256, restore not confirmed, lock held) raise before
+    anything changes. A failing revert is recorded and stops before the restore, so the
+    verification and the incident report still run and say what happened.
+    """
+    _preflight(run, plan, confirmation)
+    recovery = Recovery(run, plan, _ledger(run))
+    with _lock(run) if run.execute else nullcontext():
+        targets = list(run.params.notifications)
+        previous = plan.previous_release or "their previous versions"
+        text = (
+            f"Rolling back {run.release} on {run.env} to {previous} (operator {run.operator}, "
+            f"run {run_key(run)}).\nTrigger: {describe_breach(plan.breach)}\n"
+            f"Database {plan.database} will be restored from {Path(plan.snapshot.path).name}."
+        )
+        recovery.checks.extend(
+            announce_step(
+                recovery,
+                "announce rollback",
+                targets,
+                f"Rollback started: {run.env} {run.release} → {previous}",
+                text,
+            )
+        )
+        reverted = [_revert(recovery, r) for r in plan.reverts]
+        if all(reverted):
+            _restore(recovery)
+        else:
+            recovery.checks.extend(
+                run.record(
+                    Check(
+                        "restore database",
+                        SECTION,
+                        Status.FAIL,
+                        "not attempted: a service failed to revert (see above)",
+                    )
+                )
+            )
+    return recovery
+
+
+# -- verification ----------------------------------------------------------------------------
+def _versions_check(recovery: Recovery, suite: Checks) -> Check:
+    health = {c.name: c for c in suite}
+    wrong, seen = [], []
+    for r in recovery.plan.reverts:
+        check = health.get(f"{r.service} health")
+        version = (check.data or {}).get("version") if check else None
+        seen.append(f"{r.service} {version or 'unreachable'}")
+        if version != r.target:
+            wrong.append(f"{r.service} runs {version or 'nothing reachable'}, expected {r.target}")
+    status = Status.FAIL if wrong else Status.PASS
+    return Check(
+        "every service at its previous version",
+        SECTION,
+        status,
+        "; ".join(wrong) if wrong else ", ".join(seen),
+    )
+
+
+def verify(run: session.Runbook, recovery: Recovery) -> Checks:
+    """Health and smoke at the previous version, and the database equal to the snapshot."""
+    if not run.execute:
+        return run.record(
+            Check("rollback verified", SECTION, Status.SKIP, "dry run: nothing changed", False)
+        )
+    recovery.verify_started = datetime.now(UTC)
+    plan = recovery.plan
+    suite = smoke.run_suite(run.params, expect_version=plan.previous_release)
+    checks = Checks([*suite, _versions_check(recovery, suite)])
+    inventory = plan.snapshot.inventory
+    if not inventory:
+        checks.append(
+            Check(
+                "database equals the snapshot",
+                SECTION,
+                Status.FAIL,
+                f"snapshot {plan.snapshot.path} has no recorded inventory to compare with",
+            )
+        )
+    else:
+        try:
+            checks.extend(
+                compare_inventory(inventory, db.inventory(run.database_url()), "snapshot as dumped")
+            )
+        except DeploybookError as exc:
+            checks.append(Check("database equals the snapshot", SECTION, Status.FAIL, f"{exc}"))
+    recovery.verify_ended = datetime.now(UTC)
+    if checks.ok:
+        recovery.verified_at = recovery.verify_ended
+    recovery.checks.extend(checks)
+    return run.record(checks)

@@ -1,0 +1,429 @@
+"""Runbook 03: the staging and production rollouts (plan sections 11 and 13).
+
+A rollout is a `Plan`: ordered steps built from params, every command rendered up front
+(so a bad template fails the dry run too). `execute` runs the plan under the environment
+lock through a `StepLedger`, so a rerun resumes after the last finished step and never
+repeats a finished mutation. With ``execute=False`` nothing that changes a system is
+called: the plan is printed. The gates that must pass first (sign-offs, the staging
+record, the snapshot from 02) are in `deploybook.runbooks.rollout.gates`; the release notes in
+`deploybook.runbooks.rollout.releasenotes`.
+
+Scraps glued for later runbooks (05-rollback reads them): ``previous_versions``,
+``snapshot``, ``applied_migrations``, ``rollout``, ``signoffs``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from deploybook.session import approvals
+from deploybook.core import audit
+from deploybook.systems import notify
+from deploybook.core import paths
+from deploybook.core.checks import Check, Status
+from deploybook.config import Params
+from deploybook.errors import ConfigError, GateFailed, MigrationFailed
+from deploybook.runbooks.rollout.releasenotes import ReleaseNotes
+from deploybook.runbooks.rollout.releasenotes import release_notes as _build_notes
+from deploybook.runbooks.rollout.gates import Gates, check_gates
+from deploybook.runbooks.rollout.plan import (
+    MIGRATE_STEP,
+    SECTIONS,
+    VERSIONS_STEP,
+    Plan,
+    PlannedStep,
+    plan,
+)
+from deploybook.core.secrets import scrub
+from deploybook.session.runbook import Runbook, glue, show
+from deploybook.runbooks.smoke.cells import running_versions
+from deploybook.core.steps import DONE, FAILED, SKIPPED, Step, StepLedger, environment_lock
+
+__all__ = [
+    "Gates",
+    "Plan",
+    "PlannedStep",
+    "RolloutResult",
+    "check_gates",
+    "execute",
+    "ledger_path",
+    "lock",
+    "lock_dir",
+    "plan",
+    "release_notes",
+    "rollout",
+    "running_versions",
+    "signoffs",
+]
+
+RUNBOOK = "03-rollout"
+COMPLETE_STEP = "complete"
+
+
+# --- the lock and the ledger (05-rollback uses the same lock) ----------------------------------
+
+
+def lock_dir(env: str) -> Path:
+    """Where an environment's rollout/rollback lock lives: ``<outputs>/<env>/.locks``."""
+    return paths.outputs_dir() / env / ".locks"
+
+
+@contextmanager
+def lock(run: Runbook) -> Iterator[Any]:
+    """Hold the environment's lock for a rollout or rollback; a second holder gets LockHeld."""
+    with environment_lock(
+        lock_dir(run.env), run.env, operator=run.operator, runbook=run.name, run_id=run.run_id
+    ) as held:
+        yield held
+
+
+def ledger_path(run: Runbook) -> Path:
+    return run.record_dir / f"steps-{run.env}-{run.release}.jsonl"
+
+
+def _when(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def attempt_key(path: Path, base: str, *, resume: bool, env: str, release: str) -> tuple[str, str]:
+    """The ledger run key to use and why: resume the last attempt unless it completed, a
+    rollback ran since it started, or ``resume`` is False (then a fresh attempt ``base#N``)."""
+    first: dict[str, str] = {}
+    complete: set[str] = set()
+    attempt = re.compile(rf"^{re.escape(base)}(?:#(\d+))?$")
+    numbers: dict[int, str] = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            key = event.get("run_key", "") if isinstance(event, dict) else ""
+            if not isinstance(key, str) or not (match := attempt.match(key)):
+                continue
+            numbers[int(match.group(1) or 1)] = key
+            first.setdefault(key, event.get("recorded_at", ""))
+            if event.get("step") == COMPLETE_STEP and event.get("status") == DONE:
+                complete.add(key)
+    if not numbers:
+        return base, "first attempt"
+    n = max(numbers)
+    key = numbers[n]
+    fresh = f"{base}#{n + 1}"
+    if not resume:
+        return fresh, f"resume=False: attempt {n + 1} runs every step again"
+    if key in complete:
+        return fresh, f"attempt {n} completed: attempt {n + 1} runs every step again"
+    started = _when(first[key])
+    for entry in audit.read_ledger(audit.ledger_path(paths.outputs_dir(), env)):
+        ran = _when(entry.get("started_at"))
+        if entry.get("runbook") == "05-rollback" and entry.get("release") == release:
+            if started and ran and ran > started:
+                return (
+                    fresh,
+                    f"05-rollback ran after attempt {n} began: attempt {n + 1} starts over",
+                )
+    return key, f"resuming attempt {n} (begun {first[key]}): finished steps are skipped"
+
+
+# --- executing ------------------------------------------------------------------------------
+
+
+@dataclass
+class RolloutResult:
+    """How a rollout went: each step, what was running before, what was applied."""
+
+    env: str
+    release: str
+    stage: str
+    execute: bool
+    status: str  # planned | completed | failed
+    steps: list[Step] = field(default_factory=list)
+    run_key: str = ""
+    attempt: str = ""
+    ledger: str = ""
+    previous_versions: dict[str, Any] | None = None
+    applied_migrations: list[str] = field(default_factory=list)
+    snapshot: dict[str, Any] | None = None
+    error: str | None = None
+
+    def as_scrap(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "status": self.status,
+            "execute": self.execute,
+            "env": self.env,
+            "release": self.release,
+            "run_key": self.run_key,
+            "attempt": self.attempt,
+            "ledger": self.ledger,
+            "error": self.error,
+            "steps": [s.as_dict() for s in self.steps],
+        }
+
+    def to_text(self) -> str:
+        lines = [f"{self.stage} rollout of {self.release} to {self.env}: {self.status.upper()}"]
+        for s in self.steps:
+            took = f"{s.duration_s:.2f}s" if s.duration_s is not None else ""
+            first = s.detail.splitlines()[0] if s.detail else ""
+            lines.append(f"  {s.status:8} {s.name:28} {took:>8}  {first}")
+        if self.error:
+            lines.append(f"error: {self.error}")
+        return scrub("\n".join(lines))
+
+    def _repr_html_(self) -> str:
+        colours = {DONE: "#e6f4ea", FAILED: "#fde7e9", SKIPPED: "#f1f3f4"}
+        rows = "".join(
+            f"<tr style='background:{colours.get(s.status, '#fff')}'><td>{html.escape(s.name)}</td>"
+            f"<td>{s.status}</td><td>{s.started_at or ''}</td><td>{s.ended_at or ''}</td>"
+            f"<td>{'' if s.duration_s is None else f'{s.duration_s:.2f}'}</td>"
+            f"<td style='text-align:left;white-space:pre-wrap'>{html.escape(s.detail)}</td></tr>"
+            for s in self.steps
+        )
+        return scrub(
+            f"<h4>{html.escape(self.stage)} rollout of {html.escape(self.release)} to "
+            f"{html.escape(self.env)}: {html.escape(self.status.upper())}</h4>"
+            f"<p>{html.escape(self.attempt)}</p><table class='deploybook-steps'><thead><tr>"
+            "<th>step</th><th>status</th><th>started</th><th>ended</th><th>seconds</th>"
+            f"<th>detail</th></tr></thead><tbody>{rows}</tbody></table>"
+            + (f"<p><b>{html.escape(self.error)}</b></p>" if self.error else "")
+        )
+
+    def __repr__(self) -> str:
+        return self.to_text()
+
+    def plot(self, params: Params | None = None):
+        """The steps on the plan's timeline (section 5): deployment and rollback windows."""
+        from deploybook.core.plots import plot_schedule
+        from deploybook.runbooks.preconditions.release import window_start
+
+        rows = [
+            {
+                "name": s.name,
+                "start": _when(s.started_at),
+                "end": _when(s.ended_at),
+                "status": s.status,
+            }
+            for s in self.steps
+            if s.started_at
+        ]
+        first = min((r["start"] for r in rows), default=datetime.now(UTC))
+        start, sched = first, None
+        if params is not None:
+            sched = params.schedule
+            configured, is_set = window_start(params)
+            start = configured if is_set else first
+        return plot_schedule(
+            rows,
+            start,
+            deployment_window_min=sched.window_minutes if sched else 60,
+            rollback_window_min=sched.rollback_window_minutes if sched else 60,
+            freeze_h=sched.freeze_hours if sched else 24,
+            title=f"{self.stage} rollout of {self.release} to {self.env}",
+        )
+
+
+def _evidence(step: Step) -> str:
+    """What a step did, readably: versions as 'api v1.3.0, …', migrations as names."""
+    value = step.value
+    if step.status not in (DONE, SKIPPED) or step.name not in (VERSIONS_STEP, MIGRATE_STEP):
+        return step.detail
+    if isinstance(value, dict) and value:
+        shown = ", ".join(f"{k} {v}" for k, v in value.items())
+    elif isinstance(value, list):
+        shown = f"{len(value)}: {', '.join(map(str, value))}" if value else "none"
+    else:
+        return step.detail
+    return shown if step.status == DONE else f"{step.detail} — {shown}"
+
+
+def _step_check(step: Step, section: str) -> Check:
+    status = {DONE: Status.PASS, FAILED: Status.FAIL}.get(step.status, Status.SKIP)
+    detail = _evidence(step)
+    if step.status == SKIPPED and detail.startswith("already done"):
+        status, detail = Status.PASS, f"{detail} (resumed: not repeated)"
+    return Check(f"step: {step.name}", section, status, detail, True, step.duration_s or 0.0)
+
+
+def execute(
+    run: Runbook, the_plan: Plan, gates: Gates | None, *, resume: bool = True
+) -> RolloutResult:
+    """Run the plan (``run.execute``) under the lock and the step ledger, or print it."""
+    stage = the_plan.stage
+    if gates is not None and gates.stage != stage:
+        raise ConfigError(f"the gates were checked for {gates.stage}, the plan is for {stage}")
+    path = ledger_path(run)
+    base = f"{run.release}:{stage}"
+    result = RolloutResult(run.env, run.release, stage, run.execute, "planned", ledger=str(path))
+    if not run.execute:
+        key, why = attempt_key(path, base, resume=resume, env=run.env, release=run.release)
+        result.run_key, result.attempt = key, f"dry run; a real run would be: {why}"
+        ledger = StepLedger(path, key)
+        print(f"DRY RUN of the {stage} rollout ({result.attempt}); nothing is changed", flush=True)
+        for s in the_plan.steps:
+            result.steps.append(_planned(ledger, s))
+        run.record(
+            Check(
+                f"{stage} rollout plan",
+                SECTIONS[stage],
+                Status.PASS,
+                f"{len(the_plan.steps)} steps planned; execute=False, so nothing was changed",
+                critical=False,
+            )
+        )
+        glue("rollout", result.as_scrap())
+        return result
+    if gates is None or not gates.ok:
+        raise GateFailed(
+            "refusing to execute: the gates have not passed (call rollout.check_gates first)",
+            list(gates.checks.failed) if gates else [],
+        )
+    result.snapshot = gates.snapshot
+    with lock(run):  # LockHeld here: nothing has run and nothing is glued
+        key, why = attempt_key(path, base, resume=resume, env=run.env, release=run.release)
+        result.run_key, result.attempt = key, why
+        print(f"{stage} rollout of {run.release} to {run.env}: {why}", flush=True)
+        ledger = StepLedger(path, key)
+        try:
+            _run_steps(run, the_plan, ledger, result)
+            if result.status != "failed":
+                ledger.run(
+                    COMPLETE_STEP, lambda: "all steps done", execute=True, describe="complete"
+                )
+                result.status = "completed"
+        except BaseException:
+            result.status = "interrupted"
+            raise
+        finally:
+            run.record(the_plan.extra_checks)
+            _glue_result(result)
+    if result.status == "failed" and stage == "production":
+        _announce_failure(run, result)
+    return result
+
+
+def _planned(ledger: StepLedger, s: PlannedStep) -> Step:
+    if s.action is None:
+        print(f"… {s.name}: skip: {s.skip}", flush=True)
+        return Step(s.name, SKIPPED, s.describe, detail=f"skip: {s.skip}")
+    return ledger.run(s.name, lambda: None, execute=False, describe=s.describe)
+
+
+def _run_steps(run: Runbook, the_plan: Plan, ledger: StepLedger, result: RolloutResult) -> None:
+    for s in the_plan.steps:
+        if s.action is None:
+            print(f"⏭ {s.name}: skip: {s.skip}", flush=True)
+            step = Step(s.name, SKIPPED, s.describe, detail=f"skip: {s.skip}")
+            result.steps.append(step)
+            run.record(Check(f"step: {s.name}", s.section, Status.SKIP, step.detail, False))
+            continue
+        try:
+            step = ledger.run(s.name, s.action, execute=True, describe=s.describe)
+        except Exception as exc:
+            step = next((x for x in ledger.steps if x.name == s.name), None)
+            step = step or Step(s.name, FAILED, s.describe, detail=f"{type(exc).__name__}: {exc}")
+            result.steps.append(step)
+            result.status = "failed"
+            result.error = scrub(f"step {s.name!r} failed: {type(exc).__name__}: {exc}")
+            check = _step_check(step, s.section)
+            if isinstance(exc, MigrationFailed):
+                check.data = scrub(
+                    {
+                        "migration": getattr(exc, "migration", None),
+                        "logs": getattr(exc, "logs", None),
+                    }
+                )
+            run.record(check)
+            return
+        result.steps.append(step)
+        run.record(_step_check(step, s.section))
+        if s.name == VERSIONS_STEP:
+            result.previous_versions = _keep_earlier(step.value, ledger, run.release)
+        elif s.name == MIGRATE_STEP:
+            result.applied_migrations = list(step.value or [])
+
+
+def _keep_earlier(found: Any, ledger: StepLedger, release: str) -> dict[str, Any] | None:
+    """What ran before this release: a service already at the release (a rerun after the
+    rollout completed) keeps the version an earlier attempt recorded, so the rollback
+    target is never the release itself."""
+    if not isinstance(found, dict):
+        return found
+    base = ledger.run_key.split("#")[0]
+    earlier: dict[str, str] = {}
+    if ledger.path.exists():
+        for line in ledger.path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            key = event.get("run_key", "") if isinstance(event, dict) else ""
+            if key.split("#")[0] != base or event.get("step") != VERSIONS_STEP:
+                continue
+            for name, version in (event.get("result") or {}).items():
+                if version and version != release:
+                    earlier.setdefault(name, version)
+    kept = {k: earlier[k] for k, v in found.items() if v == release and k in earlier}
+    if kept:
+        print(f"    already at {release}; previous versions kept from an earlier attempt: {kept}")
+    return {**found, **kept}
+
+
+def _glue_result(result: RolloutResult) -> None:
+    if result.previous_versions is not None:
+        glue("previous_versions", result.previous_versions)
+    if result.snapshot is not None:
+        glue("snapshot", result.snapshot)
+    glue("applied_migrations", result.applied_migrations)
+    glue("rollout", result.as_scrap())
+
+
+def _announce_failure(run: Runbook, result: RolloutResult) -> None:
+    subject = f"[{run.env}] rollout of {run.release} FAILED"
+    text = f"{result.error}\nThe run stopped there; see the record. Consider 05-rollback."
+    run.record(notify.announce(run.params.notifications, subject, text))
+
+
+# --- the runbook's other cells -----------------------------------------------------------------
+
+
+def signoffs(run: Runbook, approvals_given: dict[str, Any] | None) -> approvals.SignOffs:
+    """Sign-offs from the ``approvals`` parameter (headless) or the form (JupyterLab)."""
+    collected = approvals.collect_signoffs(run.params.signoff_roles, approvals_given, run.operator)
+    show(collected)
+    return collected
+
+
+def release_notes(run: Runbook) -> ReleaseNotes:
+    """Build the release notes, write them beside the record and show them."""
+    guide = run.params.rollout.release_notes_guide
+    notes = _build_notes(run.params, run.release, run.previous_release, guide)
+    path = notes.write(run.record_dir)
+    show(notes)
+    print(f"written to {path}")
+    return notes
+
+
+def rollout(
+    run: Runbook,
+    approvals_given: dict[str, Any] | None = None,
+    stage: str = "",
+    *,
+    resume: bool = True,
+) -> RolloutResult:
+    """The whole runbook in one call (tests, CLI): sign-offs, gates, notes, plan, execute."""
+    given = signoffs(run, approvals_given)
+    gates = check_gates(run, given, stage)
+    notes = release_notes(run)
+    return execute(run, plan(run, gates.stage, notes), gates, resume=resume)

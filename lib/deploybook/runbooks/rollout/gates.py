@@ -1,0 +1,274 @@
+"""What must hold before runbook 03 changes anything (plan sections 5, 7, 8, 18).
+
+Production needs a passing, executed staging rollout of the same release (and the same
+artifact SHAs when both 01 records hold them), every sign-off by someone other than the
+operator, the snapshot 02 took (the rollback restores it), the checkout at the release
+tag and, when params schedule one, the deployment window. Each is a `Check`; with
+``execute=False`` a failing gate is shown as a warning ("execute=True would refuse").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from deploybook.core import paths
+from deploybook.session import records
+from deploybook.systems import git as repo
+from deploybook.session.approvals import SignOffs, check_signoffs
+from deploybook.core.checks import Check, Checks, Status
+from deploybook.config import Params
+from deploybook.errors import ConfigError, DeploybookError
+from deploybook.session.runbook import Runbook, glue, show
+
+RUNBOOK = "03-rollout"
+STAGES = ("staging", "production")
+
+
+def resolve_stage(params: Params, stage: str = "") -> str:
+    """``staging`` or ``production``: empty means the params role; production stays production."""
+    stage = (stage or "").strip().lower() or params.environment.role
+    if stage not in STAGES:
+        raise ConfigError(f"stage {stage!r} is not one of {', '.join(STAGES)} (or empty)")
+    if stage == "staging" and params.environment.is_production:
+        raise ConfigError(
+            f"{params.source}: environment {params.environment.name} is production; it only "
+            "runs the production rollout (with its gates), never stage='staging'"
+        )
+    return stage
+
+
+@dataclass
+class Gates:
+    """The gate checks of one run, and the snapshot found for the rollback."""
+
+    stage: str
+    checks: Checks
+    snapshot: dict[str, Any] | None = None
+    staging_record: str | None = None
+    signoffs: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.checks.ok
+
+    def _repr_html_(self) -> str:
+        return self.checks._repr_html_()
+
+    def to_text(self) -> str:
+        return self.checks.to_text()
+
+    def __repr__(self) -> str:
+        return self.to_text()
+
+
+def _artifact_shas(artifacts: dict[str, Any]) -> dict[str, str]:
+    comps = artifacts.get("components") or artifacts.get("services") or {}
+    shas = {k: str(v.get("sha") if isinstance(v, dict) else v) for k, v in comps.items()}
+    if commit := artifacts.get("commit") or artifacts.get("tag_sha"):
+        shas["(commit)"] = str(commit)
+    return shas
+
+
+def judge_artifacts(staging: dict[str, Any] | None, here: dict[str, Any] | None) -> Check:
+    """Production ships what staging tested: both 01 records' artifact SHAs agree."""
+    name = "same artifact SHAs as staging"
+    if not staging or not here:
+        missing = "staging's" if not staging else "this environment's"
+        return Check(
+            name,
+            "8",
+            Status.WARN,
+            f"cannot compare: {missing} passing 01-preconditions record holds no `artifacts`",
+            critical=False,
+        )
+    a, b = _artifact_shas(staging), _artifact_shas(here)
+    diff = [
+        f"{k}: staging {a.get(k)} ≠ here {b.get(k)}"
+        for k in sorted(set(a) | set(b))
+        if a.get(k) != b.get(k)
+    ]
+    if diff:
+        return Check(
+            name, "8", Status.FAIL, "artifacts differ from staging:\n" + "\n".join(diff), data=diff
+        )
+    return Check(name, "8", Status.PASS, f"{len(a)} artifact SHAs match staging's", data=a)
+
+
+def _staging_record(params: Params, release: str) -> tuple[Check, str | None]:
+    name = "staging rollout passed for this release"
+    staging_env = params.environment.staging_env
+    if not staging_env:
+        return Check(name, "13", Status.FAIL, "params environment.staging_env is not set"), None
+    record = records.find(staging_env, release, RUNBOOK, passed=True, having="previous_versions")
+    rollout = record.scrap("rollout", {}) if record else {}
+    if record is None or rollout.get("status") != "completed" or not rollout.get("execute"):
+        return Check(
+            name,
+            "13",
+            Status.FAIL,
+            f"no passing, executed 03-rollout record of {release} in {staging_env}: roll out "
+            f"to staging first (deploybook run 03 --env {staging_env} --release {release} "
+            "-p execute true)",
+        ), None
+    rel = str(record.path.relative_to(paths.outputs_dir()))
+    return Check(
+        name, "13", Status.PASS, f"{rel} ({record.entry.get('ended_at', '?')})", data=rel
+    ), rel
+
+
+def _snapshot(env: str, release: str, production: bool) -> tuple[Check, dict[str, Any] | None]:
+    name = "snapshot from 02-migration-dry-run"
+    fail = Status.FAIL if production else Status.WARN
+    record = records.find(env, release, "02-migration-dry-run", passed=True, having="snapshot")
+    if record is None:
+        return Check(
+            name,
+            "7",
+            fail,
+            f"no passing 02-migration-dry-run record of {release} in {env} holds a snapshot: "
+            f"run 02 first (deploybook run 02 --env {env} --release {release}); the rollback "
+            "restores that snapshot",
+            critical=production,
+        ), None
+    snap = record.scrap("snapshot")
+    path = Path(str(snap.get("path", "")))
+    if not path.is_absolute():
+        path = paths.project_root() / path
+    if not path.exists():
+        return Check(
+            name,
+            "7",
+            fail,
+            f"the snapshot {path} recorded by 02 is gone: run 02 again",
+            critical=production,
+        ), None
+    return Check(
+        name,
+        "7",
+        Status.PASS,
+        f"{path.name} ({snap.get('size', 0):,} bytes, sha256 {str(snap.get('sha256', ''))[:12]}…) "
+        f"taken {snap.get('created_at', '?')}",
+        critical=production,
+    ), snap
+
+
+def _checkout_at_release(params: Params, release: str, production: bool) -> Check:
+    """Migrations are read from the working tree: it must be the release tag, unmodified."""
+    name = "checkout at the release tag"
+    fail = Status.FAIL if production else Status.WARN
+    checkout = Path(params.checkout.path)
+    try:
+        tag = repo.commit_sha(checkout, release)
+        head = repo.git(checkout, "rev-parse", "HEAD").stdout.strip()
+        dirty = repo.git(
+            checkout, "status", "--porcelain", "--", params.checkout.migrations_dir
+        ).stdout.strip()
+    except DeploybookError as exc:
+        return Check(name, "8", fail, f"{type(exc).__name__}: {exc}", critical=production)
+    if head != tag:
+        return Check(
+            name,
+            "8",
+            fail,
+            f"HEAD {head[:10]} is not {release} ({tag[:10]}): check out the tag",
+            critical=production,
+        )
+    if dirty:
+        return Check(
+            name,
+            "8",
+            fail,
+            f"{params.checkout.migrations_dir} has local changes:\n{dirty}",
+            critical=production,
+        )
+    return Check(
+        name,
+        "8",
+        Status.PASS,
+        f"HEAD is {release} ({tag[:10]}), migrations unmodified",
+        critical=production,
+    )
+
+
+def _window(params: Params, now: datetime | None = None) -> Check:
+    name = "inside the deployment window"
+    start = params.schedule.window_start
+    if start is None:
+        return Check(name, "5", Status.SKIP, "schedule.window_start is not set", critical=False)
+    start = start if start.tzinfo else start.replace(tzinfo=UTC)
+    end = start + timedelta(minutes=params.schedule.window_minutes)
+    now = now or datetime.now(UTC)
+    span = f"{start:%Y-%m-%d %H:%M}–{end:%H:%M} UTC"
+    if start <= now <= end:
+        return Check(name, "5", Status.PASS, f"now {now:%H:%M} UTC is inside {span}")
+    return Check(name, "5", Status.FAIL, f"now {now:%Y-%m-%d %H:%M} UTC is outside {span}")
+
+
+def _soften(checks: Checks) -> Checks:
+    """A dry run shows what would block an execute run without failing itself."""
+    out = Checks()
+    for c in checks:
+        if c.blocks:
+            c = Check(
+                c.name,
+                c.section,
+                Status.WARN,
+                f"execute=True would refuse: {c.evidence}",
+                False,
+                c.duration_s,
+                c.data,
+            )
+        out.append(c)
+    return out
+
+
+def check_gates(run: Runbook, signoffs: SignOffs, stage: str = "") -> Gates:
+    """Every gate of this stage as checks; with ``execute=True`` a failed one raises
+    GateFailed (after the record holds the checks), before any step has run."""
+    params = run.params
+    stage = resolve_stage(params, stage)
+    production = stage == "production"
+    checks = Checks(
+        check_signoffs(
+            signoffs,
+            params.signoff_roles,
+            run.operator,
+            require_all=production,
+            require_distinct_approver=production,
+        )
+    )
+    staging_record = None
+    if production:
+        check, staging_record = _staging_record(params, run.release)
+        checks.append(check)
+        staging_env = params.environment.staging_env or ""
+        arts = [
+            (rec.scrap("artifacts") if rec else None)
+            for rec in (
+                records.find(
+                    staging_env, run.release, "01-preconditions", passed=True, having="artifacts"
+                )
+                if staging_env
+                else None,
+                records.find(
+                    run.env, run.release, "01-preconditions", passed=True, having="artifacts"
+                ),
+            )
+        ]
+        checks.append(judge_artifacts(*arts))
+        checks.append(_window(params))
+    snap_check, snap = _snapshot(run.env, run.release, production)
+    checks += [snap_check, _checkout_at_release(params, run.release, production)]
+    if not run.execute:
+        checks = _soften(checks)
+    gates = Gates(stage, checks, snap, staging_record, signoffs.to_records())
+    run.record(checks)
+    show(gates)
+    glue("signoffs", gates.signoffs)
+    if run.execute and not gates.ok:
+        glue("rollout", {"stage": stage, "status": "refused", "execute": True, "steps": []})
+        run.finish()  # glues the checks and raises GateFailed naming every failed gate
+    return gates

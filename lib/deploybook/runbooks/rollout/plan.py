@@ -1,0 +1,346 @@
+"""The steps of a rollout (plan sections 11 and 13), built from params.
+
+Every command is an argv template from params rendered here, up front, so a bad template
+or value fails the dry run as well as the real one. A step's action is a closure that
+`deploybook.runbooks.rollout.cells.execute` runs through the step ledger; building a plan changes
+nothing (it only reads the pending migrations, to show them).
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deploybook.systems.postgres import db
+from deploybook.systems.prisma import migrations
+from deploybook.systems import notify
+from deploybook.runbooks.smoke import cells as smoke
+from deploybook.core.checks import Checks, Status
+from deploybook.systems.commands import CommandResult, render_argv, run_template
+from deploybook.errors import GateFailed, MigrationFailed, NotifyFailed
+from deploybook.systems.http import check_health
+from deploybook.runbooks.rollout.releasenotes import ReleaseNotes
+from deploybook.runbooks.rollout.gates import resolve_stage
+from deploybook.core.secrets import scrub
+from deploybook.session.runbook import Runbook, show
+from deploybook.systems.prisma import apply as prisma_apply
+
+SECTIONS = {"staging": "11", "production": "13"}
+VERSIONS_STEP, MIGRATE_STEP = "record running versions", "apply migrations"
+HEALTH_RETRIES = 3
+
+
+@dataclass
+class PlannedStep:
+    """One step: what it does (its rendered command), and the call that does it."""
+
+    name: str
+    describe: str
+    action: Callable[[], Any] | None  # None: skipped, for ``skip``
+    section: str
+    skip: str = ""
+
+
+@dataclass
+class Plan:
+    """The ordered steps of one rollout of one release to one environment."""
+
+    env: str
+    release: str
+    stage: str
+    steps: list[PlannedStep]
+    # What the smoke and announcement steps found, for the run's checks table.
+    extra_checks: Checks = field(default_factory=Checks)
+
+    def rows(self) -> list[dict[str, str]]:
+        return [
+            {"step": s.name, "what": s.describe if s.action else f"skip: {s.skip}"}
+            for s in self.steps
+        ]
+
+    def to_text(self) -> str:
+        lines = [f"{self.stage} rollout of {self.release} to {self.env}: {len(self.steps)} steps"]
+        lines += [f"{i:2}. {r['step']}: {r['what']}" for i, r in enumerate(self.rows(), 1)]
+        return scrub("\n".join(lines))
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td>{i}</td><td>{html.escape(r['step'])}</td>"
+            f"<td style='text-align:left'><code>{html.escape(r['what'])}</code></td></tr>"
+            for i, r in enumerate(self.rows(), 1)
+        )
+        return scrub(
+            f"<h4>{html.escape(self.stage)} rollout of {html.escape(self.release)} to "
+            f"{html.escape(self.env)}</h4><table class='deploybook-plan'><thead><tr><th>#</th>"
+            f"<th>step</th><th>what</th></tr></thead><tbody>{rows}</tbody></table>"
+        )
+
+    def __repr__(self) -> str:
+        return self.to_text()
+
+
+def _command_env() -> dict[str, str]:
+    # Params name `deploybook` and `python`: this installation's come first on PATH.
+    return {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def _show_output(result: CommandResult) -> CommandResult:
+    for stream in (result.stdout, result.stderr):
+        for line in stream.rstrip().splitlines()[-20:]:
+            print(f"    {line}", flush=True)
+    return result
+
+
+class _Builder:
+    """Builds the steps of one plan; each action is a closure over the run's facts."""
+
+    def __init__(self, run: Runbook, stage: str, notes: ReleaseNotes | None) -> None:
+        self.run, self.params, self.stage, self.notes = run, run.params, stage, notes
+        self.spec = run.params.rollout
+        self.section = SECTIONS[stage]
+        self.values: dict[str, Any] = {"version": run.release, "release": run.release}
+        self.values["env"] = run.env
+        if run.previous_release:
+            self.values["previous_version"] = run.previous_release
+        self.timeout = self.spec.command_timeout_s
+        self.extra_checks = Checks()  # smoke and announcement checks, added to the run
+
+    def step(self, name: str, describe: str, action: Callable[[], Any] | None, skip: str = ""):
+        return PlannedStep(name, scrub(describe), action, self.section, skip)
+
+    def command(self, name: str, template: list[str], values: dict[str, Any], **kw: Any):
+        shown = " ".join(render_argv(template, values))
+        kw.setdefault("timeout_s", self.timeout)
+
+        def action() -> CommandResult:
+            return _show_output(run_template(template, values, env=_command_env(), **kw))
+
+        return self.step(name, shown, action)
+
+    def versions(self) -> PlannedStep:
+        targets = ", ".join(f"{s.name} {s.base_url}{s.health_path}" for s in self.params.services)
+        production = self.stage == "production"
+
+        def action() -> dict[str, str | None]:
+            found = smoke.running_versions(self.params)
+            print("    " + ", ".join(f"{k} {v or '?'}" for k, v in found.items()), flush=True)
+            unknown = [k for k, v in found.items() if not v]
+            if unknown and production:
+                raise GateFailed(
+                    f"cannot read the running version of {', '.join(unknown)}: the rollback "
+                    "needs it; make the health endpoint answer, then rerun"
+                )
+            return found
+
+        return self.step(VERSIONS_STEP, f"GET health of {targets}", action)
+
+    def builds(self) -> list[PlannedStep]:
+        items = self.spec.build
+        if not items:
+            return [self.step("build and test", "", None, "not configured (params rollout.build)")]
+        steps = []
+        for item in items:
+            cwd = Path(self.params.checkout.path) / item.cwd
+            steps.append(
+                self.command(item.name, item.argv, self.values, cwd=cwd, timeout_s=item.timeout_s)
+            )
+        return steps
+
+    def migrate(self) -> PlannedStep:
+        params, run = self.params, self.run
+        folder = Path(params.checkout.path) / params.checkout.migrations_dir
+        raw = list(params.database.raw_sql)
+        custom = self.spec.migrate_command
+        if custom:
+            argv = render_argv(custom, self.values)
+            describe = f"{' '.join(argv)} (configured instead of the built-in migrate deploy)"
+        else:
+            describe = f"prisma migrate deploy (built in) from {folder}: {_pending(run, folder)}"
+        if raw:
+            describe += f"; then raw SQL {', '.join(raw)}"
+
+        def action() -> list[str]:
+            url = run.database_url()
+            before = {r.migration_name for r in migrations.read_applied(url) or [] if r.applied}
+            local = migrations.read_migrations(folder)
+            if custom:
+                cwd = Path(params.checkout.path)
+                env = {**_command_env(), params.database.url_env: url}
+                _show_output(run_template(custom, self.values, self.timeout, env=env, cwd=cwd))
+                after = migrations.read_applied(url) or []
+                names = [
+                    r.migration_name for r in after if r.applied and r.migration_name not in before
+                ]
+            else:
+                logs = lambda text: print(f"    {text}", flush=True)  # noqa: E731
+                names = [m.name for m in prisma_apply.apply_pending(url, local, logs)]
+            for item in local.raw(raw):
+                _apply_raw(url, item)
+                print(f"    applied raw SQL {item.name}", flush=True)
+            return names
+
+        return self.step(MIGRATE_STEP, describe, action)
+
+    def deploys(self) -> list[PlannedStep]:
+        last = self.spec.deploy_last
+        ordered = [s for s in self.params.services if s.name not in last]
+        ordered += [s for name in last for s in self.params.services if s.name == name]
+        steps = []
+        for svc in ordered:
+            name = f"deploy {svc.name}"
+            if not svc.deploy:
+                steps.append(self.step(name, "", None, f"no deploy command for {svc.name}"))
+                continue
+            values = {**self.values, "service": svc.name}
+            planned = self.command(name, svc.deploy, values)
+            planned.describe += (
+                f"; then GET {svc.base_url}{svc.health_path} reports {self.run.release}"
+            )
+            planned.action = self._verified(
+                planned.action, svc.name, svc.base_url + svc.health_path
+            )
+            steps.append(planned)
+        return steps
+
+    def _verified(self, action: Callable[[], Any], service: str, url: str) -> Callable[[], Any]:
+        def run_and_verify() -> Any:
+            result = action()
+            check = check_health(
+                f"{service} runs {self.run.release}",
+                url,
+                self.section,
+                expect_version=self.run.release,
+                retries=HEALTH_RETRIES,
+            )
+            if check.status is Status.FAIL:
+                raise GateFailed(
+                    f"{service}: the deploy command succeeded but {check.evidence.splitlines()[0]}",
+                    [check],
+                )
+            return result
+
+        return run_and_verify
+
+    def scale(self) -> PlannedStep:
+        services = [s for s in self.params.services if s.scale]
+        if not services:
+            return self.step("scale up", "", None, "no scale commands configured")
+        commands = []
+        for svc in services:
+            values = {**self.values, "service": svc.name, "replicas": svc.warmup_replicas}
+            commands.append((svc.scale, values))
+        shown = "; ".join(" ".join(render_argv(t, v)) for t, v in commands)
+
+        def action() -> list[str]:
+            return [
+                _show_output(run_template(t, v, self.timeout, env=_command_env())).summary()
+                for t, v in commands
+            ]
+
+        return self.step("scale up for warm-up", shown, action)
+
+    def flags(self) -> PlannedStep:
+        template, names = self.spec.flag_command, self.spec.flags
+        if not template or not names:
+            return self.step("flip flags", "", None, "not configured (params rollout.flag_command)")
+        commands = [{**self.values, "flag": flag} for flag in names]
+        shown = "; ".join(" ".join(render_argv(template, v)) for v in commands)
+
+        def action() -> list[str]:
+            return [
+                _show_output(run_template(template, v, self.timeout, env=_command_env())).summary()
+                for v in commands
+            ]
+
+        return self.step("flip flags", shown, action)
+
+    def smoke(self) -> PlannedStep:
+        params, release = self.params, self.run.release
+
+        def action() -> dict[str, Any]:
+            checks = smoke.run_suite(params, expect_version=release)
+            self.extra_checks.extend(checks)
+            if not checks.ok:
+                names = ", ".join(c.name for c in checks.failed)
+                raise GateFailed(f"smoke tests failed: {names}", checks.failed)
+            return {"summary": checks.summary()}
+
+        what = (
+            f"{len(params.services)} health checks (version {release}), "
+            f"{len(params.smoke)} smoke checks and the ChatMock round trip"
+        )
+        return self.step("smoke tests", what, action)
+
+    def announce(self, name: str, subject: str, body: Callable[[], str]) -> PlannedStep:
+        targets = self.params.notifications
+        where = ", ".join(t.kind for t in targets) or "no targets configured"
+
+        def action() -> str:
+            checks = notify.announce(targets, subject, body())
+            self.extra_checks.extend(checks)
+            if not checks.ok:
+                raise NotifyFailed(f"a required announcement failed: {checks.failed[0].evidence}")
+            return checks.summary()
+
+        return self.step(name, f"{subject!r} to {where}", action)
+
+
+def _pending(run: Runbook, folder: Path) -> str:
+    """'3 pending: a, b, c' — read-only, for the plan; never fails the plan."""
+    try:
+        status = migrations.migration_status(migrations.read_migrations(folder), run.database_url())
+    except Exception as exc:  # the plan is still worth showing
+        return f"pending unknown ({type(exc).__name__}: {scrub(str(exc))[:160]})"
+    names = [m.name for m in status.pending]
+    return f"{len(names)} pending" + (f": {', '.join(names)}" if names else "")
+
+
+def _apply_raw(url: str, item: migrations.LocalMigration) -> None:
+    """A loose .sql file (not a Prisma migration) in one transaction."""
+    import psycopg
+
+    with db.connect(url) as conn:
+        try:
+            with conn.transaction():
+                conn.execute(item.sql().encode())
+        except psycopg.Error as exc:
+            raise MigrationFailed(
+                scrub(f"raw SQL {item.name} failed ({exc.sqlstate}): {exc}; rolled back")
+            ) from None
+
+
+def _start_text(run: Runbook, steps: list[PlannedStep], notes: ReleaseNotes | None) -> str:
+    lines = [
+        f"{run.env}: rollout of {run.release} starting "
+        f"(operator {run.operator}, run {run.run_id or '-'}).",
+        "Steps: " + "; ".join(s.name for s in steps if s.action),
+    ]
+    return "\n".join(lines) + ("\n\n" + notes.markdown if notes else "")
+
+
+def plan(run: Runbook, stage: str = "", notes: ReleaseNotes | None = None) -> Plan:
+    """The ordered steps for ``stage`` (empty: the params role), shown with their commands."""
+    stage = resolve_stage(run.params, stage)
+    b = _Builder(run, stage, notes)
+    if stage == "staging":
+        steps = [b.versions(), *b.builds(), b.migrate(), *b.deploys(), b.smoke()]
+    else:
+        subject = f"[{run.env}] rollout of {run.release} starting"
+        done = f"[{run.env}] rollout of {run.release} complete"
+        steps = [b.versions()]
+        steps.append(b.announce("announce start", subject, lambda: _start_text(run, steps, notes)))
+        steps += [b.scale(), b.migrate(), *b.deploys(), b.flags(), b.smoke()]
+        steps.append(b.announce("announce completion", done, lambda: _done_text(run)))
+    result = Plan(run.env, run.release, stage, steps, b.extra_checks)
+    show(result)
+    return result
+
+
+def _done_text(run: Runbook) -> str:
+    found = smoke.running_versions(run.params)
+    return f"{run.env} now runs " + ", ".join(f"{k} {v}" for k, v in found.items()) + "."

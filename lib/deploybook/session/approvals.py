@@ -1,0 +1,326 @@
+"""Sign-offs and typed confirmations: widgets when a person is there, parameters when not.
+
+How "interactive" is decided — papermill sets no environment variable we can rely on, and
+a papermill run *does* have a live kernel, so the kernel alone cannot tell:
+
+1. ``deploybook.session.approvals.HEADLESS = True`` (set by a runner in-process), or the
+   environment variable ``DEPLOYBOOK_HEADLESS=1`` (set by the deploybook runner for every
+   papermill run), means headless.
+2. Otherwise it is interactive only if ``IPython.get_ipython()`` returns a shell with a
+   ``kernel`` (JupyterLab, Notebook); a plain Python process or terminal IPython is headless.
+
+Headless runs never wait: sign-offs come from the ``approvals`` parameter and
+confirmations from their parameter, and ``input()`` is never called. Interactive runs show
+ipywidgets; what was clicked is read when the next cell calls `check_signoffs` or uses the
+`Confirmation`, whose output is the record.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from deploybook.core.checks import Check, Checks, Status
+from deploybook.core.secrets import scrub
+from deploybook.core.steps import utcnow
+from deploybook.errors import ConfigError
+
+SECTION = "18"
+HEADLESS = False
+_PLACEHOLDERS = {"", "-", "tbd", "todo", "n/a", "na", "none", "null", "?", "xxx"}
+
+
+def is_interactive() -> bool:
+    """True in a live Jupyter kernel that no runner has marked headless (see module doc)."""
+    from deploybook.session.runbook import headless
+
+    return not (HEADLESS or headless())
+
+
+def _resolve(interactive: bool | None) -> bool:
+    return is_interactive() if interactive is None else bool(interactive)
+
+
+def _clean_name(value: Any) -> str | None:
+    """An approver's name, or None when blank or a placeholder such as 'TBD'."""
+    if isinstance(value, Mapping):
+        value = value.get("name")
+    if not isinstance(value, str):
+        return None
+    name = " ".join(value.split())[:100]
+    return None if name.casefold() in _PLACEHOLDERS else name
+
+
+@dataclass
+class SignOff:
+    """One role's approval: who, when, and where it came from (parameter or widget)."""
+
+    role: str
+    name: str
+    at: str
+    source: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class SignOffs(list):
+    """The sign-offs given so far; in interactive mode it fills when the button is clicked."""
+
+    def __init__(self, items: Iterable[SignOff] = (), *, roles: Iterable[str] = ()) -> None:
+        super().__init__(items)
+        self.roles = list(roles)
+        self.widget: Any = None  # the ipywidgets box, when interactive
+
+    def by_role(self) -> dict[str, SignOff]:
+        return {s.role.casefold(): s for s in self}
+
+    def get(self, role: str) -> SignOff | None:
+        return self.by_role().get(role.casefold())
+
+    def to_records(self) -> list[dict[str, Any]]:
+        return [s.as_dict() for s in self]
+
+    def _repr_html_(self) -> str:
+        if self.widget is not None and not self:
+            return "<p>Sign-offs: waiting for the form above (fill it in, then click Record).</p>"
+        rows = "".join(
+            f"<tr><td>{html.escape(s.role)}</td><td>{html.escape(s.name)}</td>"
+            f"<td>{html.escape(s.at)}</td><td>{html.escape(s.source)}</td></tr>"
+            for s in self
+        )
+        return (
+            '<table class="deploybook-signoffs"><thead><tr><th>role</th><th>approver</th>'
+            f"<th>at</th><th>source</th></tr></thead><tbody>{rows}</tbody></table>"
+        )
+
+    def __repr__(self) -> str:
+        if not self:
+            return "SignOffs(none)"
+        return "\n".join(f"{s.role}: {s.name} at {s.at} ({s.source})" for s in self)
+
+
+def _from_parameters(roles: list[str], approvals: Mapping[str, Any] | None) -> SignOffs:
+    given = {str(k).casefold(): v for k, v in (approvals or {}).items()}
+    now = utcnow()
+    signoffs = SignOffs(roles=roles)
+    for role in roles:
+        name = _clean_name(given.pop(role.casefold(), None))
+        if name:
+            signoffs.append(SignOff(role, scrub(name), now, "parameter"))
+    # Roles nobody asked for are kept, so check_signoffs can flag a typo such as "QAA".
+    for key, value in (approvals or {}).items():
+        if str(key).casefold() in given and (name := _clean_name(value)):
+            signoffs.append(SignOff(str(key), scrub(name), now, "parameter"))
+    return signoffs
+
+
+def _signoff_form(roles: list[str], approvals: Mapping[str, Any] | None, operator: str) -> SignOffs:
+    """A name box and an "I approve" tick per role; Record copies them into the SignOffs."""
+    import ipywidgets as w
+    from IPython.display import display
+
+    given = {str(k).casefold(): v for k, v in (approvals or {}).items()}
+    signoffs = SignOffs(roles=roles)
+    rows: dict[str, tuple[Any, Any]] = {}
+    for role in roles:
+        name = w.Text(
+            value=_clean_name(given.get(role.casefold())) or "",
+            placeholder="approver's name",
+            description=role,
+        )
+        rows[role] = (name, w.Checkbox(value=False, description="I approve", indent=False))
+    button = w.Button(description="Record sign-offs", button_style="primary", icon="check")
+    output = w.Output()
+
+    def record(_button: Any = None) -> None:
+        now = utcnow()
+        signoffs.clear()
+        for role, (name_box, ticked) in rows.items():
+            name = _clean_name(name_box.value)
+            if ticked.value and name:
+                signoffs.append(SignOff(role, scrub(name), now, "widget"))
+        output.clear_output()
+        with output:
+            print(f"Recorded at {now} (operator {operator or '?'}):")
+            for role in roles:
+                s = signoffs.get(role)
+                print(f"  {role}: {s.name if s else 'NOT signed off'}")
+
+    button.on_click(record)
+    signoffs.widget = w.VBox(
+        [w.HTML(f"<b>Sign-offs (plan section {SECTION})</b>")]
+        + [w.HBox([name, ticked]) for name, ticked in rows.values()]
+        + [button, output]
+    )
+    signoffs.widget.record = record  # for tests and for a runner that pre-fills the form
+    signoffs.widget.rows = rows
+    display(signoffs.widget)
+    return signoffs
+
+
+def collect_signoffs(
+    roles: Iterable[str],
+    approvals: Mapping[str, Any] | None,
+    operator: str,
+    interactive: bool | None = None,
+) -> SignOffs:
+    """Sign-offs from the ``approvals`` parameter (headless) or from a widget form.
+
+    Headless never waits. Interactive returns at once with an empty `SignOffs` that fills
+    when the lead clicks "Record"; the next cell's `check_signoffs` reads it.
+    """
+    roles = [str(r) for r in roles]
+    if not roles:
+        raise ConfigError(
+            "collect_signoffs: no roles configured (signoff_roles in the params file)"
+        )
+    if approvals is not None and not isinstance(approvals, Mapping):
+        raise ConfigError(
+            f"approvals must be a mapping of role to approver name, e.g. "
+            f'{{"QA": "Dana Lee"}}; got {type(approvals).__name__}'
+        )
+    if _resolve(interactive):
+        return _signoff_form(roles, approvals, operator)
+    return _from_parameters(roles, approvals)
+
+
+def check_signoffs(
+    signoffs: SignOffs,
+    roles: Iterable[str],
+    operator: str,
+    require_all: bool,
+    require_distinct_approver: bool,
+) -> Checks:
+    """One check per role (missing, present, or signed by the operator) plus unknown roles."""
+    roles = [str(r) for r in roles]
+    operator_key = " ".join((operator or "").split()).casefold()
+    checks = Checks()
+    if require_distinct_approver and not operator_key:
+        checks.append(
+            Check(
+                "operator named",
+                SECTION,
+                Status.FAIL,
+                "the operator parameter is empty, so 'approver is not the operator' cannot be "
+                "verified: pass operator='<your name>'",
+            )
+        )
+    for role in roles:
+        signoff = signoffs.get(role)
+        name = f"sign-off {role}"
+        if signoff is None:
+            checks.append(
+                Check(
+                    name,
+                    SECTION,
+                    Status.FAIL if require_all else Status.WARN,
+                    f"no sign-off for {role}: pass approvals={{'{role}': '<name>'}} "
+                    "or record it in the sign-off form",
+                    critical=require_all,
+                )
+            )
+        elif require_distinct_approver and signoff.name.casefold() == operator_key:
+            checks.append(
+                Check(
+                    name,
+                    SECTION,
+                    Status.FAIL,
+                    f"approver must not be the operator: {role} was signed off by "
+                    f"{signoff.name}, who is running this deployment",
+                )
+            )
+        else:
+            same = signoff.name.casefold() == operator_key
+            checks.append(
+                Check(
+                    name,
+                    SECTION,
+                    Status.PASS,
+                    f"approved by {signoff.name} at {signoff.at} ({signoff.source})"
+                    + (" — the operator; allowed outside production" if same else ""),
+                    critical=require_all,
+                )
+            )
+    expected = {r.casefold() for r in roles}
+    for signoff in signoffs:
+        if signoff.role.casefold() not in expected:
+            checks.append(
+                Check(
+                    f"sign-off {signoff.role}",
+                    SECTION,
+                    Status.WARN,
+                    f"role {signoff.role!r} is not one of {', '.join(roles)} (a typo?); ignored",
+                    critical=False,
+                )
+            )
+    return checks
+
+
+# --- typed confirmations --------------------------------------------------------------------
+
+
+class Confirmation:
+    """A typed confirmation: true only when what was typed equals the expected text exactly."""
+
+    def __init__(self, prompt: str, expected: str, given: str | None, widget: Any = None) -> None:
+        self.prompt = prompt
+        self.expected = expected
+        self._given = given
+        self.widget = widget
+
+    @property
+    def given(self) -> str | None:
+        if self.widget is not None:
+            return self.widget.value
+        return self._given
+
+    @property
+    def confirmed(self) -> bool:
+        given = self.given
+        return isinstance(given, str) and given.strip() == self.expected
+
+    def __bool__(self) -> bool:
+        return self.confirmed
+
+    def explain(self) -> str:
+        given = self.given
+        if self.confirmed:
+            return f"confirmed: typed {self.expected!r}"
+        if given in (None, ""):
+            how = "type it in the box" if self.widget is not None else "pass the parameter"
+            return f"not confirmed: {self.prompt} — {how} with the exact value {self.expected!r}"
+        return f"not confirmed: typed {scrub(given)!r}, expected {self.expected!r}"
+
+    def as_check(self, name: str = "typed confirmation", section: str = "16") -> Check:
+        status = Status.PASS if self.confirmed else Status.FAIL
+        return Check(name, section, status, self.explain())
+
+    def __repr__(self) -> str:
+        return f"Confirmation({self.explain()})"
+
+
+def confirm(
+    prompt: str,
+    expected: str,
+    given: str | None,
+    *,
+    interactive: bool | None = None,
+) -> Confirmation:
+    """Ask the lead to type ``expected`` (e.g. the database name before a restore).
+
+    A ``given`` parameter is always what counts when set; otherwise an interactive kernel
+    shows a text box and a headless run is simply not confirmed. ``input()`` is never used.
+    """
+    if not isinstance(expected, str) or not expected.strip():
+        raise ConfigError(f"confirm: nothing to confirm against for {prompt!r}")
+    if given is None and _resolve(interactive):
+        import ipywidgets as w
+        from IPython.display import display
+
+        box = w.Text(value="", placeholder=f"type {expected} to confirm", description="Confirm")
+        display(w.VBox([w.HTML(f"<b>{html.escape(scrub(prompt))}</b>"), box]))
+        return Confirmation(prompt, expected, None, widget=box)
+    return Confirmation(prompt, expected, given)

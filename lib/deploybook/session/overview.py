@@ -1,0 +1,445 @@
+"""The release overview: one self-contained HTML page per environment and release.
+
+It lists every record of the release in ledger order — runbook, status, start, end,
+duration, operator, approvers, check summary and links to each record's HTML — and the
+timeline of the runs against the plan's deployment and rollback windows (section 5). The
+ledger is the index; facts come from the records' scraps (``summary``, ``checks``,
+``signoffs``) and the schedule from the params file the records ran with.
+
+The page is written beside the records, ``outputs/<env>/<release>/overview.html``, so its
+links are plain relative paths; it embeds its own CSS and the timeline as a PNG.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from deploybook.config import Schedule, load_params, validate_release
+from deploybook.core import audit, paths
+from deploybook.core.secrets import register_environment, scrub
+from deploybook.errors import AuditError, ConfigError
+
+__all__ = [
+    "Overview",
+    "Row",
+    "approvers",
+    "build_report",
+    "load_overview",
+    "render_page",
+    "show_overview",
+]
+
+OVERVIEW_NAME = "overview.html"
+_ENV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_ERROR_LIMIT = 400
+
+
+@dataclass(frozen=True)
+class Row:
+    """One record of the release, as the overview shows it."""
+
+    seq: int
+    runbook: str
+    status: str
+    error: str | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    duration_s: float | None
+    operator: str
+    approvers: list[str]
+    summary: str
+    failed_checks: list[str]
+    record: Path
+    html: Path | None
+    review_html: Path | None
+
+    @property
+    def missing(self) -> bool:
+        """The ledger names a record that is no longer there (`audit verify` says more)."""
+        return not self.record.exists()
+
+
+@dataclass
+class Overview:
+    """Everything the page shows for one environment and release."""
+
+    env: str
+    release: str
+    outputs: Path
+    rows: list[Row]
+    schedule: Schedule
+    schedule_source: str
+    generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def path(self) -> Path:
+        return self.outputs / self.env / self.release / OVERVIEW_NAME
+
+    @property
+    def window_start(self) -> datetime:
+        """T: the configured window start, else the first record's start (the release began)."""
+        configured = self.schedule.window_start
+        if configured is not None:
+            return configured if configured.tzinfo else configured.replace(tzinfo=UTC)
+        starts = [r.started_at for r in self.rows if r.started_at]
+        return min(starts) if starts else self.generated_at
+
+    def counts(self) -> Counter:
+        return Counter(r.status for r in self.rows)
+
+
+# --- reading the ledger and the records ---------------------------------------------------
+
+
+def _when(value: Any) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except (TypeError, ValueError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def approvers(signoffs: Any) -> list[str]:
+    """``["PM: Ann Lee", …]`` from a ``signoffs`` scrap (list of SignOff dicts or a mapping)."""
+    if isinstance(signoffs, dict):
+        return [f"{role}: {name}" for role, name in signoffs.items() if name]
+    result = []
+    for item in signoffs or []:
+        if isinstance(item, dict) and item.get("name"):
+            result.append(f"{item.get('role', '?')}: {item['name']}")
+        elif isinstance(item, str) and item:
+            result.append(item)
+    return result
+
+
+def check_summary(scraps: dict[str, Any]) -> tuple[str, list[str]]:
+    """The record's summary line and the names of its failed checks."""
+    checks = [c for c in scraps.get("checks") or [] if isinstance(c, dict)]
+    failed = [
+        f"{c.get('name', '?')}" + ("" if c.get("critical", True) else " (not critical)")
+        for c in checks
+        if c.get("status") == "fail"
+    ]
+    summary = scraps.get("summary")
+    if isinstance(summary, dict) and summary.get("summary"):
+        return str(summary["summary"]), failed
+    if checks:
+        counts = Counter(str(c.get("status")) for c in checks)
+        return ", ".join(f"{n} {s}" for s, n in counts.items()), failed
+    return "no checks recorded (the run stopped before its gate)", failed
+
+
+def _notebook_params_file(record: Path, scraps: dict[str, Any]) -> str | None:
+    run = scraps.get("run")
+    if isinstance(run, dict) and run.get("params_file"):
+        return str(run["params_file"])
+    try:
+        metadata = json.loads(record.read_text(encoding="utf-8")).get("metadata", {})
+    except (OSError, ValueError):
+        return None
+    return (metadata.get("papermill") or {}).get("parameters", {}).get("params_file")
+
+
+def _read_scraps(record: Path) -> dict[str, Any]:
+    from deploybook.session.records import read_scraps
+
+    if not record.exists():
+        return {}
+    try:
+        return read_scraps(record)
+    except Exception:  # noqa: BLE001 - a damaged record still gets its row from the ledger
+        return {}
+
+
+def _shown(path: Path, root: Path) -> str:
+    """A path relative to the checkout when it is inside it (pages travel between machines)."""
+    try:
+        return str(path.resolve().relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _schedule(env: str, candidates: list[str]) -> tuple[Schedule, str]:
+    """The schedule from the first params file that exists (records' own, then params/<env>).
+
+    A sandbox params file only interpolates while its stack runs, so when the full load fails
+    the ``schedule`` section is read on its own: it holds no ``${VAR}``.
+    """
+    root = paths.project_root()
+    for name in [*candidates, str(root / "params" / f"{env}.yaml")]:
+        path = Path(name)
+        path = path if path.is_absolute() else root / path
+        if not path.is_file():
+            continue
+        try:
+            params = load_params(path)
+        except ConfigError:
+            import yaml
+
+            try:
+                raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+                return Schedule.model_validate(raw.get("schedule") or {}), _shown(path, root)
+            except Exception:  # noqa: BLE001 - fall through to the next candidate
+                continue
+        register_environment([*params.secrets, params.database.url_env])
+        return params.schedule, _shown(path, root)
+    return Schedule(), "defaults (no params file found)"
+
+
+def load_overview(env: str, release: str, outputs: Path | None = None) -> Overview:
+    """Every ledger entry of ``env`` for ``release`` in order, with its record's facts."""
+    validate_release(release)
+    if not _ENV_NAME.match(env or ""):
+        raise ConfigError(f"environment {env!r} is not a valid name (letters, digits, - _ .)")
+    outputs = (outputs or paths.outputs_dir()).resolve()
+    entries = [
+        e
+        for e in audit.read_ledger(audit.ledger_path(outputs, env))
+        if e.get("release") == release and e.get("record")
+    ]
+    rows: list[Row] = []
+    params_files: list[str] = []
+    for entry in entries:
+        record = outputs / entry["record"]
+        scraps = _read_scraps(record)
+        if (name := _notebook_params_file(record, scraps)) and name not in params_files:
+            params_files.append(name)
+        summary, failed = check_summary(scraps)
+        review = record.with_suffix(".review.html")
+        rows.append(
+            Row(
+                seq=int(entry.get("seq", len(rows) + 1)),
+                runbook=str(entry.get("runbook", record.stem)),
+                status=str(entry.get("status", "unknown")),
+                error=entry.get("error"),
+                started_at=_when(entry.get("started_at")),
+                ended_at=_when(entry.get("ended_at")),
+                duration_s=entry.get("duration_s"),
+                operator=str(entry.get("operator") or "?"),
+                approvers=approvers(scraps.get("signoffs")),
+                summary=summary,
+                failed_checks=failed,
+                record=record,
+                html=outputs / entry["html"] if entry.get("html") else None,
+                review_html=review if review.exists() else None,
+            )
+        )
+    # The latest record's params file is the one in force.
+    schedule, source = _schedule(env, list(reversed(params_files)))
+    return Overview(env, release, outputs, rows, schedule, source)
+
+
+# --- rendering ------------------------------------------------------------------------------
+
+_CSS = """
+.deploybook-overview{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;
+  color:#202124;max-width:1200px}
+.deploybook-overview table{border-collapse:collapse;width:100%;font-size:13px}
+.deploybook-overview th,.deploybook-overview td{border:1px solid #dadce0;padding:4px 6px;
+  vertical-align:top;text-align:left}
+.deploybook-overview th{background:#f1f3f4}
+.deploybook-overview .db-passed{background:#e6f4ea}
+.deploybook-overview .db-failed{background:#fde7e9}
+.deploybook-overview .db-missing{background:#fff4e5}
+.deploybook-overview .db-error{color:#a50e0e;font-size:12px;white-space:pre-wrap}
+.deploybook-overview img{max-width:100%}
+"""
+_ICONS = {"passed": "✅", "failed": "❌"}
+
+
+def _fmt_time(moment: datetime | None) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC" if moment else "?"
+
+
+def _fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s"
+
+
+def _link(target: Path | None, base: Path, label: str) -> str:
+    if target is None or not target.exists():
+        return ""
+    href = quote(os.path.relpath(target, base).replace(os.sep, "/"))
+    return f'<a href="{html.escape(href)}">{html.escape(label)}</a>'
+
+
+def timeline_png(overview: Overview) -> bytes:
+    """The runs as bars against the deployment and rollback windows (plots.plot_schedule)."""
+    from deploybook.core.plots import plot_schedule
+
+    steps = [
+        {
+            "name": f"{r.seq} · {r.runbook}",
+            "start": r.started_at,
+            "end": r.ended_at,
+            "status": {"passed": "pass", "failed": "fail"}.get(r.status, r.status),
+        }
+        for r in overview.rows
+        if r.started_at
+    ]
+    sched = overview.schedule
+    figure = plot_schedule(
+        steps,
+        overview.window_start,
+        deployment_window_min=sched.window_minutes,
+        rollback_window_min=sched.rollback_window_minutes,
+        freeze_h=sched.freeze_hours,
+        title=f"{overview.release} on {overview.env}",
+    )
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90)
+    return buffer.getvalue()
+
+
+def _window_note(overview: Overview) -> str:
+    sched, start = overview.schedule, overview.window_start
+    ends = [r.ended_at for r in overview.rows if r.ended_at]
+    span = (max(ends) - start).total_seconds() / 60 if ends else 0.0
+    where = (
+        "inside the deployment window"
+        if span <= sched.window_minutes
+        else "inside the rollback window"
+        if span <= sched.window_minutes + sched.rollback_window_minutes
+        else "after the rollback window closed"
+    )
+    origin = "configured" if sched.window_start else "the first record's start"
+    return (
+        f"T = {_fmt_time(start)} ({origin}); deployment window {sched.window_minutes} min, "
+        f"rollback window {sched.rollback_window_minutes} min, freeze T-{sched.freeze_hours}h. "
+        f"The last record ended {span:.1f} min after T, {where}. "
+        f"Schedule from {overview.schedule_source}."
+    )
+
+
+def render_fragment(overview: Overview, link_dir: Path) -> str:
+    """The overview as an HTML fragment whose links are relative to ``link_dir``."""
+    title = f"Release overview: {overview.release} on {overview.env}"
+    counts = overview.counts()
+    if not overview.rows:
+        ledger = audit.ledger_path(overview.outputs, overview.env)
+        return (
+            f"<div class='deploybook-overview'><h3>{html.escape(title)}</h3><p>No records yet "
+            f"for {html.escape(overview.release)} in {html.escape(str(ledger))}.</p></div>"
+        )
+    body = []
+    for r in overview.rows:
+        state = "missing" if r.missing else r.status
+        links = " · ".join(
+            link
+            for link in (
+                _link(r.html, link_dir, "HTML"),
+                _link(r.review_html, link_dir, "review (no code)"),
+                _link(r.record, link_dir, "notebook"),
+            )
+            if link
+        )
+        if r.missing:
+            links = f"record {html.escape(r.record.name)} is missing"
+        checks = html.escape(r.summary)
+        if r.failed_checks:
+            checks += "<br>failed: " + html.escape("; ".join(r.failed_checks))
+        if r.error:
+            error = r.error if len(r.error) <= _ERROR_LIMIT else r.error[:_ERROR_LIMIT] + "…"
+            checks += f"<div class='db-error'>{html.escape(error)}</div>"
+        body.append(
+            f"<tr class='db-row db-{html.escape(state)}'><td>{r.seq}</td>"
+            f"<td>{html.escape(r.runbook)}</td>"
+            f"<td class='db-status'>{_ICONS.get(r.status, '•')} {html.escape(r.status)}</td>"
+            f"<td>{_fmt_time(r.started_at)}</td><td>{_fmt_time(r.ended_at)}</td>"
+            f"<td>{_fmt_duration(r.duration_s)}</td><td>{html.escape(r.operator)}</td>"
+            f"<td>{html.escape(', '.join(r.approvers)) or '—'}</td>"
+            f"<td>{checks}</td><td>{links}</td></tr>"
+        )
+    tally = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    png = base64.b64encode(timeline_png(overview)).decode("ascii")
+    image = (
+        f"<h4>Timeline (plan section 5)</h4><p>{html.escape(_window_note(overview))}</p>"
+        "<img class='db-timeline' alt='timeline of the records against the deployment and "
+        f"rollback windows' src='data:image/png;base64,{png}'>"
+    )
+    return (
+        f"<div class='deploybook-overview'><h3>{html.escape(title)}</h3>"
+        f"<p>{len(overview.rows)} record(s): {html.escape(tally)}. "
+        f"Generated {_fmt_time(overview.generated_at)}.</p>"
+        "<table class='deploybook-records'><thead><tr><th>#</th><th>runbook</th>"
+        "<th>status</th><th>started</th><th>ended</th><th>duration</th><th>operator</th>"
+        "<th>approvers</th><th>checks</th><th>record</th></tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table>{image}</div>"
+    )
+
+
+def render_page(overview: Overview) -> str:
+    """The whole page: inline CSS, embedded timeline, links relative to the page; scrubbed."""
+    title = html.escape(f"{overview.release} on {overview.env} — release overview")
+    fragment = render_fragment(overview, overview.path.parent)
+    return scrub(
+        f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{title}</title>"
+        f"<style>{_CSS}</style></head><body>{fragment}</body></html>\n"
+    )
+
+
+def _write_page(overview: Overview) -> Path:
+    overview.path.parent.mkdir(parents=True, exist_ok=True)
+    overview.path.write_text(render_page(overview), encoding="utf-8")
+    return overview.path
+
+
+def build_report(
+    env: str, release: str, outputs: Path | None = None, *, review: bool = False
+) -> Path:
+    """Write ``outputs/<env>/<release>/overview.html`` and return its path.
+
+    ``review`` also renders each record's code-free reviewer HTML (``.review.html``) where
+    missing and links it. Raises `AuditError` when the ledger has no record of the release.
+    """
+    overview = load_overview(env, release, outputs)
+    if not overview.rows:
+        known = sorted(
+            {
+                str(e.get("release"))
+                for e in audit.read_ledger(audit.ledger_path(overview.outputs, env))
+            }
+        )
+        raise AuditError(
+            f"no records of {release} for {env} in {audit.ledger_path(overview.outputs, env)}"
+            + (f"; releases recorded there: {', '.join(known)}" if known else "")
+        )
+    if review:
+        for row in overview.rows:
+            if not row.missing and row.review_html is None:
+                audit.render_html(row.record, no_input=True)
+        overview = load_overview(env, release, outputs)
+    return _write_page(overview)
+
+
+def show_overview(env: str, release: str, outputs: Path | None = None) -> Any:
+    """The overview for a notebook cell (an IPython HTML object); also writes the page.
+
+    Links are relative to where the notebook lives: the record's folder in a headless run,
+    the kernel's working directory (the notebook's folder) in JupyterLab. The record of the
+    run showing it is not in the ledger yet, so it lists the runs before this one.
+    """
+    from IPython.display import HTML
+
+    overview = load_overview(env, release, outputs)
+    record = os.environ.get("DEPLOYBOOK_RECORD")
+    link_dir = Path(record).parent if record else Path.cwd()
+    fragment = render_fragment(overview, link_dir)
+    if overview.rows:
+        fragment += f"<p>Page: {_link(_write_page(overview), link_dir, OVERVIEW_NAME)}</p>"
+    return HTML(scrub(f"<style>{_CSS}</style>{fragment}"))

@@ -1,0 +1,214 @@
+"""The notebook side of a run: one object per runbook that loads params, shows where you
+are, collects checks, glues the facts later runbooks read, and ends in the gate.
+
+A runbook cell is one call on this object and its displayed result, so everything a cell
+does is reachable from tests without a notebook.
+"""
+
+from __future__ import annotations
+
+import getpass
+import html
+import json
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from deploybook.config import Params, load_params, validate_release
+from deploybook.core import paths
+from deploybook.core.checks import Check, Checks, gate
+from deploybook.core.secrets import read_secret, register, register_environment, scrub
+from deploybook.errors import ConfigError
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (interactive or papermill)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def headless() -> bool:
+    """True when nobody can click a widget: papermill, CI, plain Python."""
+    flag = os.environ.get("DEPLOYBOOK_HEADLESS", "").strip().lower() in ("1", "true", "yes")
+    return flag or not in_notebook()
+
+
+def show(obj: Any) -> None:
+    """Display in a notebook, print elsewhere; always scrubbed."""
+    if in_notebook():
+        from IPython.display import HTML, display
+
+        if hasattr(obj, "_repr_html_"):
+            display(HTML(scrub(obj._repr_html_())))
+        elif isinstance(obj, str):
+            print(scrub(obj))
+        else:
+            display(obj)
+    else:
+        text = obj.to_text() if hasattr(obj, "to_text") else str(obj)
+        print(scrub(text))
+
+
+SCRAP_MIMETYPE = "application/scrapbook.scrap.json+json"
+
+
+def glue(name: str, value: Any) -> None:
+    """Record a fact as a scrapbook scrap (scrubbed) so later runbooks can read it.
+
+    Writes the very output `scrapbook.glue(name, value, display=False)` writes, without
+    importing scrapbook: its import chain costs seconds in every kernel.
+    """
+    if not in_notebook():
+        return
+    from IPython.display import display
+
+    data = json.loads(json.dumps(scrub(value), default=str))
+    payload = {"name": name, "data": data, "encoder": "json", "version": 1}
+    metadata = {"scrapbook": {"name": name, "data": True, "display": False}}
+    display({SCRAP_MIMETYPE: payload}, raw=True, metadata=metadata)
+
+
+@dataclass(repr=False)
+class Runbook:
+    """One run of one runbook against one environment."""
+
+    name: str
+    env: str
+    release: str
+    params_file: str
+    operator: str
+    execute: bool = False
+    previous_release: str | None = None
+    run_id: str | None = None
+    params: Params = field(init=False)
+    checks: Checks = field(init=False, default_factory=Checks)
+    started_at: datetime = field(init=False, default_factory=lambda: datetime.now(UTC))
+    _clock: float = field(init=False, default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.execute, bool):
+            raise ConfigError(f"execute must be True or False, got {self.execute!r}", key="execute")
+        self.operator = self.operator or os.environ.get("DEPLOYBOOK_OPERATOR") or getpass.getuser()
+        validate_release(self.release)
+        if self.previous_release:
+            validate_release(self.previous_release, "previous_release")
+        path = Path(self.params_file)
+        if not path.is_absolute():
+            path = paths.project_root() / path
+        self.params = load_params(path)
+        if self.params.environment.kind == "sandbox":
+            from deploybook.sandbox.stack import sandbox_environment
+
+            # The sandbox stands in for the environment a real run would inherit.
+            os.environ.update(sandbox_environment(self.env))
+        register_environment([*self.params.secrets, self.params.database.url_env])
+
+    def database_url(self) -> str:
+        """The target database URL from the variable params name (this env's, on the sandbox).
+
+        Several sandbox runs may share a process, so on the sandbox the URL is taken from
+        this env's stack rather than from whatever the process environment holds last.
+        """
+        name = self.params.database.url_env
+        if self.params.environment.kind == "sandbox":
+            from deploybook.sandbox.stack import sandbox_environment
+
+            if value := sandbox_environment(self.env).get(name):
+                register(value)
+                return value
+        return read_secret(name).reveal()
+
+    @property
+    def pg_bin_dir(self) -> Path | None:
+        """pg_dump/pg_restore from params; on a sandbox without one, the embedded install's
+        (None: PATH, then the embedded install, as `pgtools.pg_tools` decides)."""
+        if self.params.database.pg_bin_dir is not None:
+            return self.params.database.pg_bin_dir
+        if self.params.environment.kind == "sandbox":
+            from deploybook.sandbox.postgres import PgCluster
+
+            return PgCluster.bin_dir()
+        return None
+
+    @property
+    def record_dir(self) -> Path:
+        """Where this run's record lives (its snapshots and reports go beside it)."""
+        if record := os.environ.get("DEPLOYBOOK_RECORD"):
+            return Path(record).parent
+        return paths.outputs_dir() / self.env / self.release
+
+    def facts(self) -> dict[str, Any]:
+        return {
+            "runbook": self.name,
+            "env": self.env,
+            "kind": self.params.environment.kind,
+            "role": self.params.environment.role,
+            "release": self.release,
+            "previous_release": self.previous_release,
+            "operator": self.operator,
+            "execute": self.execute,
+            "run_id": self.run_id,
+            "started_at": self.started_at.isoformat(),
+            "epic": self.params.epic.id,
+        }
+
+    def _repr_html_(self) -> str:
+        facts = self.facts()
+        mode = (
+            "<b style='color:#b00'>EXECUTE: this run changes systems</b>"
+            if self.execute
+            else "<b style='color:#070'>DRY RUN: nothing will be changed</b>"
+        )
+        cell = "<tr><th style='text-align:left'>{}</th><td>{}</td></tr>"
+        rows = "".join(cell.format(html.escape(k), html.escape(str(v))) for k, v in facts.items())
+        return (
+            f"<div class='deploybook-header'><h3>You are here: {html.escape(self.name)} "
+            f"on {html.escape(self.env)} for {html.escape(self.release)}</h3>"
+            f"<p>{mode}</p><table>{rows}</table></div>"
+        )
+
+    def __repr__(self) -> str:
+        return self.to_text()
+
+    def to_text(self) -> str:
+        mode = "EXECUTE" if self.execute else "DRY RUN"
+        return f"{self.name} on {self.env} for {self.release} [{mode}] operator={self.operator}"
+
+    def header(self) -> Runbook:
+        """Show the "you are here" header and glue the run facts."""
+        glue("run", self.facts())
+        return self
+
+    def record(self, result: Check | Iterable[Check]) -> Checks:
+        """Add checks to this run's table and show them."""
+        new = Checks([result] if isinstance(result, Check) else result)
+        self.checks.extend(new)
+        return new
+
+    def finish(self) -> Checks:
+        """Glue the checks and timings, show the whole table, then apply the gate."""
+        duration = time.monotonic() - self._clock
+        glue("checks", self.checks.to_records())
+        glue(
+            "timing",
+            {
+                "started_at": self.started_at.isoformat(),
+                "ended_at": datetime.now(UTC).isoformat(),
+                "duration_s": round(duration, 3),
+            },
+        )
+        glue("summary", {"ok": self.checks.ok, "summary": self.checks.summary()})
+        return gate(self.checks, f"{self.name} gate")
+
+
+def start(name: str, **parameters: Any) -> Runbook:
+    """Begin a runbook: validate parameters and params file, show the header."""
+    return Runbook(name=name, **parameters).header()

@@ -1,0 +1,376 @@
+"""The provably harmless dry run of pending migrations and raw SQL.
+
+Everything runs in ONE transaction that is always rolled back, with a savepoint per
+migration so each gets its own verdict and later ones still run after a failure. The
+proof that nothing changed is measured from outside that transaction: the schema
+fingerprint and exact row counts before and after must be identical.
+
+Statements PostgreSQL refuses inside a transaction (CREATE INDEX CONCURRENTLY, VACUUM,
+...) and transaction control (COMMIT would end the rollback-only transaction) are found
+by reading the SQL first and are reported, never executed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from deploybook.core.checks import Check, Checks, Status
+from deploybook.core.secrets import scrub
+from deploybook.errors import DatabaseError
+from deploybook.systems.postgres import db, fingerprint
+from deploybook.systems.prisma.migrations import SECTION, LocalMigration
+from deploybook.systems.prisma.sqltext import (
+    Statement,
+    added_enum_values,
+    created_extensions,
+    creates,
+    missing_object,
+    non_transactional,
+    split_sql,
+    touched_tables,
+)
+
+_LOCKS = """
+    SELECT CASE WHEN n.nspname = 'public' THEN c.relname
+                ELSE coalesce(n.nspname || '.', '') || coalesce(c.relname, l.relation::text) END,
+           l.mode, coalesce(c.relkind::text, '?')
+    FROM pg_locks l LEFT JOIN pg_class c ON c.oid = l.relation
+    LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
+      AND coalesce(n.nspname, '') NOT LIKE 'pg\\_%'
+      AND coalesce(n.nspname, '') <> 'information_schema'
+"""
+_HINTS = {
+    "55P03": "lock_timeout expired: a live session holds a conflicting lock on this table",
+    "57014": "statement_timeout expired: the statement runs longer than the configured limit",
+    "25001": "cannot run inside a transaction block",
+}
+
+
+@dataclass
+class UnitResult:
+    """The verdict for one migration or raw SQL file."""
+
+    name: str
+    kind: str
+    status: Status = Status.PASS
+    duration_s: float = 0.0
+    statements: int = 0
+    error: dict[str, Any] | None = None
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    locks: list[tuple[str, str]] = field(default_factory=list)
+    tables: list[str] = field(default_factory=list)
+    blocked_by: str | None = None
+    ordering_after: str | None = None
+    note: str = ""
+
+
+@dataclass
+class DryRunReport:
+    results: list[UnitResult]
+    checks: Checks
+    fingerprint_before: str
+    fingerprint_after: str
+    row_counts_before: dict[str, int]
+    row_counts_after: dict[str, int]
+
+    @property
+    def harmless(self) -> bool:
+        return (
+            self.fingerprint_before == self.fingerprint_after
+            and self.row_counts_before == self.row_counts_after
+        )
+
+    @property
+    def ok(self) -> bool:
+        return self.checks.ok
+
+    def _repr_html_(self) -> str:
+        return self.checks._repr_html_()
+
+
+def _error_info(exc: psycopg.Error, stmt: Statement, index: int) -> dict[str, Any]:
+    diag = exc.diag
+    pos = int(diag.statement_position) if diag.statement_position else None
+    message = (diag.message_primary or str(exc)).strip()
+    hint = diag.message_hint or _HINTS.get(exc.sqlstate or "")
+    if "more than 2000 dimensions" in message:
+        hint = (
+            "ivfflat and hnsw index at most 2000 dimensions of vector: use halfvec (up to 4000), "
+            "reduce the dimension, or no index"
+        )
+    return {
+        "sqlstate": exc.sqlstate,
+        "message": message,
+        "detail": diag.message_detail,
+        "hint": hint,
+        "statement_index": index + 1,
+        "line": stmt.line_of(pos),
+        "position": pos,
+        "statement": stmt.sql[:500],
+    }
+
+
+def _locks(conn: psycopg.Connection) -> set[tuple[str, str, str]]:
+    return {(r[0], r[1], r[2]) for r in conn.execute(_LOCKS)}
+
+
+def _run_unit(
+    conn: psycopg.Connection,
+    unit: LocalMigration,
+    stmts: list[Statement],
+    res: UnitResult,
+    server_num: int,
+    available: set[str],
+) -> None:
+    held = _locks(conn)
+    new: set[tuple[str, str, str]] = set()
+    runnable = []
+    for i, stmt in enumerate(stmts):
+        why = non_transactional(stmt, server_num)
+        if why:
+            res.skipped.append(
+                {
+                    "statement_index": i + 1,
+                    "line": stmt.line,
+                    "reason": why,
+                    "statement": stmt.sql[:200],
+                }
+            )
+        else:
+            runnable.append((i, stmt))
+    missing_ext = [e for s in stmts for e in created_extensions(s) if e not in available]
+    tables: set[str] = set()
+    try:
+        with conn.transaction():  # a SAVEPOINT inside the dry run's transaction
+            for i, stmt in runnable:
+                try:
+                    conn.execute(stmt.sql.encode())
+                except psycopg.Error as exc:
+                    res.error = _error_info(exc, stmt, i)
+                    if missing_ext and exc.sqlstate in {"0A000", "58P01", "42704"}:
+                        res.error["hint"] = (
+                            f"extension(s) {', '.join(missing_ext)} not available "
+                            "on this server (pg_available_extensions)"
+                        )
+                    raise
+                tables |= {t.removeprefix("public.") for t in touched_tables(stmt)}
+                new |= _locks(conn) - held
+    except psycopg.Error:
+        pass  # rolled back to the savepoint; the next migration still runs
+    res.locks = sorted({(rel, mode) for rel, mode, _ in new})
+    tables |= {rel for rel, _, kind in new if kind in ("r", "p")}
+    res.tables = sorted(tables)
+
+
+def _classify(
+    units: list[LocalMigration], stmts: list[list[Statement]], results: list[UnitResult]
+) -> None:
+    """Separate root causes from knock-ons, and name ordering errors."""
+    for idx, res in enumerate(results):
+        err = res.error
+        if err and err["sqlstate"] == "55P04":  # unsafe use of a new enum value
+            value = err["message"].split('"')[1] if '"' in err["message"] else ""
+            own = any(value in added_enum_values(s) for s in stmts[idx])
+            if not own:
+                res.status = Status.WARN
+                res.note = (
+                    "uses an enum value added by an earlier migration: works when each "
+                    "migration commits on its own, cannot be proven in one transaction"
+                )
+                continue
+        if err:
+            res.status = Status.FAIL
+            missing = missing_object(err["sqlstate"], err["message"])
+            if missing:
+                name, rel = missing
+                for j in range(idx):
+                    prior = results[j]
+                    skipped_creates = any(
+                        creates(stmts[j][s["statement_index"] - 1], name, rel)
+                        for s in prior.skipped
+                    )
+                    if (prior.error or skipped_creates) and any(
+                        creates(s, name, rel) for s in stmts[j]
+                    ):
+                        res.blocked_by, res.status = prior.name, Status.WARN
+                        res.note = f"blocked by {prior.name}, which failed before creating {name!r}"
+                        break
+                if not res.blocked_by:
+                    for j in range(idx + 1, len(units)):
+                        if any(creates(s, name, rel) for s in stmts[j]):
+                            res.ordering_after = units[j].name
+                            res.note = (
+                                f"ordering error: needs {name!r}, which {units[j].name} creates "
+                                "but is ordered after it"
+                            )
+                            break
+        if res.skipped:
+            only = len(stmts[idx]) == 1
+            reasons = "; ".join(f"line {s['line']}: {s['reason']}" for s in res.skipped)
+            control = all(s["reason"].startswith("transaction control") for s in res.skipped)
+            if control and not err:
+                res.status = Status.WARN
+                res.note = (
+                    f"not run: {reasons}. Prisma would run it, committing part of the "
+                    "migration on its own; the dry run cannot prove the rest"
+                )
+            elif only and not err:
+                res.status = Status.WARN
+                res.note = (
+                    f"not run: {reasons}. Prisma runs a one-statement migration outside a "
+                    "transaction, so deploy can apply it; the dry run cannot prove it"
+                )
+            else:
+                res.status = Status.FAIL
+                res.note = ((res.note + "; ") if res.note else "") + (
+                    f"not run: {reasons}. With other statements in the file, Prisma runs it in one "
+                    "implicit transaction and PostgreSQL refuses it: move it to its own migration"
+                )
+
+
+def _evidence(res: UnitResult) -> str:
+    parts = []
+    if res.note:
+        parts.append(res.note)
+    if res.error:
+        e = res.error
+        parts.append(
+            f"SQLSTATE {e['sqlstate']} at statement {e['statement_index']} (line {e['line']}"
+            + (f", position {e['position']}" if e["position"] else "")
+            + f"): {e['message']}"
+        )
+        if e.get("hint"):
+            parts.append(f"hint: {e['hint']}")
+        parts.append(f"statement: {e['statement'][:200]}")
+    elif not res.skipped and res.status is Status.PASS:
+        parts.append(f"ok: {res.statements} statement(s) in {res.duration_s:.2f}s")
+    if res.locks:
+        parts.append("locks: " + ", ".join(f"{rel} {mode}" for rel, mode in res.locks))
+    if res.tables:
+        parts.append("tables: " + ", ".join(res.tables))
+    return "\n".join(parts)
+
+
+def _measure(conn: psycopg.Connection) -> tuple[dict, dict[str, int], dict[str, int | None]]:
+    try:
+        return fingerprint.schema_catalog(conn), db.row_counts(conn), db.sequences(conn)
+    except DatabaseError as exc:
+        raise DatabaseError(
+            f"dry run could not measure the database (nothing was run): {exc}"
+        ) from exc
+
+
+def dry_run(
+    url: str,
+    pending: Sequence[LocalMigration],
+    raw_sql: Sequence[LocalMigration] = (),
+    *,
+    lock_timeout: str | int = "5s",
+    statement_timeout: str | int = "60s",
+    progress: Callable[[str], None] | None = None,
+    section: str = SECTION,
+) -> DryRunReport:
+    """Apply ``pending`` then ``raw_sql`` in one rolled-back transaction; report each
+    (ok / error with SQLSTATE, statement, line / skipped with reason, locks, tables) and
+    prove by fingerprint and row counts that the database is unchanged."""
+    units = [*pending, *raw_sql]
+    say = (lambda m: progress(scrub(m))) if progress else (lambda m: None)
+    probe = db.connect(url, autocommit=True, application_name="deploybook dry run probe")
+    try:
+        # The before/after probes also give up on a held lock instead of hanging.
+        probe.execute("SELECT set_config('lock_timeout', %s, false)", (str(lock_timeout),))
+        say("fingerprinting the schema and counting rows (before)")
+        cat_before, counts_before, seq_before = _measure(probe)
+        server_num, _ = db.server_version(probe)
+    except DatabaseError:
+        probe.close()
+        raise
+    stmts = [split_sql(u.sql()) if u.sql_path.is_file() else [] for u in units]
+    results = [
+        UnitResult(u.name, u.kind, statements=len(s)) for u, s in zip(units, stmts, strict=True)
+    ]
+    conn = db.connect(url, application_name="deploybook dry run")
+    try:
+        available = {r[0] for r in conn.execute("SELECT name FROM pg_available_extensions")}
+        with conn.transaction(force_rollback=True):
+            conn.execute(
+                "SELECT set_config('lock_timeout', %s, true), "
+                "set_config('statement_timeout', %s, true)",
+                (str(lock_timeout), str(statement_timeout)),
+            )
+            for unit, unit_stmts, res in zip(units, stmts, results, strict=True):
+                say(f"dry run: {unit.name}")
+                t0 = time.perf_counter()
+                _run_unit(conn, unit, unit_stmts, res, server_num, available)
+                res.duration_s = round(time.perf_counter() - t0, 3)
+        conn.close()  # the rolled-back transaction is gone; measure from outside it
+        say("fingerprinting the schema and counting rows (after)")
+        cat_after, counts_after, seq_after = _measure(probe)
+    except psycopg.Error as exc:
+        raise DatabaseError(scrub(f"dry run on {db.describe(url)}: {exc}")) from exc
+    finally:
+        conn.close()
+        probe.close()
+    _classify(units, stmts, results)
+    for unit, res in zip(units, results, strict=True):
+        if not unit.sql_path.is_file():
+            res.status, res.note = Status.FAIL, f"{unit.sql_path} is missing: nothing to run"
+    fp_before, fp_after = (
+        fingerprint.fingerprint_of(cat_before),
+        fingerprint.fingerprint_of(cat_after),
+    )
+
+    checks = Checks(
+        Check(
+            f"dry run: {r.name}" + (" (raw SQL)" if r.kind == "raw_sql" else ""),
+            section,
+            r.status,
+            _evidence(r),
+            duration_s=r.duration_s,
+            data={
+                "error": r.error,
+                "skipped": r.skipped,
+                "locks": r.locks,
+                "tables": r.tables,
+                "blocked_by": r.blocked_by,
+                "ordering_after": r.ordering_after,
+            },
+        )
+        for r in results
+    )
+    if not units:
+        checks.append(Check("dry run", section, Status.PASS, "no pending migrations or raw SQL"))
+    changes = fingerprint.catalog_diff(cat_before, cat_after) + [
+        f"rows {d}" for d in fingerprint.count_diff(counts_before, counts_after)
+    ]
+    checks.append(
+        Check(
+            "dry run changed nothing",
+            section,
+            Status.FAIL if changes else Status.PASS,
+            ("database CHANGED: " + "; ".join(changes[:20]))
+            if changes
+            else f"schema fingerprint {fp_before[:16]}… before = after; exact row counts of "
+            f"{len(counts_before)} tables identical ({sum(counts_before.values()):,} rows)",
+            data={"fingerprint_before": fp_before, "fingerprint_after": fp_after},
+        )
+    )
+    moved = fingerprint.count_diff(seq_before, seq_after)
+    if moved:
+        checks.append(
+            Check(
+                "dry run sequences",
+                section,
+                Status.WARN,
+                "sequence values advanced (nextval is not rolled back; harmless gaps): "
+                + "; ".join(moved),
+                critical=False,
+            )
+        )
+    return DryRunReport(results, checks, fp_before, fp_after, counts_before, counts_after)
