@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from deploybook.core.lock import environment_lock
 from deploybook.core.secrets import register
-from deploybook.core.steps import DONE, FAILED, PLANNED, SKIPPED, StepLedger, environment_lock
+from deploybook.core.steps import DONE, FAILED, PLANNED, SKIPPED, StepLedger
 from deploybook.errors import CommandFailed, ConfigError, LockHeld
 from deploybook.systems.commands import render_argv, run_command, run_template
 
@@ -322,7 +323,7 @@ HOLDER = textwrap.dedent(
     """
     import sys, time
     sys.path.insert(0, {src!r})
-    from deploybook.core.steps import environment_lock
+    from deploybook.core.lock import environment_lock
     with environment_lock({lock_dir!r}, "production", operator="alice", runbook="03-rollout",
                           run_id="r-42"):
         print("locked", flush=True)

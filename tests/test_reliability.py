@@ -59,7 +59,7 @@ from test_rollout import prisma, start, versions, write_params
 
 from deploybook.config import load_params
 from deploybook.core.checks import Checks, Status, gate
-from deploybook.core.steps import environment_lock
+from deploybook.core.lock import environment_lock, lock_dir
 from deploybook.errors import ConfigError, GateFailed, LockHeld, RestoreRefused
 from deploybook.ops import cli
 from deploybook.ops.runner import RunResult, run_runbook
@@ -571,7 +571,7 @@ def test_two_rollouts_at_once_the_second_is_refused(rig: Rig, row) -> None:
     before = facts(LOCKING)
     first_run = start(LOCKING, params, True, operator="first-lead")
     second_run = start(LOCKING, params, True, operator="second-lead")
-    lock_file = rollout.lock_dir(LOCKING) / f"{LOCKING}.lock"
+    lock_file = lock_dir(LOCKING) / f"{LOCKING}.lock"
     outcome_: dict[str, Any] = {}
 
     def first() -> None:
@@ -591,7 +591,7 @@ def test_two_rollouts_at_once_the_second_is_refused(rig: Rig, row) -> None:
     finally:
         thread.join(180)
     result = outcome_.get("result")
-    with environment_lock(rollout.lock_dir(LOCKING), LOCKING, runbook="probe"):
+    with environment_lock(lock_dir(LOCKING), LOCKING, runbook="probe"):
         free = True
     r.observed = (
         f"2nd: LockHeld ({str(caught.value).split(';')[0][:70]}…); 1st: "

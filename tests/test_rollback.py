@@ -26,10 +26,10 @@ import scrapbook as sb
 from sandbox_fixtures import files_containing
 
 from deploybook.core import audit
+from deploybook.core.lock import run_lock
 from deploybook.errors import ConfigError, LockHeld, RestoreRefused, SnapshotCorrupt
 from deploybook.ops.runner import run_runbook
 from deploybook.runbooks import rollback
-from deploybook.runbooks.rollback.steps import _lock
 from deploybook.sandbox import stack
 from deploybook.sandbox.postgres import PgCluster
 from deploybook.session import runbook as session
@@ -286,7 +286,7 @@ def test_refused_rollback_changes_nothing(rolled_out, tmp_path, case, error, mat
     confirmation = rollback.confirm(run, plan, given.get(case, DATABASE))
     holder = runbook("rollout-run")
     holder.name = "03-rollout"
-    with _lock(holder) if case == "rollout holds the lock" else _nothing():
+    with run_lock(holder) if case == "rollout holds the lock" else _nothing():
         with pytest.raises(error, match=match) as caught:
             rollback.revert_and_restore(run, plan, confirmation)
     if error is not LockHeld:

@@ -19,7 +19,7 @@ import yaml
 from sandbox_fixtures import CANARIES, files_containing
 
 from deploybook.core import audit
-from deploybook.core.steps import environment_lock
+from deploybook.core.lock import environment_lock, lock_dir
 from deploybook.errors import GateFailed, LockHeld
 from deploybook.ops.rehearsal import SIGNOFFS
 from deploybook.ops.runner import run_runbook
@@ -376,7 +376,7 @@ def test_production_refused_while_the_lock_is_held(
     before = system_state(PRODUCTION)
     run = start(PRODUCTION, params_file(PRODUCTION), True)
     with environment_lock(
-        rollout.lock_dir(PRODUCTION), PRODUCTION, runbook="05-rollback", operator="Sam Services"
+        lock_dir(PRODUCTION), PRODUCTION, runbook="05-rollback", operator="Sam Services"
     ):
         with pytest.raises(LockHeld, match="runbook 05-rollback.*operator Sam Services"):
             rollout.rollout(run, dict(SIGNOFFS))

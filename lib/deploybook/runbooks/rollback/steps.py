@@ -8,25 +8,26 @@ restore the database. `verify` compares what runs now with the plan and the snap
 from __future__ import annotations
 
 import html
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from deploybook.systems.postgres import db
-from deploybook.systems import notify
-from deploybook.session import runbook as session
-from deploybook.runbooks.smoke import cells as smoke
-from deploybook.session.approvals import Confirmation
 from deploybook.core.checks import Check, Checks, Status
-from deploybook.systems.commands import run_command
-from deploybook.errors import DeploybookError, RestoreRefused, SnapshotCorrupt
-from deploybook.systems.postgres.tools import pg_tools
-from deploybook.systems.postgres.restore import compare_inventory, restore
-from deploybook.runbooks.rollback.plan import SECTION, Revert, RollbackPlan, describe_breach
-from deploybook.systems.postgres.snapshot import snapshot, verify_snapshot
+from deploybook.core.lock import run_lock
 from deploybook.core.steps import DONE, SKIPPED, Step, StepLedger
+from deploybook.errors import DeploybookError, RestoreRefused, SnapshotCorrupt
+from deploybook.runbooks.rollback.plan import SECTION, Revert, RollbackPlan, describe_breach
+from deploybook.runbooks.smoke import cells as smoke
+from deploybook.session import runbook as session
+from deploybook.session.approvals import Confirmation
+from deploybook.systems import notify
+from deploybook.systems.commands import run_command
+from deploybook.systems.postgres import db
+from deploybook.systems.postgres.restore import compare_inventory, restore
+from deploybook.systems.postgres.snapshot import snapshot, verify_snapshot
+from deploybook.systems.postgres.tools import pg_tools
 
 COMMAND_TIMEOUT_S = 600.0
 
@@ -104,13 +105,6 @@ def _stamp(moment: datetime) -> str:
 
 def run_key(run: session.Runbook) -> str:
     return run.run_id or f"{run.started_at:%Y%m%dT%H%M%SZ}"
-
-
-def _lock(run: session.Runbook) -> AbstractContextManager[Any]:
-    """The rollout's own environment lock: a rollout and a rollback never overlap."""
-    from deploybook.runbooks.rollout.cells import lock
-
-    return lock(run)
 
 
 def _ledger(run: session.Runbook) -> StepLedger:
@@ -292,7 +286,7 @@ def revert_and_restore(
     """
     _preflight(run, plan, confirmation)
     recovery = Recovery(run, plan, _ledger(run))
-    with _lock(run) if run.execute else nullcontext():
+    with run_lock(run) if run.execute else nullcontext():
         targets = list(run.params.notifications)
         previous = plan.previous_release or "their previous versions"
         text = (

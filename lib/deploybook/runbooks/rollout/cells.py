@@ -17,22 +17,18 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from deploybook.session import approvals
-from deploybook.core import audit
-from deploybook.systems import notify
-from deploybook.core import paths
-from deploybook.core.checks import Check, Status
 from deploybook.config import Params
+from deploybook.core import audit, paths
+from deploybook.core.checks import Check, Status
+from deploybook.core.lock import run_lock
+from deploybook.core.secrets import scrub
+from deploybook.core.steps import DONE, FAILED, SKIPPED, Step, StepLedger
 from deploybook.errors import ConfigError, GateFailed, MigrationFailed
-from deploybook.runbooks.rollout.releasenotes import ReleaseNotes
-from deploybook.runbooks.rollout.releasenotes import release_notes as _build_notes
 from deploybook.runbooks.rollout.gates import Gates, check_gates
 from deploybook.runbooks.rollout.plan import (
     MIGRATE_STEP,
@@ -42,10 +38,12 @@ from deploybook.runbooks.rollout.plan import (
     PlannedStep,
     plan,
 )
-from deploybook.core.secrets import scrub
-from deploybook.session.runbook import Runbook, glue, show
+from deploybook.runbooks.rollout.releasenotes import ReleaseNotes
+from deploybook.runbooks.rollout.releasenotes import release_notes as _build_notes
 from deploybook.runbooks.smoke.cells import running_versions
-from deploybook.core.steps import DONE, FAILED, SKIPPED, Step, StepLedger, environment_lock
+from deploybook.session import approvals
+from deploybook.session.runbook import Runbook, glue, show
+from deploybook.systems import notify
 
 __all__ = [
     "Gates",
@@ -55,8 +53,6 @@ __all__ = [
     "check_gates",
     "execute",
     "ledger_path",
-    "lock",
-    "lock_dir",
     "plan",
     "release_notes",
     "rollout",
@@ -68,21 +64,7 @@ RUNBOOK = "03-rollout"
 COMPLETE_STEP = "complete"
 
 
-# --- the lock and the ledger (05-rollback uses the same lock) ----------------------------------
-
-
-def lock_dir(env: str) -> Path:
-    """Where an environment's rollout/rollback lock lives: ``<outputs>/<env>/.locks``."""
-    return paths.outputs_dir() / env / ".locks"
-
-
-@contextmanager
-def lock(run: Runbook) -> Iterator[Any]:
-    """Hold the environment's lock for a rollout or rollback; a second holder gets LockHeld."""
-    with environment_lock(
-        lock_dir(run.env), run.env, operator=run.operator, runbook=run.name, run_id=run.run_id
-    ) as held:
-        yield held
+# --- the ledger (the environment lock, shared with 05-rollback, is core.lock.run_lock) ---------
 
 
 def ledger_path(run: Runbook) -> Path:
@@ -290,7 +272,7 @@ def execute(
             list(gates.checks.failed) if gates else [],
         )
     result.snapshot = gates.snapshot
-    with lock(run):  # LockHeld here: nothing has run and nothing is glued
+    with run_lock(run):  # LockHeld here: nothing has run and nothing is glued
         key, why = attempt_key(path, base, resume=resume, env=run.env, release=run.release)
         result.run_key, result.attempt = key, why
         print(f"{stage} rollout of {run.release} to {run.env}: {why}", flush=True)
