@@ -25,15 +25,17 @@ reliability: $(STAMP)
 	$(BIN)/python -m pytest -q -m reliability
 
 lint: $(STAMP)
-	$(BIN)/ruff check lib tests scripts bench
-	$(BIN)/ruff format --check lib tests scripts bench
+	$(BIN)/ruff check lib tests scripts bench runbooks
+	$(BIN)/ruff format --check lib tests scripts bench runbooks
 
 format: $(STAMP)
-	$(BIN)/ruff format lib tests scripts bench
-	$(BIN)/ruff check --fix lib tests scripts bench
+	$(BIN)/ruff format lib tests scripts bench runbooks
+	$(BIN)/ruff check --fix lib tests scripts bench runbooks
 
+# Rewrite runbooks/*.ipynb from their jupytext sources runbooks/*.py (nbval references of
+# unchanged cells are kept).
 runbooks: $(STAMP)
-	$(BIN)/python scripts/build_runbooks.py
+	$(BIN)/python scripts/sync_runbooks.py
 
 # Benchmarks against the plain tools (pg_dump/pg_restore, psql -f, single requests);
 # builds a >1 GB database under bench/data/ on first use, writes bench/results.md.

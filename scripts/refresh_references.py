@@ -10,7 +10,7 @@ not written: a reference must show a run that worked.
     python scripts/refresh_references.py 01 04-smoke     # a list of runbooks
 
 Only the outputs, the execution counts and the widget state change; the notebook stays the
-source (cells, ids and kernel metadata are kept as `scripts/build_runbooks.py` wrote them).
+source (cells, ids and kernel metadata are kept as `scripts/sync_runbooks.py` wrote them).
 """
 
 from __future__ import annotations

@@ -1,0 +1,239 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,jupytext,-jupytext.text_representation
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown] id="01-00"
+# # 01 — Preconditions
+#
+# Deployment plan sections **1 Scope**, **2 Change inventory**, **3 Environments**,
+# **5 Schedule**, **6 Preconditions**, **8 Artifacts**, **9 Configuration & secrets**,
+# **10 Pre-deploy checklist**, **18 Sign-offs** and **20 Design-system notes**.
+#
+# > *All Epic stories DONE, zero test failures, required secrets configured, external rate
+# > limits reviewed* — nothing is deployed until every critical check below passes.
+#
+# This runbook changes nothing. Files are read at the release tag (what ships), never from
+# a working copy. Set the parameters below, or pass them with
+# `deploybook run 01-preconditions --env ENV --release vX.Y.Z -p NAME VALUE`
+# (`rate_limits_reviewed_by` names who compared the limits with the provider consoles).
+
+# %% tags=["parameters"] id="01-01"
+env = "sandbox"
+release = "v1.4.0"
+previous_release = "v1.3.0"
+params_file = "params/sandbox.yaml"
+operator = ""
+approvals = {}
+execute = False
+run_id = ""
+rate_limits_reviewed_by = ""
+
+# %% id="01-02"
+import deploybook.runbooks as book
+from deploybook import start
+
+run = start(
+    "01-preconditions",
+    env=env,
+    release=release,
+    previous_release=previous_release,
+    params_file=params_file,
+    operator=operator,
+    execute=execute,
+    run_id=run_id,
+)
+run
+
+# %% [markdown] id="01-03"
+# ## 1 — Scope
+#
+# > *No Epic 5 content included.*
+#
+# Pending migrations, loose SQL files and the commits since `previous_release` are matched
+# against the out-of-scope patterns in params (`preconditions.out_of_scope`,
+# `out_of_scope_epics`); a match fails unless `scope_allow` names it.
+
+# %% id="01-04"
+run.record(book.preconditions.scope(run.params, run.release, run.previous_release))
+
+# %% [markdown] id="01-05"
+# ## 2 — Change inventory
+#
+# > *Every file the plan's inventory names exists at the release tag.*
+#
+# A missing file names the story it belongs to (`preconditions.inventory`).
+
+# %% id="01-06"
+run.record(book.preconditions.inventory(run.params, run.release))
+
+# %% [markdown] id="01-07"
+# ## 3 — Environments
+#
+# > *The staging database is not the production database; staging's external API keys are
+# > not production's.*
+#
+# Databases are compared by host, port and name parsed from their URLs; keys by HMAC-SHA256
+# fingerprints under a salt made for this comparison only. No value is shown or stored.
+
+# %% id="01-08"
+run.record(book.preconditions.environments_isolated(run.params))
+
+# %% [markdown] id="01-09"
+# ## 5 — Schedule
+#
+# > *60-minute deployment window, code freeze from T-24h, 60-minute rollback window.*
+#
+# Any commit on the protected branch after the freeze began fails unless params allow it
+# (`preconditions.freeze_allow`). Without `schedule.window_start`, T is now.
+
+# %% id="01-10"
+run.record(book.preconditions.schedule(run.params, run.release))
+
+# %% id="01-11"
+book.preconditions.schedule_plot(run.params, run.release)
+
+# %% [markdown] id="01-12"
+# ## 6 — Epic stories DONE
+#
+# > *All Epic stories DONE* — each story has a row in the status file's Done table, and the
+# > epic is listed under no backlog or not-yet-drafted heading. The decisions log should
+# > record the embedding dimension (1536).
+
+# %% id="01-13"
+run.record(book.preconditions.epic_done(run.params, run.release))
+
+# %% id="01-14"
+run.record(book.preconditions.embedding_decision(run.params, run.release))
+
+# %% [markdown] id="01-15"
+# ## 6 — Zero test failures
+#
+# > *Zero test failures.*
+#
+# Runs the configured test commands with their timeouts (`preconditions.test_commands`), or
+# reads the JUnit XML the CI wrote (`checkout.junit_globs`); tests, failures, errors and
+# skipped per suite, and the name of every failing test.
+
+# %% id="01-16"
+run.record(book.preconditions.zero_test_failures(run.params, run.release))
+
+# %% [markdown] id="01-17"
+# ## 6 — Required secrets configured
+#
+# > *Secrets configured: DATABASE_URL, OPENAI_API_KEY, GEMINI_API_KEY, CHATMOCK_URL.*
+#
+# Read from the environment only; reported as set / missing / placeholder / malformed,
+# never shown.
+
+# %% id="01-18"
+run.record(book.preconditions.secrets_configured(run.params))
+
+# %% [markdown] id="01-19"
+# ## 6 — External rate limits reviewed
+#
+# > *External rate limits reviewed (Gemini, OpenAI).*
+#
+# The limits in `rate-limiter.ts` at the tag beside the provider quotas from params; the
+# `rate_limits_reviewed_by` parameter is the attestation (required in production).
+
+# %% id="01-20"
+run.record(
+    book.preconditions.rate_limits_reviewed(run.params, rate_limits_reviewed_by, run.release)
+)
+
+# %% [markdown] id="01-21"
+# ## 8 — Artifacts
+#
+# > *Release tag `vX.Y.Z` exists; artifact SHAs for web, API and services recorded.*
+#
+# The SHAs are glued as the scrap `artifacts`: production must ship exactly what staging
+# tested.
+
+# %% id="01-22"
+run.record(book.preconditions.release_tag(run.params, run.release, run.previous_release))
+
+# %% id="01-23"
+run.record(book.preconditions.artifacts(run.params, run.release))
+
+# %% [markdown] id="01-24"
+# ## 9 — Configuration parity
+#
+# > *Every key of each `.env.example` is set in the target environment; staging and
+# > production define the same keys.*
+#
+# Names only, never values.
+
+# %% id="01-25"
+run.record(book.preconditions.env_parity(run.params, run.release))
+
+# %% [markdown] id="01-26"
+# ## 10 — Pre-deploy checklist
+#
+# > *CI green, env parity, feature flags/defaults, rate-limit guard and PII-redaction logger
+# > present and enabled, health endpoints answering.*
+#
+# CI green is the test results above unless `preconditions.ci_command` is configured.
+
+# %% id="01-27"
+run.record(book.preconditions.checklist(run.params, run.release))
+
+# %% id="01-28"
+run.record(book.preconditions.health_endpoints(run.params))
+
+# %% [markdown] id="01-29"
+# ## 18 — Sign-offs so far
+#
+# > *Sign-offs: PM, Web, API, Services, QA.*
+#
+# Listed here for the record (missing ones only warn); they are required before the
+# production rollout.
+
+# %% id="01-30"
+signoffs = book.preconditions.collect_signoffs(run.params.signoff_roles, approvals, run.operator)
+
+# %% id="01-31"
+run.record(
+    book.preconditions.check_signoffs(
+        signoffs,
+        run.params.signoff_roles,
+        run.operator,
+        require_all=False,
+        require_distinct_approver=False,
+    )
+)
+
+# %% [markdown] id="01-32"
+# ## 20 — Design-system notes
+#
+# > *`tailwindcss-animate` must not be a production dependency; no gradient utilities in the
+# > web sources.*
+#
+# Each rule in `preconditions.design_rules` is checked in the files at the release tag and
+# lists the offending lines (`file:line: text`); rules are non-critical unless params mark
+# them `critical`.
+
+# %% id="01-33"
+run.record(book.preconditions.design_rules(run.params, run.release))
+
+# %% [markdown] id="01-34"
+# ## Release so far
+#
+# Every earlier record of this release in this environment, with links to each record and the timeline against the deployment window.
+
+# %% tags=["nbval-ignore-output"] id="01-35"
+book.overview(run)
+
+# %% [markdown] id="01-36"
+# ## Gate
+#
+# Any failed critical check above stops here: the record shows where and why.
+
+# %% id="01-37"
+run.finish()
