@@ -42,9 +42,9 @@ runbooks: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
-RUNBOOKS ?= 01-preconditions
+RUNBOOKS ?= 01-preconditions 02-migration-dry-run 03-rollout 04-smoke 05-rollback
 
-# Re-execute runbooks against a fresh sandbox and store their outputs as nbval references.
+# Re-execute runbooks against a fresh prepared sandbox and store their outputs as nbval references.
 nbval-refresh: $(STAMP)
 	$(BIN)/python scripts/refresh_references.py $(RUNBOOKS)
 

@@ -1,25 +1,24 @@
 """Refresh the reference outputs that nbval compares the runbooks against.
 
-Brings a sandbox up in a temporary state directory, executes each named runbook in place
-with nbclient — the way JupyterLab and nbval run it: kernel in `runbooks/`, parameters as
-committed (they default to the sandbox), no papermill cell injected — writes the outputs
-back into `runbooks/<name>.ipynb`, and stops the sandbox. A runbook whose cells raise is
-not written: a reference must show a run that worked.
+Prepares a sandbox in a temporary directory the way tests/test_nbval.py does
+(`tests/nbval_stack.py`: a fresh stack on which 02 and 03 ran headless, so 03 and 05 find
+the records they read), executes each named runbook in place with nbclient — the way
+JupyterLab and nbval run it: kernel in `runbooks/`, parameters as committed (they default
+to the sandbox), no papermill cell injected — writes the outputs back into
+`runbooks/<name>.ipynb`, and stops the sandbox. A runbook whose cells raise is not
+written: a reference must show a run that worked.
 
-    python scripts/refresh_references.py                 # 01-preconditions
+    python scripts/refresh_references.py                 # all five runbooks
     python scripts/refresh_references.py 01 04-smoke     # a list of runbooks
 
-Only the outputs, the execution counts and the widget state change; the notebook stays the
-source (cells, ids and kernel metadata are kept as `scripts/sync_runbooks.py` wrote them).
+Only the outputs, the execution counts and the widget state change; cells, ids and kernel
+metadata stay as `scripts/sync_runbooks.py` wrote them from the sources `runbooks/*.py`.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,11 +28,13 @@ from nbclient.exceptions import CellExecutionError
 
 from deploybook.core.secrets import scrub
 from deploybook.errors import ConfigError
-from deploybook.ops.runner import resolve_runbook
-from deploybook.sandbox import stack
+from deploybook.ops.runner import RUNBOOKS, resolve_runbook
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT = ["01-preconditions"]
+sys.path.insert(0, str(ROOT / "tests"))
+from nbval_stack import prepared_stack  # noqa: E402  (shared with tests/test_nbval.py)
+
+DEFAULT = list(RUNBOOKS)
 WIDGET_STATE = "widgets"
 CELL_TIMEOUT_S = 600
 
@@ -65,30 +66,16 @@ def execute_in_place(path: Path) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("runbooks", nargs="*", help="runbooks to refresh (default: 01)")
+    parser.add_argument("runbooks", nargs="*", help="runbooks to refresh (default: all)")
     args = parser.parse_args(argv)
     try:
         names = [resolve_runbook(n) for n in (args.runbooks or DEFAULT)]
     except ConfigError as exc:
         parser.error(str(exc))
 
-    base = Path(tempfile.mkdtemp(prefix="deploybook-refresh-"))
-    state = base / "state"
-    # The kernel inherits this environment: the temporary stack, a throwaway outputs folder,
-    # interactive mode (as in JupyterLab and under nbval), and this installation first.
-    os.environ.update(
-        DEPLOYBOOK_STATE_DIR=str(state),
-        DEPLOYBOOK_OUTPUTS=str(base / "outputs"),
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-    )
-    # The kernel finds the checkout by walking up from runbooks/, as under nbval.
-    for name in ("DEPLOYBOOK_HEADLESS", "DEPLOYBOOK_RECORD", "DEPLOYBOOK_ROOT"):
-        os.environ.pop(name, None)
     failures = 0
-    try:
-        stack.up(state)
-        for env in stack.ENVS:
-            stack.sandbox_environment(env)  # registers the stack's secrets with scrub()
+    with prepared_stack() as prepared:
+        print(f"prepared {prepared['runs']} in {prepared['prepared_s']:.0f} s")
         for name in names:
             path = ROOT / "runbooks" / f"{name}.ipynb"
             try:
@@ -99,9 +86,6 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"FAILED  {name}: not written ({scrub(last)})", file=sys.stderr)
                 continue
             print(f"wrote   {path.relative_to(ROOT)} ({seconds:.1f} s)")
-    finally:
-        stack.down(state)
-        shutil.rmtree(base, ignore_errors=True)
     return 1 if failures else 0
 
 
