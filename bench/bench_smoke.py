@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import yaml
 
-from deploybook.config import Params, load_params
+from deploybook.config import Params, load_params, read_params_yaml
 from deploybook.runbooks.smoke import cells as smoke
 from deploybook.sandbox import daemon as sd
 from deploybook.sandbox.postgres import PgCluster
@@ -48,7 +48,7 @@ FROM generate_series(1, 10) g;
 
 def write_params(urls: dict[str, str], folder: Path) -> Params:
     """A params file on the daemon's URLs with the shipped Americano smoke checks."""
-    shipped = yaml.safe_load((ROOT / "params" / "sandbox.yaml").read_text())
+    shipped = read_params_yaml(ROOT / "params" / "sandbox.yaml")
     health = {"web": "/api/health"}
     doc = {
         "environment": {"name": ENV, "kind": "staging"},

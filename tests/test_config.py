@@ -166,3 +166,173 @@ def _env() -> dict[str, str]:
     import os
 
     return dict(os.environ)
+
+
+# --- layered params: `extends` ------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+FLAT = Path(__file__).parent / "data" / "params-epic-4-flat.json"
+ENVS = ("staging", "production", "sandbox", "sandbox-production")
+# Every variable the shipped params files name, so they load without a stack.
+VARIABLES = {
+    name: "http://127.0.0.1:9"
+    for name in ("API_URL", "WEB_URL", "CHATMOCK_URL", "OCR_URL", "AMERICANO_API_URL")
+} | {
+    "AMERICANO_CHECKOUT": "/srv/americano",
+    "PG_BIN_DIR": "/usr/bin",
+    "DEPLOYBOOK_SMTP_HOST": "127.0.0.1",
+    "DEPLOYBOOK_SMTP_PORT": "25",
+}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_layered_params_equal_the_flat_files_they_replaced(env: str, tmp_path: Path) -> None:
+    """Moving the release-wide facts into a base file changed no value of any environment."""
+    import json
+
+    from deploybook.config import read_params_yaml
+
+    flat = json.loads(FLAT.read_text())[env]  # what params/<env>.yaml held before `extends`
+    path = ROOT / "params" / f"{env}.yaml"
+    assert read_params_yaml(path) == flat
+    copy = tmp_path / f"{env}.yaml"
+    copy.write_text(yaml.safe_dump(flat))
+    layered, before = load_params(path, VARIABLES), load_params(copy, VARIABLES)
+    assert layered.model_dump(exclude={"source"}) == before.model_dump(exclude={"source"})
+
+
+def test_release_facts_are_written_once() -> None:
+    from deploybook.config import read_params_tree
+
+    for env in ENVS:
+        tree = read_params_tree(ROOT / "params" / f"{env}.yaml")
+        assert tree.chain[-1].name == "release-epic-4.yaml"
+        for key in ("epic", "smoke", "spot_checks", "signoff_roles", "schedule", "secrets"):
+            assert tree.origin((key,)).name == "release-epic-4.yaml", (env, key)
+        for key in ("inventory", "design_rules", "env_keys", "feature_flags"):
+            assert tree.origin(("preconditions", key)).name == "release-epic-4.yaml", (env, key)
+        assert tree.origin(("environment", "name")).name == f"{env}.yaml"
+    params = load_params(ROOT / "params" / "production.yaml", VARIABLES)
+    assert params.epic.id == "4" and params.epic.stories == [f"4.{i}" for i in range(1, 7)]
+    assert sorted(params.preconditions.inventory) == params.epic.stories
+    assert len(params.smoke) == 5 and len(params.spot_checks) == 6
+    assert params.signoff_roles == ["PM", "Web", "API", "Services", "QA"]
+    assert params.thresholds.breach_sustain_s == 600 and params.rollout.build == []
+
+
+def layered(tmp_path: Path, files: dict[str, dict]) -> Path:
+    for name, data in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(yaml.safe_dump(data))
+    return tmp_path / next(reversed(files))
+
+
+BASE = {k: v for k, v in GOOD.items() if k not in ("environment", "services")} | {
+    "thresholds": {"error_rate": 0.02, "p95_ms": 900},
+}
+ENV_FILE = {
+    "extends": "base.yaml",
+    "environment": GOOD["environment"],
+    "services": GOOD["services"],
+    "thresholds": {"p95_ms": 1200},
+    "secrets": ["DATABASE_URL"],
+}
+
+
+def test_extends_merges_mappings_and_replaces_lists(tmp_path: Path) -> None:
+    path = layered(tmp_path, {"base.yaml": BASE, "staging.yaml": ENV_FILE})
+    params = load_params(path, environ={})
+    assert params.thresholds.error_rate == 0.02  # from the base
+    assert params.thresholds.p95_ms == 1200  # the environment's wins
+    assert params.secrets == ["DATABASE_URL"]  # a list is replaced, not appended to
+    assert params.epic.stories == ["4.1", "4.2"]
+    assert params.source == path
+
+
+def test_extends_chains_relative_to_each_file(tmp_path: Path) -> None:
+    middle = {"extends": "../base.yaml", "thresholds": {"error_rate": 0.03}}
+    top = {**ENV_FILE, "extends": "layers/middle.yaml"}
+    del top["thresholds"]
+    path = layered(tmp_path, {"base.yaml": BASE, "layers/middle.yaml": middle, "top.yaml": top})
+    params = load_params(path, environ={})
+    assert (params.thresholds.error_rate, params.thresholds.p95_ms) == (0.03, 900)
+
+
+def test_epic_5_is_one_new_base_file(tmp_path: Path) -> None:
+    """The environment files stay; a new release changes the file they extend."""
+    base = yaml.safe_load((ROOT / "params" / "release-epic-4.yaml").read_text())
+    base["epic"] = {"id": "5", "title": "Next", "stories": ["5.1"]}
+    staging = yaml.safe_load((ROOT / "params" / "staging.yaml").read_text())
+    staging["extends"] = "release-epic-5.yaml"
+    path = layered(tmp_path, {"release-epic-5.yaml": base, "staging.yaml": staging})
+    params = load_params(path, VARIABLES)
+    assert (params.epic.id, params.epic.stories) == ("5", ["5.1"])
+    assert params.service("api").base_url == "http://127.0.0.1:9"
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"a.yaml": {**ENV_FILE, "extends": "nowhere.yaml"}}, r"a\.yaml: extends: .*nowhere"),
+        ({"a.yaml": {**ENV_FILE, "extends": ["x"]}}, r"a\.yaml: extends: expected the name"),
+        (
+            {"b.yaml": {"extends": "a.yaml"}, "a.yaml": {**ENV_FILE, "extends": "b.yaml"}},
+            r"b\.yaml: extends: .*a\.yaml makes a cycle",
+        ),
+        (
+            {"a.yaml": {**ENV_FILE, "extends": "a.yaml"}},
+            r"a\.yaml: extends: .*a\.yaml makes a cycle",
+        ),
+    ],
+)
+def test_bad_extends_is_a_config_error_naming_the_file(
+    tmp_path: Path, files: dict, expected: str
+) -> None:
+    path = layered(tmp_path, files)
+    with pytest.raises(ConfigError, match=expected) as info:
+        load_params(path, environ={})
+    assert info.value.exit_code == 2
+
+
+def test_bad_base_yaml_names_the_base(tmp_path: Path) -> None:
+    path = layered(tmp_path, {"staging.yaml": ENV_FILE})
+    (tmp_path / "base.yaml").write_text("epic: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"base\.yaml: line \d+ is not valid YAML"):
+        load_params(path, environ={})
+
+
+@pytest.mark.parametrize(
+    ("where", "path", "value", "expected"),
+    [
+        ("base.yaml", "epic.id", "four", "epic.id"),
+        ("base.yaml", "thresholds.error_rate", "lots", "thresholds.error_rate"),
+        ("staging.yaml", "thresholds.p95_ms", "slow", "thresholds.p95_ms"),
+        ("base.yaml", "surprise", 1, "surprise: unknown key"),
+        ("staging.yaml", "services", [{"name": "API"}], "services.0"),
+        ("base.yaml", "checkout.path", "${NOT_SET_ANYWHERE}", "checkout.path: environment var"),
+        ("staging.yaml", "environment.kind", "prod", "environment.kind"),
+    ],
+)
+def test_an_error_names_the_file_the_key_is_written_in(
+    tmp_path: Path, where: str, path: str, value, expected: str
+) -> None:
+    files = yaml.safe_load(yaml.safe_dump({"base.yaml": BASE, "staging.yaml": ENV_FILE}))
+    *parents, last = path.split(".")
+    node = files[where]
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[last] = value
+    top = layered(tmp_path, files)
+    with pytest.raises(ConfigError) as info:
+        load_params(top, environ={})
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path / where}: "), message
+    assert expected in message
+
+
+def test_config_resolves_only_the_variables_it_is_given(tmp_path: Path) -> None:
+    """config is pure: a sandbox file resolves against what the caller passes, no stack."""
+    with pytest.raises(ConfigError) as info:
+        load_params(ROOT / "params" / "sandbox.yaml", {"DEPLOYBOOK_STATE_DIR": str(tmp_path)})
+    assert "sandbox up" not in str(info.value)
+    assert str(info.value).startswith(str(ROOT / "params" / "sandbox.yaml"))

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from deploybook.config import DesignRule, Params, load_params
+from deploybook.config import DesignRule, Params, load_params, read_params_yaml
 from deploybook.core.checks import Status, gate
 from deploybook.errors import ConfigError, GateFailed
 from deploybook.runbooks.preconditions import design
@@ -197,7 +197,7 @@ def test_bad_rule_in_a_params_file_names_the_key(
 ) -> None:
     import yaml
 
-    raw = yaml.safe_load((ROOT / "params" / "staging.yaml").read_text())
+    raw = read_params_yaml(ROOT / "params" / "staging.yaml")
     raw["preconditions"]["design_rules"] = [rule]
     path = tmp_path / "staging.yaml"
     path.write_text(yaml.safe_dump(raw))
@@ -235,7 +235,6 @@ def test_pattern_hits_report_every_offending_line() -> None:
 
 
 def params_rule() -> DesignRule:
-    import yaml
 
-    raw = yaml.safe_load((ROOT / "params" / "sandbox.yaml").read_text())
+    raw = read_params_yaml(ROOT / "params" / "sandbox.yaml")
     return DesignRule(**raw["preconditions"]["design_rules"][1])

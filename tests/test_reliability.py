@@ -57,7 +57,7 @@ from reliability_helpers import (
 from reliability_plugin import scenario, start_clock
 from test_rollout import prisma, start, versions, write_params
 
-from deploybook.config import load_params
+from deploybook.config import read_params_yaml
 from deploybook.core.checks import Checks, Status, gate
 from deploybook.core.lock import environment_lock, lock_dir
 from deploybook.errors import ConfigError, GateFailed, LockHeld, RestoreRefused
@@ -68,6 +68,7 @@ from deploybook.runbooks.rollout import cells as rollout
 from deploybook.runbooks.smoke import cells as smoke
 from deploybook.sandbox import fixture, stack
 from deploybook.sandbox.postgres import PgCluster
+from deploybook.session.environment import load_environment_params
 from deploybook.session.records import read_scraps
 from deploybook.session.runbook import Runbook
 from deploybook.systems import commands as deploy
@@ -205,7 +206,7 @@ def test_service_down_fails_01_by_name_and_recovers(rig: Rig, row) -> None:
     finally:
         stack.admin(f"/admin/{ENV}/ocr/fault", method="DELETE")
     failed = failed_checks(result)
-    health = smoke.health_checks(load_params(ROOT / "params" / f"{ENV}.yaml"))
+    health = smoke.health_checks(load_environment_params(ROOT / "params" / f"{ENV}.yaml"))
     after = facts(ENV)
     r.observed = (
         f"{result.status}; gate failed on {failed}; back up: "
@@ -399,7 +400,7 @@ def test_04_passes_after_the_rollout(rig: Rig, row, rolled_out) -> None:
 )
 def test_api_fault_fails_the_smoke_gate_by_name(rig: Rig, row, case, fault, check) -> None:
     r = row(f"fault: {case}", f"04 gate fails naming '{check}'; passes once the fault is gone")
-    params = load_params(ROOT / "params" / f"{ENV}.yaml")
+    params = load_environment_params(ROOT / "params" / f"{ENV}.yaml")
     before = facts(ENV)
     stack.admin(f"/admin/{ENV}/api/fault", fault)
     try:
@@ -634,7 +635,7 @@ def observe(rig: Rig) -> tuple[Any, ...]:
 
 def edit_params(env: str, change: Callable[[dict[str, Any]], None]) -> Callable[[Path], Path]:
     def write(folder: Path) -> Path:
-        raw = yaml.safe_load((ROOT / "params" / f"{env}.yaml").read_text())
+        raw = read_params_yaml(ROOT / "params" / f"{env}.yaml")
         change(raw)
         path = folder / f"hostile-{abs(hash(repr(raw))) % 10**8}.yaml"
         path.write_text(yaml.safe_dump(raw, sort_keys=False))
@@ -873,7 +874,7 @@ def test_restore_target_outside_the_scratch_pattern_is_refused(rig: Rig, row, dr
         "RestoreRefused before anything is created; a quoted odd scratch name restores safely",
     )
     snap = load_snapshot(manifest_of(snapshot_of(dry_run_02[0])))
-    url, default = database_url(ENV), load_params(ROOT / "params" / f"{ENV}.yaml")
+    url, default = database_url(ENV), load_environment_params(ROOT / "params" / f"{ENV}.yaml")
     pattern = default.database.scratch_pattern
     bin_dir = rig.state["postgres"]["bin_dir"]
     before, dbs = facts(ENV), databases()
@@ -1027,7 +1028,7 @@ def test_smoke_and_watch_under_concurrent_load_stay_bounded(rig: Rig, row) -> No
         "bounded load: 6 concurrent smoke suites × 5 rounds + an SLA watch",
         "all finish within their timeouts; memory flat (< 40 MB growth)",
     )
-    params = load_params(ROOT / "params" / f"{ENV}.yaml")
+    params = load_environment_params(ROOT / "params" / f"{ENV}.yaml")
     assert {urlsplit(s.base_url).hostname for s in params.services} == {"127.0.0.1"}
     me, daemon = psutil.Process(), psutil.Process(rig.state["daemon_pid"])
 
@@ -1143,7 +1144,7 @@ def test_no_canary_reaches_any_record_log_or_message(rig: Rig, row) -> None:
     }
     # An announcement carrying every secret (as a failing command's stderr would) goes
     # through the real webhook and SMTP receivers: the scrubber is all that stops them.
-    params = load_params(ROOT / "params" / f"{ENV}.yaml")
+    params = load_environment_params(ROOT / "params" / f"{ENV}.yaml")
     values = stack.sandbox_environment(ENV)
     os.environ.update(values)  # as a Runbook does: the webhook URL comes from there
     carried = " ".join(f"{k}={v}" for k, v in values.items())

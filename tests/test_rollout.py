@@ -18,6 +18,7 @@ import pytest
 import yaml
 from sandbox_fixtures import CANARIES, files_containing
 
+from deploybook.config import read_params_yaml
 from deploybook.core import audit
 from deploybook.core.lock import environment_lock, lock_dir
 from deploybook.errors import GateFailed, LockHeld
@@ -105,7 +106,7 @@ def messages() -> dict[str, list[dict[str, Any]]]:
 
 def write_params(path: Path, env_file: str, **changes: Any) -> Path:
     """A params copy with top-level sections updated (e.g. environment, services)."""
-    data = yaml.safe_load(params_file(env_file).read_text())
+    data = read_params_yaml(params_file(env_file))
     for key, value in changes.items():
         data[key] = value(data[key]) if callable(value) else value
     path.write_text(yaml.safe_dump(data, sort_keys=False))

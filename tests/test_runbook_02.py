@@ -17,6 +17,7 @@ import scrapbook as sb
 import yaml
 from sandbox_fixtures import CANARIES
 
+from deploybook.config import read_params_yaml
 from deploybook.core.checks import Check, Checks, Status
 from deploybook.ops.runner import run_runbook
 from deploybook.runbooks.migration_dry_run import cells as mc
@@ -70,7 +71,7 @@ def make_run(unchanged: str, tmp_path: Path) -> Iterator[Callable[..., Runbook]]
     os.environ["DEPLOYBOOK_OUTPUTS"] = str(tmp_path / "outputs")
 
     def make(checkout: Path | None = None, **database: Any) -> Runbook:
-        raw = yaml.safe_load((ROOT / "params" / "sandbox.yaml").read_text())
+        raw = read_params_yaml(ROOT / "params" / "sandbox.yaml")
         if checkout is not None:
             raw["checkout"]["path"] = str(checkout)
         raw["database"].update({k: str(v) for k, v in database.items()})

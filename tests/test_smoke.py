@@ -21,7 +21,7 @@ import pytest
 import yaml
 from pg_fixtures import run_sql
 
-from deploybook.config import Params, Thresholds, load_params
+from deploybook.config import Params, Thresholds, load_params, read_params_yaml
 from deploybook.core.checks import Status
 from deploybook.runbooks.smoke import cells as smoke
 from deploybook.sandbox import daemon as sd
@@ -93,7 +93,7 @@ def fault(daemon: dict[str, Any], service: str, **kwargs: Any) -> None:
 def params(daemon: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Params:
     """A staging params file on the daemon's URLs with the shipped Americano smoke checks."""
     urls = daemon["envs"][ENV]
-    shipped = yaml.safe_load((ROOT / "params" / "sandbox.yaml").read_text())
+    shipped = read_params_yaml(ROOT / "params" / "sandbox.yaml")
     health = {"web": "/api/health"}
     doc = {
         "environment": {"name": ENV, "kind": "staging"},

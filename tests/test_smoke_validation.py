@@ -20,7 +20,7 @@ import scrapbook as sb
 import yaml
 from pg_fixtures import run_sql
 
-from deploybook.config import Params, load_params
+from deploybook.config import Params, load_params, read_params_yaml
 from deploybook.core import audit
 from deploybook.core.checks import Status, gate
 from deploybook.errors import ConfigError, GateFailed
@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 URL_ENV = "VALIDATION_TEST_DATABASE_URL"
 ENV, RELEASE = "staging", "v1.4.0"
 APPLIED, COUNTS = validation.APPLIED, validation.ROW_COUNTS
-SPOT_CHECKS = yaml.safe_load((ROOT / "params" / "sandbox.yaml").read_text())["spot_checks"]
+SPOT_CHECKS = read_params_yaml(ROOT / "params" / "sandbox.yaml")["spot_checks"]
 
 
 @pytest.fixture(scope="module")

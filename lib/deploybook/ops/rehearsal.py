@@ -11,8 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
+from deploybook.config import read_params_yaml
 from deploybook.core import paths
 from deploybook.errors import DeploybookError
 from deploybook.sandbox import stack
@@ -49,7 +48,7 @@ def _inject_release_bug() -> None:
 
 def _spot_checks_done(env: str) -> dict[str, str]:
     """The rehearsal's QA confirms every manual spot check its params file lists."""
-    raw = yaml.safe_load((paths.project_root() / "params" / f"{env}.yaml").read_text())
+    raw = read_params_yaml(paths.project_root() / "params" / f"{env}.yaml")
     return {item: SIGNOFFS["QA"] for item in raw.get("spot_checks") or []}
 
 

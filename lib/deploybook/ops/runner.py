@@ -19,10 +19,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from deploybook.config import load_params, validate_release
+from deploybook.config import validate_release
 from deploybook.core import audit, paths
 from deploybook.core.secrets import register_environment
 from deploybook.errors import ConfigError
+from deploybook.session.environment import load_environment_params
 
 RUNBOOKS = (
     "01-preconditions",
@@ -167,7 +168,7 @@ def run_runbook(
     if "previous_release" in parameters:
         validate_release(parameters["previous_release"], "previous_release")
     params_file = (params_file or params_file_for(env)).resolve()
-    params = load_params(params_file)
+    params = load_environment_params(params_file)
     if params.environment.name != env:
         raise ConfigError(
             f"{params_file}: environment.name is {params.environment.name!r}, not {env!r}"

@@ -18,12 +18,13 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import yaml
-
+from deploybook.config import Params, PreconditionsSpec, interpolate, read_params_yaml
 from deploybook.core.checks import Status
-from deploybook.config import Params, PreconditionsSpec, interpolate
 from deploybook.errors import ConfigError
-from deploybook.core.secrets import register
+from deploybook.session.environment import (  # noqa: F401 - re-exported for the cells
+    environment_values,
+    peer_values,
+)
 
 _NAME = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*(?:=|$)")
 
@@ -131,8 +132,8 @@ def peer_spec(params: Params, peer_env: str) -> PreconditionsSpec:
     folder = Path(params.source).parent if params.source else Path("params")
     path = folder / f"{peer_env}.yaml"
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
+        raw = read_params_yaml(path)  # its `extends` chain merged
+    except ConfigError as exc:
         raise ConfigError(f"peer params file {path} cannot be read: {exc}") from None
     section = raw.get("preconditions") or {} if isinstance(raw, dict) else {}
     try:
@@ -230,45 +231,3 @@ def judge_keys(
         return Status.WARN, "\n".join(["no key could be compared", *lines])
     head = f"{env} and {peer_env} use different keys (salted fingerprints, values not shown)"
     return (Status.WARN if unknown else Status.PASS), "\n".join([head, *lines])
-
-
-def environment_values(params: Params, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """This environment's variables: the process environment, plus the stack's for a sandbox."""
-    values = dict(os.environ if environ is None else environ)
-    if params.environment.kind == "sandbox":
-        from deploybook.sandbox.stack import sandbox_environment
-
-        values.update(sandbox_environment(params.environment.name, values))
-    return values
-
-
-def peer_values(
-    params: Params, peer_env: str, names: Iterable[str], environ: Mapping[str, str] | None = None
-) -> tuple[dict[str, str], str | None]:
-    """The peer environment's values for ``names`` and, when unavailable, why.
-
-    A sandbox reads the other sandbox environment from the running stack; a real
-    environment reads the variables `preconditions.peer_env_vars` names (e.g.
-    ``PRODUCTION_DATABASE_URL``). Every value read is registered with the scrubber.
-    """
-    environ = os.environ if environ is None else environ
-    if params.environment.kind == "sandbox":
-        from deploybook.sandbox.stack import sandbox_environment
-
-        stack = sandbox_environment(peer_env, environ)
-        if not stack:
-            return {}, f"the sandbox stack is not running, so {peer_env}'s values are unknown"
-        found = {n: stack[n] for n in names if stack.get(n)}
-    else:
-        mapping = params.preconditions.peer_env_vars
-        found = {n: environ[mapping[n]] for n in names if n in mapping and environ.get(mapping[n])}
-        if not found:
-            wanted = [f"{mapping.get(n, '(unmapped)')} for {n}" for n in names]
-            return {}, (
-                f"{peer_env}'s values are not available in this process: export "
-                + ", ".join(wanted)
-                + " (names set in preconditions.peer_env_vars)"
-            )
-    for value in found.values():
-        register(value)
-    return found, None

