@@ -1,18 +1,18 @@
-"""The Check model, gates, and the one place checks are rendered.
+"""The Check model and the gate: a check's result is plain data.
 
-A check's result is plain data; rendering (notebook HTML table, CLI text, scraps) reads
-the same objects, and so do gates, the audit record and run-to-run diffs.
+Rendering (notebook HTML table, CLI text, a pandas frame) is `deploybook.core.render`;
+it reads the same objects, and so do gates, scraps, the audit record and run-to-run diffs.
 """
 
 from __future__ import annotations
 
-import html
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from deploybook.core import render
 from deploybook.core.secrets import scrub
 from deploybook.errors import DeploybookError, GateFailed
 
@@ -24,15 +24,6 @@ class Status(StrEnum):
     WARN = "warn"
     FAIL = "fail"
     SKIP = "skip"
-
-
-_ICON = {Status.PASS: "✅", Status.WARN: "⚠️", Status.FAIL: "❌", Status.SKIP: "⏭"}
-_COLOUR = {
-    Status.PASS: "#e6f4ea",
-    Status.WARN: "#fff4e5",
-    Status.FAIL: "#fde7e9",
-    Status.SKIP: "#f1f3f4",
-}
 
 
 @dataclass
@@ -105,7 +96,7 @@ def run_check(
 
 
 class Checks(list):
-    """A list of checks that renders itself as a table in notebooks and as text in the CLI."""
+    """A list of checks; shown as a table in notebooks and as text in the CLI (`render`)."""
 
     def __init__(self, items: Iterable[Check] = ()) -> None:
         super().__init__(items)
@@ -125,52 +116,17 @@ class Checks(list):
     def to_records(self) -> list[dict[str, Any]]:
         return [c.as_dict() for c in self]
 
-    def to_frame(self):  # -> pandas.DataFrame, imported lazily: pandas is slow to import
-        import pandas as pd
-
-        rows = [
-            {
-                "status": f"{_ICON[c.status]} {c.status}",
-                "check": c.name,
-                "section": c.section,
-                "critical": "yes" if c.critical else "no",
-                "evidence": c.evidence,
-                "seconds": round(c.duration_s, 2),
-            }
-            for c in self
-        ]
-        return pd.DataFrame(
-            rows, columns=["status", "check", "section", "critical", "evidence", "seconds"]
-        )
+    def to_frame(self):  # -> pandas.DataFrame
+        return render.checks_frame(self)
 
     def to_text(self) -> str:
-        width = max((len(c.name) for c in self), default=5)
-        lines = [f"{'STATUS':6}  {'CHECK':{width}}  SECTION  EVIDENCE"]
-        for c in self:
-            first = c.evidence.splitlines()[0] if c.evidence else ""
-            lines.append(f"{c.status.upper():6}  {c.name:{width}}  {c.section:7}  {first}")
-        lines.append(f"— {self.summary()}")
-        return "\n".join(lines)
+        return render.checks_text(self)
 
     def _repr_html_(self) -> str:
-        rows = []
-        for c in self:
-            evidence = html.escape(c.evidence).replace("\n", "<br>")
-            rows.append(
-                f'<tr style="background:{_COLOUR[c.status]}" class="db-check db-{c.status}">'
-                f"<td>{_ICON[c.status]} {c.status}</td><td>{html.escape(c.name)}</td>"
-                f"<td>{html.escape(c.section)}</td><td>{'yes' if c.critical else 'no'}</td>"
-                f'<td style="text-align:left;white-space:pre-wrap">{evidence}</td>'
-                f"<td>{c.duration_s:.2f}</td></tr>"
-            )
-        return (
-            '<table class="deploybook-checks"><thead><tr><th>status</th><th>check</th>'
-            "<th>section</th><th>critical</th><th>evidence</th><th>seconds</th></tr></thead>"
-            f"<tbody>{''.join(rows)}</tbody></table><p><b>{html.escape(self.summary())}</b></p>"
-        )
+        return render.checks_html(self)
 
     def __repr__(self) -> str:
-        return self.to_text()
+        return render.checks_text(self)
 
 
 def gate(checks: Iterable[Check], name: str = "gate") -> Checks:

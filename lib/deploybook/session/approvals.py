@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from deploybook.core import render
 from deploybook.core.checks import Check, Checks, Status
 from deploybook.core.secrets import scrub
 from deploybook.core.steps import utcnow
@@ -84,22 +85,10 @@ class SignOffs(list):
         return [s.as_dict() for s in self]
 
     def _repr_html_(self) -> str:
-        if self.widget is not None and not self:
-            return "<p>Sign-offs: waiting for the form above (fill it in, then click Record).</p>"
-        rows = "".join(
-            f"<tr><td>{html.escape(s.role)}</td><td>{html.escape(s.name)}</td>"
-            f"<td>{html.escape(s.at)}</td><td>{html.escape(s.source)}</td></tr>"
-            for s in self
-        )
-        return (
-            '<table class="deploybook-signoffs"><thead><tr><th>role</th><th>approver</th>'
-            f"<th>at</th><th>source</th></tr></thead><tbody>{rows}</tbody></table>"
-        )
+        return render.signoffs_html(self)
 
     def __repr__(self) -> str:
-        if not self:
-            return "SignOffs(none)"
-        return "\n".join(f"{s.role}: {s.name} at {s.at} ({s.source})" for s in self)
+        return render.signoffs_text(self)
 
 
 def _from_parameters(roles: list[str], approvals: Mapping[str, Any] | None) -> SignOffs:

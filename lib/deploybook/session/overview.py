@@ -12,8 +12,6 @@ links are plain relative paths; it embeds its own CSS and the timeline as a PNG.
 
 from __future__ import annotations
 
-import base64
-import html
 import io
 import json
 import os
@@ -23,13 +21,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-from deploybook.config import Schedule, read_params_yaml, validate_release
-from deploybook.core import audit, paths
-from deploybook.core.secrets import register_environment, scrub
+from deploybook.config import Schedule, load_params, validate_release
+from deploybook.core import audit, paths, render
+from deploybook.core.secrets import register_environment
 from deploybook.errors import AuditError, ConfigError
-from deploybook.session.environment import load_environment_params
 
 __all__ = [
     "Overview",
@@ -43,7 +39,6 @@ __all__ = [
 
 OVERVIEW_NAME = "overview.html"
 _ENV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_ERROR_LIMIT = 400
 
 
 @dataclass(frozen=True)
@@ -96,8 +91,39 @@ class Overview:
         starts = [r.started_at for r in self.rows if r.started_at]
         return min(starts) if starts else self.generated_at
 
+    @property
+    def ledger(self) -> Path:
+        return audit.ledger_path(self.outputs, self.env)
+
     def counts(self) -> Counter:
         return Counter(r.status for r in self.rows)
+
+    def timeline_png(self) -> bytes:
+        """The runs as bars against the deployment and rollback windows (plots.plot_schedule)."""
+        from deploybook.core.plots import plot_schedule
+
+        steps = [
+            {
+                "name": f"{r.seq} · {r.runbook}",
+                "start": r.started_at,
+                "end": r.ended_at,
+                "status": {"passed": "pass", "failed": "fail"}.get(r.status, r.status),
+            }
+            for r in self.rows
+            if r.started_at
+        ]
+        sched = self.schedule
+        figure = plot_schedule(
+            steps,
+            self.window_start,
+            deployment_window_min=sched.window_minutes,
+            rollback_window_min=sched.rollback_window_minutes,
+            freeze_h=sched.freeze_hours,
+            title=f"{self.release} on {self.env}",
+        )
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=90)
+        return buffer.getvalue()
 
 
 # --- reading the ledger and the records ---------------------------------------------------
@@ -184,10 +210,12 @@ def _schedule(env: str, candidates: list[str]) -> tuple[Schedule, str]:
         if not path.is_file():
             continue
         try:
-            params = load_environment_params(path)
+            params = load_params(path)
         except ConfigError:
+            import yaml
+
             try:
-                raw = read_params_yaml(path)
+                raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
                 return Schedule.model_validate(raw.get("schedule") or {}), _shown(path, root)
             except Exception:  # noqa: BLE001 - fall through to the next candidate
                 continue
@@ -239,157 +267,12 @@ def load_overview(env: str, release: str, outputs: Path | None = None) -> Overvi
     return Overview(env, release, outputs, rows, schedule, source)
 
 
-# --- rendering ------------------------------------------------------------------------------
-
-_CSS = """
-.deploybook-overview{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;
-  color:#202124;max-width:1200px}
-.deploybook-overview table{border-collapse:collapse;width:100%;font-size:13px}
-.deploybook-overview th,.deploybook-overview td{border:1px solid #dadce0;padding:4px 6px;
-  vertical-align:top;text-align:left}
-.deploybook-overview th{background:#f1f3f4}
-.deploybook-overview .db-passed{background:#e6f4ea}
-.deploybook-overview .db-failed{background:#fde7e9}
-.deploybook-overview .db-missing{background:#fff4e5}
-.deploybook-overview .db-error{color:#a50e0e;font-size:12px;white-space:pre-wrap}
-.deploybook-overview img{max-width:100%}
-"""
-_ICONS = {"passed": "✅", "failed": "❌"}
-
-
-def _fmt_time(moment: datetime | None) -> str:
-    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC" if moment else "?"
-
-
-def _fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, rest = divmod(round(seconds), 60)
-    return f"{minutes} min {rest:02d} s"
-
-
-def _link(target: Path | None, base: Path, label: str) -> str:
-    if target is None or not target.exists():
-        return ""
-    href = quote(os.path.relpath(target, base).replace(os.sep, "/"))
-    return f'<a href="{html.escape(href)}">{html.escape(label)}</a>'
-
-
-def timeline_png(overview: Overview) -> bytes:
-    """The runs as bars against the deployment and rollback windows (plots.plot_schedule)."""
-    from deploybook.core.plots import plot_schedule
-
-    steps = [
-        {
-            "name": f"{r.seq} · {r.runbook}",
-            "start": r.started_at,
-            "end": r.ended_at,
-            "status": {"passed": "pass", "failed": "fail"}.get(r.status, r.status),
-        }
-        for r in overview.rows
-        if r.started_at
-    ]
-    sched = overview.schedule
-    figure = plot_schedule(
-        steps,
-        overview.window_start,
-        deployment_window_min=sched.window_minutes,
-        rollback_window_min=sched.rollback_window_minutes,
-        freeze_h=sched.freeze_hours,
-        title=f"{overview.release} on {overview.env}",
-    )
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90)
-    return buffer.getvalue()
-
-
-def _window_note(overview: Overview) -> str:
-    sched, start = overview.schedule, overview.window_start
-    ends = [r.ended_at for r in overview.rows if r.ended_at]
-    span = (max(ends) - start).total_seconds() / 60 if ends else 0.0
-    where = (
-        "inside the deployment window"
-        if span <= sched.window_minutes
-        else "inside the rollback window"
-        if span <= sched.window_minutes + sched.rollback_window_minutes
-        else "after the rollback window closed"
-    )
-    origin = "configured" if sched.window_start else "the first record's start"
-    return (
-        f"T = {_fmt_time(start)} ({origin}); deployment window {sched.window_minutes} min, "
-        f"rollback window {sched.rollback_window_minutes} min, freeze T-{sched.freeze_hours}h. "
-        f"The last record ended {span:.1f} min after T, {where}. "
-        f"Schedule from {overview.schedule_source}."
-    )
-
-
-def render_fragment(overview: Overview, link_dir: Path) -> str:
-    """The overview as an HTML fragment whose links are relative to ``link_dir``."""
-    title = f"Release overview: {overview.release} on {overview.env}"
-    counts = overview.counts()
-    if not overview.rows:
-        ledger = audit.ledger_path(overview.outputs, overview.env)
-        return (
-            f"<div class='deploybook-overview'><h3>{html.escape(title)}</h3><p>No records yet "
-            f"for {html.escape(overview.release)} in {html.escape(str(ledger))}.</p></div>"
-        )
-    body = []
-    for r in overview.rows:
-        state = "missing" if r.missing else r.status
-        links = " · ".join(
-            link
-            for link in (
-                _link(r.html, link_dir, "HTML"),
-                _link(r.review_html, link_dir, "review (no code)"),
-                _link(r.record, link_dir, "notebook"),
-            )
-            if link
-        )
-        if r.missing:
-            links = f"record {html.escape(r.record.name)} is missing"
-        checks = html.escape(r.summary)
-        if r.failed_checks:
-            checks += "<br>failed: " + html.escape("; ".join(r.failed_checks))
-        if r.error:
-            error = r.error if len(r.error) <= _ERROR_LIMIT else r.error[:_ERROR_LIMIT] + "…"
-            checks += f"<div class='db-error'>{html.escape(error)}</div>"
-        body.append(
-            f"<tr class='db-row db-{html.escape(state)}'><td>{r.seq}</td>"
-            f"<td>{html.escape(r.runbook)}</td>"
-            f"<td class='db-status'>{_ICONS.get(r.status, '•')} {html.escape(r.status)}</td>"
-            f"<td>{_fmt_time(r.started_at)}</td><td>{_fmt_time(r.ended_at)}</td>"
-            f"<td>{_fmt_duration(r.duration_s)}</td><td>{html.escape(r.operator)}</td>"
-            f"<td>{html.escape(', '.join(r.approvers)) or '—'}</td>"
-            f"<td>{checks}</td><td>{links}</td></tr>"
-        )
-    tally = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    png = base64.b64encode(timeline_png(overview)).decode("ascii")
-    image = (
-        f"<h4>Timeline (plan section 5)</h4><p>{html.escape(_window_note(overview))}</p>"
-        "<img class='db-timeline' alt='timeline of the records against the deployment and "
-        f"rollback windows' src='data:image/png;base64,{png}'>"
-    )
-    return (
-        f"<div class='deploybook-overview'><h3>{html.escape(title)}</h3>"
-        f"<p>{len(overview.rows)} record(s): {html.escape(tally)}. "
-        f"Generated {_fmt_time(overview.generated_at)}.</p>"
-        "<table class='deploybook-records'><thead><tr><th>#</th><th>runbook</th>"
-        "<th>status</th><th>started</th><th>ended</th><th>duration</th><th>operator</th>"
-        "<th>approvers</th><th>checks</th><th>record</th></tr></thead>"
-        f"<tbody>{''.join(body)}</tbody></table>{image}</div>"
-    )
+# --- the page (rendered by core.render.overview) --------------------------------------------
 
 
 def render_page(overview: Overview) -> str:
     """The whole page: inline CSS, embedded timeline, links relative to the page; scrubbed."""
-    title = html.escape(f"{overview.release} on {overview.env} — release overview")
-    fragment = render_fragment(overview, overview.path.parent)
-    return scrub(
-        f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{title}</title>"
-        f"<style>{_CSS}</style></head><body>{fragment}</body></html>\n"
-    )
+    return render.overview_page(overview)
 
 
 def _write_page(overview: Overview) -> Path:
@@ -438,7 +321,5 @@ def show_overview(env: str, release: str, outputs: Path | None = None) -> Any:
     overview = load_overview(env, release, outputs)
     record = os.environ.get("DEPLOYBOOK_RECORD")
     link_dir = Path(record).parent if record else Path.cwd()
-    fragment = render_fragment(overview, link_dir)
-    if overview.rows:
-        fragment += f"<p>Page: {_link(_write_page(overview), link_dir, OVERVIEW_NAME)}</p>"
-    return HTML(scrub(f"<style>{_CSS}</style>{fragment}"))
+    page = _write_page(overview) if overview.rows else None
+    return HTML(render.overview_cell(overview, link_dir, page))

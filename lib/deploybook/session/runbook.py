@@ -8,7 +8,6 @@ does is reachable from tests without a notebook.
 from __future__ import annotations
 
 import getpass
-import html
 import json
 import os
 import time
@@ -18,12 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from deploybook.config import Params, validate_release
-from deploybook.core import paths
+from deploybook.config import Params, load_params, validate_release
+from deploybook.core import paths, render
 from deploybook.core.checks import Check, Checks, gate
-from deploybook.core.secrets import read_secret, register_environment, scrub
+from deploybook.core.secrets import read_secret, register, register_environment, scrub
 from deploybook.errors import ConfigError
-from deploybook.session import environment
 
 
 def in_notebook() -> bool:
@@ -104,8 +102,12 @@ class Runbook:
         path = Path(self.params_file)
         if not path.is_absolute():
             path = paths.project_root() / path
-        self.params = environment.load_environment_params(path)
-        environment.adopt(self.params, self.env)
+        self.params = load_params(path)
+        if self.params.environment.kind == "sandbox":
+            from deploybook.sandbox.stack import sandbox_environment
+
+            # The sandbox stands in for the environment a real run would inherit.
+            os.environ.update(sandbox_environment(self.env))
         register_environment([*self.params.secrets, self.params.database.url_env])
 
     def database_url(self) -> str:
@@ -114,15 +116,26 @@ class Runbook:
         Several sandbox runs may share a process, so on the sandbox the URL is taken from
         this env's stack rather than from whatever the process environment holds last.
         """
-        if value := environment.database_url(self.params, self.env):
-            return value
-        return read_secret(self.params.database.url_env).reveal()
+        name = self.params.database.url_env
+        if self.params.environment.kind == "sandbox":
+            from deploybook.sandbox.stack import sandbox_environment
+
+            if value := sandbox_environment(self.env).get(name):
+                register(value)
+                return value
+        return read_secret(name).reveal()
 
     @property
     def pg_bin_dir(self) -> Path | None:
         """pg_dump/pg_restore from params; on a sandbox without one, the embedded install's
         (None: PATH, then the embedded install, as `pgtools.pg_tools` decides)."""
-        return environment.pg_bin_dir(self.params)
+        if self.params.database.pg_bin_dir is not None:
+            return self.params.database.pg_bin_dir
+        if self.params.environment.kind == "sandbox":
+            from deploybook.sandbox.postgres import PgCluster
+
+            return PgCluster.bin_dir()
+        return None
 
     @property
     def record_dir(self) -> Path:
@@ -147,26 +160,13 @@ class Runbook:
         }
 
     def _repr_html_(self) -> str:
-        facts = self.facts()
-        mode = (
-            "<b style='color:#b00'>EXECUTE: this run changes systems</b>"
-            if self.execute
-            else "<b style='color:#070'>DRY RUN: nothing will be changed</b>"
-        )
-        cell = "<tr><th style='text-align:left'>{}</th><td>{}</td></tr>"
-        rows = "".join(cell.format(html.escape(k), html.escape(str(v))) for k, v in facts.items())
-        return (
-            f"<div class='deploybook-header'><h3>You are here: {html.escape(self.name)} "
-            f"on {html.escape(self.env)} for {html.escape(self.release)}</h3>"
-            f"<p>{mode}</p><table>{rows}</table></div>"
-        )
+        return render.header_html(self)
 
     def __repr__(self) -> str:
-        return self.to_text()
+        return render.header_text(self)
 
     def to_text(self) -> str:
-        mode = "EXECUTE" if self.execute else "DRY RUN"
-        return f"{self.name} on {self.env} for {self.release} [{mode}] operator={self.operator}"
+        return render.header_text(self)
 
     def header(self) -> Runbook:
         """Show the "you are here" header and glue the run facts."""

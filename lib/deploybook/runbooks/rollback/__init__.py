@@ -16,12 +16,12 @@ Nothing changes without ``execute=True``, and the restore also needs ``confirm_r
 equal to the target database's name.
 """
 
+from deploybook.core.render import describe_breach
 from deploybook.runbooks.rollback.plan import (
     Overwrite,
     Revert,
     RollbackPlan,
     confirm,
-    describe_breach,
     overwrite_preview,
     prefill,
     snapshot_from_path,

@@ -10,7 +10,6 @@ for the target database's name. Nothing here changes a system.
 
 from __future__ import annotations
 
-import html
 import os
 import shlex
 from collections.abc import Mapping
@@ -18,17 +17,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deploybook.systems.postgres import db
-from deploybook.core import paths
+from deploybook.config import ServiceSpec, validate_release
+from deploybook.core import paths, render
+from deploybook.core.secrets import scrub
+from deploybook.errors import ConfigError
+from deploybook.runbooks.smoke.cells import running_versions
 from deploybook.session import records
 from deploybook.session import runbook as session
 from deploybook.session.approvals import Confirmation
 from deploybook.session.approvals import confirm as ask
-from deploybook.config import ServiceSpec, validate_release
 from deploybook.systems.commands import render_argv
-from deploybook.errors import ConfigError
-from deploybook.core.secrets import scrub
-from deploybook.runbooks.smoke.cells import running_versions
+from deploybook.systems.postgres import db
 from deploybook.systems.postgres.snapshot import Snapshot, load_snapshot
 
 SECTION = "16"
@@ -93,66 +92,12 @@ class RollbackPlan:
         }
 
     def to_text(self) -> str:
-        lines = [f"Rollback of {self.release} on {self.env}"]
-        lines += [
-            f"  revert {r.service}: {r.current or '?'} → {r.target} ({r.source}): `{r.command}`"
-            for r in self.reverts
-        ]
-        lines.append(
-            f"  restore {self.database_at} from {self.snapshot.path} "
-            f"(sha256 {self.snapshot.sha256[:16]}…, {self.snapshot_source})"
-        )
-        lines.append(
-            f"  migrations the rollout applied: {', '.join(self.applied_migrations) or '-'}"
-        )
-        lines.append(f"  trigger: {describe_breach(self.breach)}")
-        lines += [f"  record {name}: {path}" for name, path in self.records.items()]
-        return scrub("\n".join(lines))
+        return render.rollback_plan_text(self)
 
     __repr__ = to_text
 
     def _repr_html_(self) -> str:
-        e = html.escape
-        rows = "".join(
-            f"<tr><td>{e(r.service)}</td><td>{e(r.current or 'unreachable')}</td>"
-            f"<td><b>{e(r.target)}</b></td><td>{e(r.source)}</td>"
-            f"<td><code>{e(r.command)}</code></td></tr>"
-            for r in self.reverts
-        )
-        snap = self.snapshot
-        facts = [
-            ("database to restore", f"{self.database_at}"),
-            ("snapshot", f"{snap.path} ({snap.size:,} bytes, taken {snap.created_at})"),
-            ("snapshot SHA-256", f"{snap.sha256} ({self.snapshot_source})"),
-            ("migrations the rollout applied", ", ".join(self.applied_migrations) or "none"),
-            ("trigger", describe_breach(self.breach)),
-            *((f"{name} record", path) for name, path in self.records.items()),
-        ]
-        table = "".join(
-            f"<tr><th style='text-align:left'>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in facts
-        )
-        return scrub(
-            f"<h4>Rollback of {e(self.release)} on {e(self.env)}</h4>"
-            "<table><thead><tr><th>service</th><th>running now</th><th>roll back to</th>"
-            f"<th>from</th><th>command</th></tr></thead><tbody>{rows}</tbody></table>"
-            f"<table>{table}</table>"
-        )
-
-
-def describe_breach(breach: Any) -> str:
-    """One line for the trigger: the SLA that stayed breached, or why else this runs."""
-    if not breach:
-        return "no SLA breach recorded: a manual rollback"
-    if not isinstance(breach, Mapping):
-        return str(breach)
-    label = breach.get("label") or breach.get("metric") or "SLA"
-    peak = ""
-    if breach.get("peak") is not None and breach.get("threshold") is not None:
-        peak = f" (peak {breach['peak']:g} > {breach['threshold']:g})"
-    sustained = f" for {breach['duration_s']:g} s" if breach.get("duration_s") is not None else ""
-    limit = f" (sustain limit {breach['sustain_s']:g} s)" if breach.get("sustain_s") else ""
-    since = f", first seen {breach['first_seen']}" if breach.get("first_seen") else ""
-    return f"SLA breached: {label} on {breach.get('service', '?')}{peak}{sustained}{limit}{since}"
+        return render.rollback_plan_html(self)
 
 
 # -- prefill ------------------------------------------------------------------------------
@@ -350,41 +295,12 @@ class Overwrite:
         return [(t, self.current_counts.get(t), self.snapshot_counts.get(t)) for t in names]
 
     def to_text(self) -> str:
-        snap = self.plan.snapshot
-        lines = [
-            f"The restore overwrites database {self.plan.database} at {self.plan.database_at}",
-            f"with snapshot {Path(snap.path).name} taken {snap.created_at} "
-            f"(sha256 {snap.sha256[:16]}…).",
-            f"{'table':32} {'now':>10} {'snapshot':>10}",
-        ]
-        for table, now, then in self.rows():
-            mark = "" if now == then else "  ← changes"
-            lines.append(f"{table:32} {_n(now):>10} {_n(then):>10}{mark}")
-        lines.append(f"migrations removed: {', '.join(self.removed_migrations) or 'none'}")
-        return scrub("\n".join(lines))
+        return render.overwrite_text(self)
 
     __repr__ = to_text
 
     def _repr_html_(self) -> str:
-        e, snap = html.escape, self.plan.snapshot
-        body = "".join(
-            f"<tr style='background:{'#fff4e5' if now != then else 'none'}'><td>{e(t)}</td>"
-            f"<td>{_n(now)}</td><td>{_n(then)}</td></tr>"
-            for t, now, then in self.rows()
-        )
-        return scrub(
-            f"<p><b>The restore overwrites database <code>{e(self.plan.database)}</code> at "
-            f"<code>{e(self.plan.database_at)}</code></b> with snapshot "
-            f"<code>{e(Path(snap.path).name)}</code> taken {e(snap.created_at)} "
-            f"(sha256 <code>{e(snap.sha256[:16])}…</code>).</p>"
-            "<table><thead><tr><th>table</th><th>rows now</th><th>rows in snapshot</th></tr>"
-            f"</thead><tbody>{body}</tbody></table><p>Migrations removed: "
-            f"{e(', '.join(self.removed_migrations) or 'none')}</p>"
-        )
-
-
-def _n(value: int | None) -> str:
-    return "—" if value is None else f"{value:,}"
+        return render.overwrite_html(self)
 
 
 def overwrite_preview(run: session.Runbook, plan: RollbackPlan) -> Overwrite:

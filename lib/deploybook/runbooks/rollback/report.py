@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from deploybook.systems import notify
-from deploybook.session import runbook as session
 from deploybook.core.checks import Check, Checks, Status
-from deploybook.runbooks.rollback.plan import SECTION, describe_breach
+from deploybook.core.render import describe_breach
+from deploybook.runbooks.rollback.plan import SECTION
 from deploybook.runbooks.rollback.steps import Recovery, announce_step, run_key
+from deploybook.session import runbook as session
+from deploybook.systems import notify
 
 
 # -- incident report -------------------------------------------------------------------------

@@ -7,18 +7,19 @@ restore the database. `verify` compares what runs now with the plan and the snap
 
 from __future__ import annotations
 
-import html
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from deploybook.core import render
 from deploybook.core.checks import Check, Checks, Status
 from deploybook.core.lock import run_lock
+from deploybook.core.render import describe_breach
 from deploybook.core.steps import DONE, SKIPPED, Step, StepLedger
 from deploybook.errors import DeploybookError, RestoreRefused, SnapshotCorrupt
-from deploybook.runbooks.rollback.plan import SECTION, Revert, RollbackPlan, describe_breach
+from deploybook.runbooks.rollback.plan import SECTION, Revert, RollbackPlan
 from deploybook.runbooks.smoke import cells as smoke
 from deploybook.session import runbook as session
 from deploybook.session.approvals import Confirmation
@@ -78,23 +79,12 @@ class Recovery:
         return sorted(rows, key=lambda row: row.get("started_at") or "")
 
     def to_text(self) -> str:
-        steps = "\n".join(f"{s.name}: {s.status} {s.detail}" for s in self.ledger.steps)
-        return f"{steps}\n{self.checks.to_text()}"
+        return render.recovery_text(self)
 
     __repr__ = to_text
 
     def _repr_html_(self) -> str:
-        e = html.escape
-        rows = "".join(
-            f"<tr><td>{e(s.name)}</td><td>{e(s.status)}</td><td>{e(s.started_at or '')}</td>"
-            f"<td>{'' if s.duration_s is None else f'{s.duration_s:.2f}'}</td>"
-            f"<td style='text-align:left'>{e(s.detail or s.describe)}</td></tr>"
-            for s in self.ledger.steps
-        )
-        return (
-            "<table><thead><tr><th>step</th><th>status</th><th>started</th><th>seconds</th>"
-            f"<th>detail</th></tr></thead><tbody>{rows}</tbody></table>" + self.checks._repr_html_()
-        )
+        return render.recovery_html(self)
 
 
 # -- helpers ---------------------------------------------------------------------------------

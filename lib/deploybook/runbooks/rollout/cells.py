@@ -14,7 +14,6 @@ Scraps glued for later runbooks (05-rollback reads them): ``previous_versions``,
 
 from __future__ import annotations
 
-import html
 import json
 import re
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from deploybook.config import Params
-from deploybook.core import audit, paths
+from deploybook.core import audit, paths, render
 from deploybook.core.checks import Check, Status
 from deploybook.core.lock import run_lock
 from deploybook.core.secrets import scrub
@@ -155,35 +154,13 @@ class RolloutResult:
         }
 
     def to_text(self) -> str:
-        lines = [f"{self.stage} rollout of {self.release} to {self.env}: {self.status.upper()}"]
-        for s in self.steps:
-            took = f"{s.duration_s:.2f}s" if s.duration_s is not None else ""
-            first = s.detail.splitlines()[0] if s.detail else ""
-            lines.append(f"  {s.status:8} {s.name:28} {took:>8}  {first}")
-        if self.error:
-            lines.append(f"error: {self.error}")
-        return scrub("\n".join(lines))
+        return render.rollout_text(self)
 
     def _repr_html_(self) -> str:
-        colours = {DONE: "#e6f4ea", FAILED: "#fde7e9", SKIPPED: "#f1f3f4"}
-        rows = "".join(
-            f"<tr style='background:{colours.get(s.status, '#fff')}'><td>{html.escape(s.name)}</td>"
-            f"<td>{s.status}</td><td>{s.started_at or ''}</td><td>{s.ended_at or ''}</td>"
-            f"<td>{'' if s.duration_s is None else f'{s.duration_s:.2f}'}</td>"
-            f"<td style='text-align:left;white-space:pre-wrap'>{html.escape(s.detail)}</td></tr>"
-            for s in self.steps
-        )
-        return scrub(
-            f"<h4>{html.escape(self.stage)} rollout of {html.escape(self.release)} to "
-            f"{html.escape(self.env)}: {html.escape(self.status.upper())}</h4>"
-            f"<p>{html.escape(self.attempt)}</p><table class='deploybook-steps'><thead><tr>"
-            "<th>step</th><th>status</th><th>started</th><th>ended</th><th>seconds</th>"
-            f"<th>detail</th></tr></thead><tbody>{rows}</tbody></table>"
-            + (f"<p><b>{html.escape(self.error)}</b></p>" if self.error else "")
-        )
+        return render.rollout_html(self)
 
     def __repr__(self) -> str:
-        return self.to_text()
+        return render.rollout_text(self)
 
     def plot(self, params: Params | None = None):
         """The steps on the plan's timeline (section 5): deployment and rollback windows."""

@@ -8,7 +8,6 @@ nothing (it only reads the pending migrations, to show them).
 
 from __future__ import annotations
 
-import html
 import os
 import sys
 from collections.abc import Callable
@@ -16,19 +15,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deploybook.systems.postgres import db
-from deploybook.systems.prisma import migrations
-from deploybook.systems import notify
-from deploybook.runbooks.smoke import cells as smoke
+from deploybook.core import render
 from deploybook.core.checks import Checks, Status
-from deploybook.systems.commands import CommandResult, render_argv, run_template
-from deploybook.errors import GateFailed, MigrationFailed, NotifyFailed
-from deploybook.systems.http import check_health
-from deploybook.runbooks.rollout.releasenotes import ReleaseNotes
-from deploybook.runbooks.rollout.gates import resolve_stage
 from deploybook.core.secrets import scrub
+from deploybook.errors import GateFailed, MigrationFailed, NotifyFailed
+from deploybook.runbooks.rollout.gates import resolve_stage
+from deploybook.runbooks.rollout.releasenotes import ReleaseNotes
+from deploybook.runbooks.smoke import cells as smoke
 from deploybook.session.runbook import Runbook, show
+from deploybook.systems import notify
+from deploybook.systems.commands import CommandResult, render_argv, run_template
+from deploybook.systems.http import check_health
+from deploybook.systems.postgres import db
 from deploybook.systems.prisma import apply as prisma_apply
+from deploybook.systems.prisma import migrations
 
 SECTIONS = {"staging": "11", "production": "13"}
 VERSIONS_STEP, MIGRATE_STEP = "record running versions", "apply migrations"
@@ -64,24 +64,13 @@ class Plan:
         ]
 
     def to_text(self) -> str:
-        lines = [f"{self.stage} rollout of {self.release} to {self.env}: {len(self.steps)} steps"]
-        lines += [f"{i:2}. {r['step']}: {r['what']}" for i, r in enumerate(self.rows(), 1)]
-        return scrub("\n".join(lines))
+        return render.plan_text(self)
 
     def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<tr><td>{i}</td><td>{html.escape(r['step'])}</td>"
-            f"<td style='text-align:left'><code>{html.escape(r['what'])}</code></td></tr>"
-            for i, r in enumerate(self.rows(), 1)
-        )
-        return scrub(
-            f"<h4>{html.escape(self.stage)} rollout of {html.escape(self.release)} to "
-            f"{html.escape(self.env)}</h4><table class='deploybook-plan'><thead><tr><th>#</th>"
-            f"<th>step</th><th>what</th></tr></thead><tbody>{rows}</tbody></table>"
-        )
+        return render.plan_html(self)
 
     def __repr__(self) -> str:
-        return self.to_text()
+        return render.plan_text(self)
 
 
 def _command_env() -> dict[str, str]:

@@ -10,18 +10,18 @@ unconfirmed item warns in a staging role and fails the gate in a production role
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from deploybook.session.approvals import _clean_name, is_interactive
+from deploybook.core import render
 from deploybook.core.checks import Check, Checks, Status
-from deploybook.errors import ConfigError
 from deploybook.core.secrets import scrub
-from deploybook.session.runbook import Runbook, glue
 from deploybook.core.steps import utcnow
+from deploybook.errors import ConfigError
+from deploybook.session.approvals import _clean_name, is_interactive
+from deploybook.session.runbook import Runbook, glue
 
 __all__ = ["SpotCheck", "SpotChecks", "item_keys", "record_spot_checks", "spot_checks"]
 
@@ -67,24 +67,10 @@ class SpotChecks(list):
         return rows
 
     def _repr_html_(self) -> str:
-        if self.widget is not None and not self:
-            return "<p>Spot checks: waiting for the form above (tick, then click Record).</p>"
-        rows = "".join(
-            f"<tr><td>{'✅' if r['confirmed'] else '⬜'}</td><td>{html.escape(r['item'])}</td>"
-            f"<td>{html.escape(r['by'] or '')}</td><td>{html.escape(r['at'] or '')}</td></tr>"
-            for r in self.to_records()
-        )
-        return (
-            '<table class="deploybook-spot-checks"><thead><tr><th></th><th>spot check</th>'
-            f"<th>checked by</th><th>at</th></tr></thead><tbody>{rows}</tbody></table>"
-        )
+        return render.spot_checks_html(self)
 
     def __repr__(self) -> str:
-        return "\n".join(
-            f"[{'x' if r['confirmed'] else ' '}] {r['item']}"
-            + (f" — {r['by']} at {r['at']}" if r["confirmed"] else "")
-            for r in self.to_records()
-        )
+        return render.spot_checks_text(self)
 
 
 def item_keys(item: str) -> set[str]:

@@ -23,6 +23,7 @@ from typing import Any
 
 import psycopg
 
+from deploybook.core import render
 from deploybook.core.secrets import scrub
 from deploybook.errors import CommandFailed, ConfigError, DatabaseError, SnapshotCorrupt
 from deploybook.systems.postgres import db
@@ -61,11 +62,7 @@ class Snapshot:
         return cls(**known)
 
     def _repr_html_(self) -> str:
-        return (
-            f"<b>snapshot</b> <code>{self.path}</code> — {self.size:,} bytes, {self.format}, "
-            f"sha256 <code>{self.sha256[:16]}…</code>, PostgreSQL {self.server_version}, "
-            f"taken {self.created_at} in {self.duration_s:.1f}s"
-        )
+        return render.snapshot_html(self)
 
 
 def load_snapshot(manifest: Path | str) -> Snapshot:
