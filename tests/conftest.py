@@ -3,4 +3,4 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-pytest_plugins = ["pg_fixtures", "sandbox_fixtures", "reliability_plugin"]
+pytest_plugins = ["pg_fixtures", "sandbox_fixtures", "reliability_plugin", "process_guard"]

@@ -233,33 +233,47 @@ def up(
                 )
             return (state / "daemon.json").exists()
 
-        _wait_for(daemon_ready, "the stand-in daemon")
-        daemon = json.loads((state / "daemon.json").read_text())
-        for env in env_info:
-            env_info[env]["services"] = daemon["envs"][env]
-        new_state = {
-            "state_dir": str(state),
-            "token": _random.token_hex(4),
-            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "postgres": {
-                "datadir": str(state / "pg"),
-                "port": pg.port,
-                "bin_dir": str(pg.bin_dir()),
-            },
-            "daemon_pid": proc.pid,
-            "admin_url": daemon["admin_url"],
-            "webhook_url": daemon["webhook_url"],
-            "smtp": daemon["smtp"],
-            "checkout": str(checkout_dir),
-            "previous": PREVIOUS,
-            "release": RELEASE,
-            "envs": env_info,
-        }
-        tmp = _state_file(state).with_suffix(".tmp")
-        tmp.write_text(json.dumps(new_state, indent=2))
-        os.replace(tmp, _state_file(state))
+        # Until the state file names it, nothing else can stop this daemon: if anything
+        # below fails (a slow start on a busy machine, a bad daemon.json), kill it here.
+        try:
+            _wait_for(daemon_ready, "the stand-in daemon")
+            daemon = json.loads((state / "daemon.json").read_text())
+            for env in env_info:
+                env_info[env]["services"] = daemon["envs"][env]
+            new_state = {
+                "state_dir": str(state),
+                "token": _random.token_hex(4),
+                "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "postgres": {
+                    "datadir": str(state / "pg"),
+                    "port": pg.port,
+                    "bin_dir": str(pg.bin_dir()),
+                },
+                "daemon_pid": proc.pid,
+                "admin_url": daemon["admin_url"],
+                "webhook_url": daemon["webhook_url"],
+                "smtp": daemon["smtp"],
+                "checkout": str(checkout_dir),
+                "previous": PREVIOUS,
+                "release": RELEASE,
+                "envs": env_info,
+            }
+            tmp = _state_file(state).with_suffix(".tmp")
+            tmp.write_text(json.dumps(new_state, indent=2))
+            os.replace(tmp, _state_file(state))
+        except BaseException:
+            _kill_daemon(proc)
+            raise
         _say(progress, f"sandbox: up in {time.monotonic() - started:.1f} s (state in {state})")
         return new_state
+
+
+def _kill_daemon(proc: subprocess.Popen[bytes]) -> None:
+    """Kill a daemon `up` started but could not hand over (its whole process group)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=10)
 
 
 def _stop(current: dict[str, Any], state: Path, progress: Callable[[str], None] | None) -> None:
