@@ -22,10 +22,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from deploybook.config import Schedule, load_params, validate_release
+from deploybook.config import Schedule, read_params_yaml, validate_release
 from deploybook.core import audit, paths, render
 from deploybook.core.secrets import register_environment
 from deploybook.errors import AuditError, ConfigError
+from deploybook.session.environment import load_environment_params
 
 __all__ = [
     "Overview",
@@ -210,12 +211,10 @@ def _schedule(env: str, candidates: list[str]) -> tuple[Schedule, str]:
         if not path.is_file():
             continue
         try:
-            params = load_params(path)
+            params = load_environment_params(path)
         except ConfigError:
-            import yaml
-
             try:
-                raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+                raw = read_params_yaml(path)
                 return Schedule.model_validate(raw.get("schedule") or {}), _shown(path, root)
             except Exception:  # noqa: BLE001 - fall through to the next candidate
                 continue

@@ -17,11 +17,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from deploybook.config import Params, load_params, validate_release
+from deploybook.config import Params, validate_release
 from deploybook.core import paths, render
 from deploybook.core.checks import Check, Checks, gate
-from deploybook.core.secrets import read_secret, register, register_environment, scrub
+from deploybook.core.secrets import read_secret, register_environment, scrub
 from deploybook.errors import ConfigError
+from deploybook.session import environment
 
 
 def in_notebook() -> bool:
@@ -102,12 +103,8 @@ class Runbook:
         path = Path(self.params_file)
         if not path.is_absolute():
             path = paths.project_root() / path
-        self.params = load_params(path)
-        if self.params.environment.kind == "sandbox":
-            from deploybook.sandbox.stack import sandbox_environment
-
-            # The sandbox stands in for the environment a real run would inherit.
-            os.environ.update(sandbox_environment(self.env))
+        self.params = environment.load_environment_params(path)
+        environment.adopt(self.params, self.env)
         register_environment([*self.params.secrets, self.params.database.url_env])
 
     def database_url(self) -> str:
@@ -116,26 +113,15 @@ class Runbook:
         Several sandbox runs may share a process, so on the sandbox the URL is taken from
         this env's stack rather than from whatever the process environment holds last.
         """
-        name = self.params.database.url_env
-        if self.params.environment.kind == "sandbox":
-            from deploybook.sandbox.stack import sandbox_environment
-
-            if value := sandbox_environment(self.env).get(name):
-                register(value)
-                return value
-        return read_secret(name).reveal()
+        if value := environment.database_url(self.params, self.env):
+            return value
+        return read_secret(self.params.database.url_env).reveal()
 
     @property
     def pg_bin_dir(self) -> Path | None:
         """pg_dump/pg_restore from params; on a sandbox without one, the embedded install's
         (None: PATH, then the embedded install, as `pgtools.pg_tools` decides)."""
-        if self.params.database.pg_bin_dir is not None:
-            return self.params.database.pg_bin_dir
-        if self.params.environment.kind == "sandbox":
-            from deploybook.sandbox.postgres import PgCluster
-
-            return PgCluster.bin_dir()
-        return None
+        return environment.pg_bin_dir(self.params)
 
     @property
     def record_dir(self) -> Path:
