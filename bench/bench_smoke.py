@@ -17,7 +17,7 @@ import httpx
 import yaml
 
 from deploybook.config import Params, load_params, read_params_yaml
-from deploybook.runbooks.smoke import cells as smoke
+from deploybook.runbooks.smoke import suite as smoke
 from deploybook.sandbox import daemon as sd
 from deploybook.sandbox.postgres import PgCluster
 from deploybook.systems.http import SmokeSpec

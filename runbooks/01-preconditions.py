@@ -61,7 +61,7 @@ run
 # `out_of_scope_epics`); a match fails unless `scope_allow` names it.
 
 # %% id="01-04"
-run.record(book.preconditions.scope(run.params, run.release, run.previous_release))
+book.preconditions.scope(run)
 
 # %% [markdown] id="01-05"
 # ## 2 — Change inventory
@@ -71,7 +71,7 @@ run.record(book.preconditions.scope(run.params, run.release, run.previous_releas
 # A missing file names the story it belongs to (`preconditions.inventory`).
 
 # %% id="01-06"
-run.record(book.preconditions.inventory(run.params, run.release))
+book.preconditions.inventory(run)
 
 # %% [markdown] id="01-07"
 # ## 3 — Environments
@@ -83,7 +83,7 @@ run.record(book.preconditions.inventory(run.params, run.release))
 # fingerprints under a salt made for this comparison only. No value is shown or stored.
 
 # %% id="01-08"
-run.record(book.preconditions.environments_isolated(run.params))
+book.preconditions.environments_isolated(run)
 
 # %% [markdown] id="01-09"
 # ## 5 — Schedule
@@ -94,10 +94,10 @@ run.record(book.preconditions.environments_isolated(run.params))
 # (`preconditions.freeze_allow`). Without `schedule.window_start`, T is now.
 
 # %% id="01-10"
-run.record(book.preconditions.schedule(run.params, run.release))
+book.preconditions.schedule(run)
 
 # %% id="01-11"
-book.preconditions.schedule_plot(run.params, run.release)
+book.preconditions.schedule_plot(run)
 
 # %% [markdown] id="01-12"
 # ## 6 — Epic stories DONE
@@ -107,10 +107,10 @@ book.preconditions.schedule_plot(run.params, run.release)
 # > record the embedding dimension (1536).
 
 # %% id="01-13"
-run.record(book.preconditions.epic_done(run.params, run.release))
+book.preconditions.epic_done(run)
 
 # %% id="01-14"
-run.record(book.preconditions.embedding_decision(run.params, run.release))
+book.preconditions.embedding_decision(run)
 
 # %% [markdown] id="01-15"
 # ## 6 — Zero test failures
@@ -122,7 +122,7 @@ run.record(book.preconditions.embedding_decision(run.params, run.release))
 # skipped per suite, and the name of every failing test.
 
 # %% id="01-16"
-run.record(book.preconditions.zero_test_failures(run.params, run.release))
+book.preconditions.zero_test_failures(run)
 
 # %% [markdown] id="01-17"
 # ## 6 — Required secrets configured
@@ -133,7 +133,7 @@ run.record(book.preconditions.zero_test_failures(run.params, run.release))
 # never shown.
 
 # %% id="01-18"
-run.record(book.preconditions.secrets_configured(run.params))
+book.preconditions.secrets_configured(run)
 
 # %% [markdown] id="01-19"
 # ## 6 — External rate limits reviewed
@@ -144,9 +144,7 @@ run.record(book.preconditions.secrets_configured(run.params))
 # `rate_limits_reviewed_by` parameter is the attestation (required in production).
 
 # %% id="01-20"
-run.record(
-    book.preconditions.rate_limits_reviewed(run.params, rate_limits_reviewed_by, run.release)
-)
+book.preconditions.rate_limits_reviewed(run, rate_limits_reviewed_by)
 
 # %% [markdown] id="01-21"
 # ## 8 — Artifacts
@@ -157,10 +155,10 @@ run.record(
 # tested.
 
 # %% id="01-22"
-run.record(book.preconditions.release_tag(run.params, run.release, run.previous_release))
+book.preconditions.release_tag(run)
 
 # %% id="01-23"
-run.record(book.preconditions.artifacts(run.params, run.release))
+book.preconditions.artifacts(run)
 
 # %% [markdown] id="01-24"
 # ## 9 — Configuration parity
@@ -171,7 +169,7 @@ run.record(book.preconditions.artifacts(run.params, run.release))
 # Names only, never values.
 
 # %% id="01-25"
-run.record(book.preconditions.env_parity(run.params, run.release))
+book.preconditions.env_parity(run)
 
 # %% [markdown] id="01-26"
 # ## 10 — Pre-deploy checklist
@@ -182,10 +180,10 @@ run.record(book.preconditions.env_parity(run.params, run.release))
 # CI green is the test results above unless `preconditions.ci_command` is configured.
 
 # %% id="01-27"
-run.record(book.preconditions.checklist(run.params, run.release))
+book.preconditions.checklist(run)
 
 # %% id="01-28"
-run.record(book.preconditions.health_endpoints(run.params))
+book.preconditions.health_endpoints(run)
 
 # %% [markdown] id="01-29"
 # ## 18 — Sign-offs so far
@@ -196,18 +194,10 @@ run.record(book.preconditions.health_endpoints(run.params))
 # production rollout.
 
 # %% id="01-30"
-signoffs = book.preconditions.collect_signoffs(run.params.signoff_roles, approvals, run.operator)
+signoffs = book.preconditions.collect_signoffs(run, approvals)
 
 # %% id="01-31"
-run.record(
-    book.preconditions.check_signoffs(
-        signoffs,
-        run.params.signoff_roles,
-        run.operator,
-        require_all=False,
-        require_distinct_approver=False,
-    )
-)
+book.preconditions.check_signoffs(run, signoffs)
 
 # %% [markdown] id="01-32"
 # ## 20 — Design-system notes
@@ -220,7 +210,7 @@ run.record(
 # them `critical`.
 
 # %% id="01-33"
-run.record(book.preconditions.design_rules(run.params, run.release))
+book.preconditions.design_rules(run)
 
 # %% [markdown] id="01-34"
 # ## Release so far

@@ -79,7 +79,7 @@ snap
 # or corrupt snapshot fails here.
 
 # %% id="02-06"
-run.record(book.migration_dry_run.verify_snapshot_restore(run, snap, keep=keep_scratch))
+book.migration_dry_run.verify_snapshot_restore(run, snap, keep=keep_scratch)
 
 # %% [markdown] id="02-07"
 # ## 7.3 Migration status
@@ -92,7 +92,7 @@ run.record(book.migration_dry_run.verify_snapshot_restore(run, snap, keep=keep_s
 # disk are exactly the release tag's.
 
 # %% id="02-08"
-run.record(book.migration_dry_run.migration_status(run))
+book.migration_dry_run.migration_status(run)
 
 # %% [markdown] id="02-09"
 # ## 7.4 Dry run
@@ -112,7 +112,7 @@ run.record(book.migration_dry_run.migration_status(run))
 # the database is unchanged: schema fingerprint and exact row counts before = after.
 
 # %% id="02-10"
-run.record(book.migration_dry_run.dry_run(run, snap, target=dry_run_target))
+book.migration_dry_run.dry_run(run, snap, target=dry_run_target)
 
 # %% [markdown] id="02-11"
 # ## 7.5 pgvector
@@ -123,7 +123,7 @@ run.record(book.migration_dry_run.dry_run(run, snap, target=dry_run_target))
 # column uses a method that supports it (ivfflat and hnsw stop at 2000 dimensions).
 
 # %% id="02-12"
-run.record(book.migration_dry_run.vector_dimensions(run))
+book.migration_dry_run.vector_dimensions(run)
 
 # %% [markdown] id="02-13"
 # ## 7.6 Lint
@@ -132,7 +132,7 @@ run.record(book.migration_dry_run.vector_dimensions(run))
 # changes). Warnings only: lint never stops the gate.
 
 # %% id="02-14"
-run.record(book.migration_dry_run.lint(run))
+book.migration_dry_run.lint(run)
 
 # %% [markdown] id="02-15"
 # ## Release so far

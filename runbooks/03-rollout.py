@@ -115,7 +115,7 @@ result = book.rollout.execute(run, plan, gates, resume=resume)
 result
 
 # %% id="03-15"
-result.plot(run.params)
+book.rollout.timeline(run, result)
 
 # %% [markdown] id="03-16"
 # ## Release so far

@@ -65,7 +65,7 @@ run
 # failed critical check stops the gate.
 
 # %% id="04-04"
-run.record(book.smoke.run_suite(run.params, expect_version=expect_version or None))
+book.smoke.run_suite(run, expect_version)
 
 # %% [markdown] id="04-05"
 # ## 14 Monitoring window
@@ -78,16 +78,16 @@ run.record(book.smoke.run_suite(run.params, expect_version=expect_version or Non
 # "SLA breached", ends the watch, and is recorded for 05-rollback.
 
 # %% id="04-06"
-watch = book.smoke.watch_slas(run.params, window_s=watch_window_s, progress=True)
+watch = book.smoke.watch_slas(run, window_s=watch_window_s)
 
 # %% id="04-07"
-run.record(watch.checks)
+watch
 
 # %% id="04-08"
-watch.plot()
+book.smoke.sla_plot(run, watch)
 
 # %% id="04-09"
-book.smoke.record_breach(watch)
+book.smoke.record_breach(run, watch)
 
 # %% [markdown] id="04-10"
 # ## 15 Post-deploy validation
@@ -101,11 +101,7 @@ book.smoke.record_breach(watch)
 # latest passing 02-migration-dry-run record (skipped when there is none).
 
 # %% id="04-11"
-run.record(
-    book.smoke.post_deploy_validation(
-        run.params, release=run.release, require_applied=bool(expect_version)
-    )
-)
+book.smoke.post_deploy_validation(run, expect_version)
 
 # %% [markdown] id="04-12"
 # ## 15 Manual spot checks
@@ -122,7 +118,7 @@ spot = book.smoke.spot_checks(run, spot_checks_confirmed)
 spot
 
 # %% id="04-14"
-run.record(book.smoke.record_spot_checks(spot))
+book.smoke.record_spot_checks(run, spot)
 
 # %% [markdown] id="04-15"
 # ## Release so far

@@ -21,7 +21,8 @@ from http_stub import StubServer, free_port
 
 from deploybook.config import Params, PreconditionsSpec, SuiteCommand, load_params
 from deploybook.core.checks import Checks, Status
-from deploybook.runbooks.preconditions import cells as pc
+from deploybook.runbooks.preconditions import checks as pc
+from deploybook.runbooks.preconditions import release as rel
 from deploybook.sandbox.fixture import (
     INVENTORY,
     RATE_LIMITS,
@@ -75,15 +76,15 @@ def sandbox_params(
 def offline_checks(params: Params, reviewed_by: str | None = "Sam Services") -> Checks:
     """Every check of runbook 01 that needs no running services."""
     checks = Checks()
-    checks += pc.scope(params, RELEASE, PREVIOUS)
-    checks += pc.inventory(params, RELEASE)
-    checks += pc.schedule(params, RELEASE)
+    checks += rel.scope(params, RELEASE, PREVIOUS)
+    checks += rel.inventory(params, RELEASE)
+    checks += rel.schedule(params, RELEASE)
     checks += pc.epic_done(params, RELEASE)
     checks += pc.embedding_decision(params, RELEASE)
     checks += pc.zero_test_failures(params, RELEASE)
     checks += pc.rate_limits_reviewed(params, reviewed_by, RELEASE)
-    checks += pc.release_tag(params, RELEASE, PREVIOUS)
-    checks += pc.artifacts(params, RELEASE)
+    checks += rel.release_tag(params, RELEASE, PREVIOUS)
+    checks += rel.artifacts(params, RELEASE)
     checks += pc.env_parity(params, RELEASE)
     checks += pc.checklist(params, RELEASE)
     return checks
@@ -341,7 +342,7 @@ def test_artifacts_record_tree_shas_of_each_component(checkouts, no_stack) -> No
     checkout = checkouts("good")
     digest = "sha256:" + "ab" * 32
     params = sandbox_params(checkout, no_stack, artifact_digests={"services": digest})
-    check = pc.artifacts(params, RELEASE)[0]
+    check = rel.artifacts(params, RELEASE)[0]
     assert check.status is Status.PASS
     record = check.data
     assert record["commit"] == checkout.sha(RELEASE)
@@ -362,7 +363,7 @@ def test_artifact_path_missing_at_the_tag_fails(checkouts, no_stack) -> None:
     params = sandbox_params(
         checkouts("good"), no_stack, artifacts={"web": ["apps/web"], "ocr": ["services/ocr"]}
     )
-    check = pc.artifacts(params, RELEASE)[0]
+    check = rel.artifacts(params, RELEASE)[0]
     assert check.status is Status.FAIL
     assert "ocr: services/ocr not at v1.4.0" in check.evidence
 
@@ -377,7 +378,7 @@ def test_artifact_path_missing_at_the_tag_fails(checkouts, no_stack) -> None:
     ],
 )
 def test_release_tag_problems(checkouts, no_stack, release, previous, message) -> None:
-    check = pc.release_tag(sandbox_params(checkouts("good"), no_stack), release, previous)[0]
+    check = rel.release_tag(sandbox_params(checkouts("good"), no_stack), release, previous)[0]
     assert check.status is Status.FAIL
     assert message in check.evidence
 
@@ -388,7 +389,7 @@ def test_tag_off_the_protected_branch_fails(tmp_path: Path, no_stack) -> None:
     add_commit(checkout, {"HOTFIX.md": "x\n"}, "fix: on a side branch")
     checkout.git("tag", "v1.4.1")
     checkout.git("checkout", "-q", "main")
-    check = pc.release_tag(sandbox_params(checkout, no_stack), "v1.4.1", RELEASE)[0]
+    check = rel.release_tag(sandbox_params(checkout, no_stack), "v1.4.1", RELEASE)[0]
     assert check.status is Status.FAIL
     assert "tag v1.4.1 is not on the protected branch main" in check.evidence
 
@@ -400,13 +401,13 @@ def test_scope_allowances_let_named_items_through(checkouts, no_stack) -> None:
     checkout = checkouts("epic5-leak")
     sha = checkout.sha(RELEASE)
     allow = ["20251028150000_epic5_behavioral_patterns", sha[:8]]
-    check = pc.scope(sandbox_params(checkout, no_stack, scope_allow=allow), RELEASE, PREVIOUS)[0]
+    check = rel.scope(sandbox_params(checkout, no_stack, scope_allow=allow), RELEASE, PREVIOUS)[0]
     assert check.status is Status.PASS
     assert "allowed by params: pending migration 20251028150000_epic5_behavioral" in check.evidence
 
 
 def test_scope_needs_the_previous_release(checkouts, no_stack) -> None:
-    check = pc.scope(sandbox_params(checkouts("good"), no_stack), RELEASE, None)[0]
+    check = rel.scope(sandbox_params(checkouts("good"), no_stack), RELEASE, None)[0]
     assert check.status is Status.FAIL
     assert "previous_release is not set" in check.evidence
 
@@ -415,25 +416,25 @@ def test_freeze_allowance_and_window_start(tmp_path: Path, no_stack) -> None:
     checkout = create_checkout(tmp_path / "americano")
     sha = add_commit(checkout, {"NOTE.md": "late\n"}, "docs: late note")
     params = sandbox_params(checkout, no_stack)
-    freeze = by_name(pc.schedule(params, RELEASE))["no commits inside the freeze"]
+    freeze = by_name(rel.schedule(params, RELEASE))["no commits inside the freeze"]
     assert freeze.status is Status.FAIL and "docs: late note" in freeze.evidence
 
     allowed = sandbox_params(checkout, no_stack, freeze_allow=[sha[:10]])
-    freeze = by_name(pc.schedule(allowed, RELEASE))["no commits inside the freeze"]
+    freeze = by_name(rel.schedule(allowed, RELEASE))["no commits inside the freeze"]
     assert freeze.status is Status.PASS and "1 allowed by params" in freeze.evidence
 
     later = datetime.now(UTC) + timedelta(days=3)
     future = params.model_copy(
         update={"schedule": params.schedule.model_copy(update={"window_start": later})}
     )
-    checks = by_name(pc.schedule(future, RELEASE))
+    checks = by_name(rel.schedule(future, RELEASE))
     assert checks["no commits inside the freeze"].status is Status.PASS
     assert checks["deployment window scheduled"].status is Status.PASS
     assert "(T-24h)" in checks["deployment window scheduled"].evidence
 
 
 def test_schedule_plot_is_a_figure(checkouts, no_stack) -> None:
-    figure = pc.schedule_plot(sandbox_params(checkouts("commit-in-freeze"), no_stack), RELEASE)
+    figure = rel.schedule_plot(sandbox_params(checkouts("commit-in-freeze"), no_stack), RELEASE)
     assert figure.axes and "v1.4.0 schedule" in figure._suptitle.get_text()
 
 
@@ -490,7 +491,7 @@ def test_inventory_lives_in_params(checkouts, no_stack) -> None:
     params = sandbox_params(checkouts("good"), no_stack)
     assert params.preconditions.inventory == INVENTORY
     extra = {**INVENTORY, "4.7": ["apps/api/src/validation/peer_review.py"]}
-    check = pc.inventory(sandbox_params(checkouts("good"), no_stack, inventory=extra), RELEASE)[0]
+    check = rel.inventory(sandbox_params(checkouts("good"), no_stack, inventory=extra), RELEASE)[0]
     assert "apps/api/src/validation/peer_review.py (story 4.7) is missing" in check.evidence
 
 

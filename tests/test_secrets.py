@@ -9,7 +9,7 @@ import pytest
 from deploybook.core.checks import Check, Checks, Status
 from deploybook.core.secrets import MASK, ScrubbingFilter, read_secret, register, scrub
 from deploybook.errors import SecretMissing
-from deploybook.runbooks.preconditions.cells import judge_secret
+from deploybook.runbooks.preconditions.checks import judge_secret
 
 CANARY = "canary-7f3e9c1d-secret"
 

@@ -23,9 +23,13 @@ from pg_fixtures import run_sql
 
 from deploybook.config import Params, Thresholds, load_params, read_params_yaml
 from deploybook.core.checks import Status
-from deploybook.runbooks.smoke import cells as smoke
+from deploybook.runbooks.smoke import cells as smoke_cells
+from deploybook.runbooks.smoke import suite as smoke
+from deploybook.runbooks.smoke import validation as smoke_validation
+from deploybook.runbooks.smoke import watch as sla
 from deploybook.sandbox import daemon as sd
 from deploybook.sandbox.postgres import PgCluster
+from deploybook.session import scraps
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = "staging"
@@ -281,12 +285,12 @@ class Traffic:
 
 def test_healthy_watch_passes(params: Params) -> None:
     with Traffic(params.service("api").base_url + "/health"):
-        result = smoke.watch_slas(params, window_s=2)
+        result = sla.watch_slas(params, window_s=2)
     assert result.ok and result.breach is None, result.checks.to_text()
     assert {c.name for c in result.checks} == {f"SLA {s}" for s in SERVICES}
     api = by_name(result.checks)["SLA api"]
     assert api.status is Status.PASS and api.evidence.startswith("SLA held: max 5xx rate 0.0%")
-    assert smoke.breach_facts(result) is None
+    assert sla.breach_facts(result) is None
     assert not result.stopped_early and result.elapsed_s >= 2
 
 
@@ -294,10 +298,10 @@ def test_sustained_5xx_breaches_sla_and_records_facts(
     params: Params, daemon: dict[str, Any], monkeypatch, capsys
 ) -> None:
     glued: dict[str, Any] = {}
-    monkeypatch.setattr(smoke.session, "glue", lambda name, value: glued.__setitem__(name, value))
+    monkeypatch.setattr(scraps, "write", lambda name, value, *_: glued.__setitem__(name, value))
     fault(daemon, "api", error_rate=1.0, status=503)
     with Traffic(params.service("api").base_url + "/health"):
-        result = smoke.watch_slas(params)
+        result = sla.watch_slas(params)
     api = by_name(result.checks)["SLA api"]
     assert api.status is Status.FAIL and not result.ok
     assert api.evidence.startswith("SLA breached: 5xx rate on api peak 100.0% > 5.0%")
@@ -305,7 +309,7 @@ def test_sustained_5xx_breaches_sla_and_records_facts(
     assert result.stopped_early and result.elapsed_s < 3
     assert by_name(result.checks)["SLA web"].status is Status.PASS
 
-    smoke.record_breach(result)
+    smoke_cells.record_breach(None, result)
     facts = glued["breach"]
     assert facts["service"] == "api" and facts["metric"] == "error_rate"
     assert facts["sustained"] and facts["duration_s"] >= 1 and facts["peak"] == 1.0
@@ -323,15 +327,15 @@ def test_fault_without_traffic_breaches_on_queue_depth(
         update={"thresholds": Thresholds(**{**params.thresholds.model_dump(), "queue_depth": 50})}
     )
     fault(daemon, "ocr", error_rate=1.0)
-    result = smoke.watch_slas(strict)
-    facts = smoke.breach_facts(result)
+    result = sla.watch_slas(strict)
+    facts = sla.breach_facts(result)
     assert facts and facts["service"] == "ocr" and facts["metric"] == "queue_depth"
     assert [c.name for c in result.checks.failed] == ["SLA ocr"]
 
 
 # -- post-deploy validation ----------------------------------------------------------------
 def test_post_deploy_validation_passes_on_a_good_database(params: Params, database: str) -> None:
-    checks = smoke.post_deploy_validation(params, {URL_ENV: database})
+    checks = smoke_validation.post_deploy_validation(params, {URL_ENV: database})
     assert checks.ok, checks.to_text()
     names = by_name(checks)
     assert names["vector dimensions = 1536"].status is Status.PASS
@@ -349,7 +353,7 @@ def test_post_deploy_validation_reports_each_integrity_problem(params: Params, p
         "('m2', repeat('c', 64), '20251001000000_validation', 'ERROR: type \"vector\" "
         "does not exist');",
     )
-    checks = smoke.post_deploy_validation(params, {URL_ENV: pg_db})
+    checks = smoke_validation.post_deploy_validation(params, {URL_ENV: pg_db})
     names = by_name(checks)
     assert [c.name for c in checks.failed] == [
         "vector dimensions = 1536",
@@ -373,7 +377,7 @@ def test_post_deploy_validation_without_database_is_one_clear_failure(
         if case == "missing secret"
         else {URL_ENV: f"postgresql://app:s3cret-pw@127.0.0.1:{_unused_port()}/americano"}
     )
-    checks = smoke.post_deploy_validation(params, environ)
+    checks = smoke_validation.post_deploy_validation(params, environ)
     assert len(checks) == 1 and checks[0].status is Status.FAIL
     expected = "SecretMissing: secret" if case == "missing secret" else "DatabaseError: cannot"
     assert checks[0].evidence.startswith(expected), checks[0].evidence

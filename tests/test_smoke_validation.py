@@ -22,11 +22,12 @@ from pg_fixtures import run_sql
 
 from deploybook.config import Params, load_params, read_params_yaml
 from deploybook.core import audit
-from deploybook.core.checks import Status, gate
+from deploybook.core.checks import Checks, Status, gate
 from deploybook.errors import ConfigError, GateFailed
 from deploybook.runbooks.smoke import cells as smoke
-from deploybook.runbooks.smoke import spotchecks, validation
+from deploybook.runbooks.smoke import validation
 from deploybook.sandbox.fixture import Checkout, create_checkout, migrations_at, seed
+from deploybook.session import scraps as session_scraps
 from deploybook.systems.postgres import db
 from deploybook.systems.prisma import apply as prisma_apply
 from deploybook.systems.prisma import migrations
@@ -118,7 +119,9 @@ def by_name(checks: list) -> dict[str, Any]:
 
 
 def validate(params: Params, url: str, **kwargs: Any) -> dict[str, Any]:
-    return by_name(smoke.post_deploy_validation(params, {URL_ENV: url}, release=RELEASE, **kwargs))
+    return by_name(
+        validation.post_deploy_validation(params, {URL_ENV: url}, release=RELEASE, **kwargs)
+    )
 
 
 # --- every expected migration applied ----------------------------------------------------------
@@ -131,7 +134,7 @@ def test_all_applied_and_no_rows_lost_passes(
     seed(pg_db, chunks=5, concepts=3, users=1)
     snapshot_record(outputs, db.row_counts(pg_db))
     run_sql(pg_db, "INSERT INTO concepts (id, name) VALUES ('c-new', 'new concept')")
-    checks = smoke.post_deploy_validation(
+    checks = validation.post_deploy_validation(
         make_params(tmp_path, checkout.path), {URL_ENV: pg_db}, release=RELEASE
     )
     assert checks.ok and not [c for c in checks if c.status is not Status.PASS], checks.to_text()
@@ -169,7 +172,7 @@ def test_failed_migration_row_is_not_applied(
         "INSERT INTO _prisma_migrations (id, checksum, migration_name, logs) VALUES "
         f"('f1', repeat('c', 64), '{checkout.pending[0]}', 'ERROR: boom')",
     )
-    checks = smoke.post_deploy_validation(
+    checks = validation.post_deploy_validation(
         make_params(tmp_path, checkout.path), {URL_ENV: pg_db}, release=RELEASE
     )
     assert [c.name for c in checks.failed] == ["_prisma_migrations has no failed rows", APPLIED]
@@ -193,7 +196,7 @@ def test_rows_lost_since_the_snapshot_fail_by_table(
     seed(pg_db, chunks=5, concepts=3, users=1)
     before = db.row_counts(pg_db)
     snapshot_record(outputs, {**before, "concepts": before["concepts"] + 2, "dropped": 4})
-    checks = smoke.post_deploy_validation(
+    checks = validation.post_deploy_validation(
         make_params(tmp_path, checkout.path), {URL_ENV: pg_db}, release=RELEASE
     )
     assert [c.name for c in checks.failed] == [COUNTS]
@@ -226,7 +229,9 @@ def test_without_a_snapshot_the_comparison_is_skipped_with_the_reason(
         snapshot_record(outputs, {"concepts": 999}, status="failed")
     release = None if case == "no release" else RELEASE
     params = make_params(tmp_path, checkout.path)
-    check = by_name(smoke.post_deploy_validation(params, {URL_ENV: pg_db}, release=release))[COUNTS]
+    check = by_name(validation.post_deploy_validation(params, {URL_ENV: pg_db}, release=release))[
+        COUNTS
+    ]
     assert check.status is Status.SKIP
     if release:
         assert check.evidence.startswith(
@@ -252,20 +257,27 @@ def test_judge_row_counts_is_pure() -> None:
 
 
 def spot_run(tmp_path: Path, role: str = "staging", operator: str = "Lead Lee") -> Any:
-    return SimpleNamespace(params=make_params(tmp_path, tmp_path, role), operator=operator)
+    return SimpleNamespace(
+        params=make_params(tmp_path, tmp_path, role), operator=operator, record=Checks
+    )
+
+
+RECORDER = SimpleNamespace(record=Checks)  # what `record_spot_checks` needs of a run
 
 
 @pytest.fixture
 def glued(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     scraps: dict[str, Any] = {}
-    monkeypatch.setattr(spotchecks, "glue", lambda name, value: scraps.__setitem__(name, value))
+    monkeypatch.setattr(
+        session_scraps, "write", lambda name, value, *_: scraps.__setitem__(name, value)
+    )
     return scraps
 
 
 def test_headless_confirmations_by_tag_text_or_list(tmp_path: Path, glued) -> None:
     confirmed = {"4.1": "Dana Lee", SPOT_CHECKS[1].upper(): "Sam Services", "4.3": True}
     spot = smoke.spot_checks(spot_run(tmp_path), confirmed, interactive=False)
-    checks = smoke.record_spot_checks(spot)
+    checks = smoke.record_spot_checks(RECORDER, spot)
     assert [c.status for c in checks] == [Status.PASS] * 3 + [Status.WARN] * 3
     assert checks[0].name == f"spot check: {SPOT_CHECKS[0]}"
     assert checks[0].evidence.startswith("checked by Dana Lee at 20")
@@ -292,19 +304,19 @@ def test_headless_confirmations_by_tag_text_or_list(tmp_path: Path, glued) -> No
 def test_production_role_unconfirmed_fails_the_gate(tmp_path: Path, glued) -> None:
     confirmed = {f"4.{i}": "Dana Lee" for i in range(1, 6)} | {"4.6": "TBD"}
     spot = smoke.spot_checks(spot_run(tmp_path, "production"), confirmed, interactive=False)
-    checks = smoke.record_spot_checks(spot)
+    checks = smoke.record_spot_checks(RECORDER, spot)
     with pytest.raises(GateFailed) as caught:
         gate(checks, "04-smoke gate")
     assert [c.name for c in caught.value.failed] == [f"spot check: {SPOT_CHECKS[5]}"]
     assert "not confirmed (required in production)" in caught.value.failed[0].evidence
     everything = {f"4.{i}": "Dana Lee" for i in range(1, 7)}
     spot = smoke.spot_checks(spot_run(tmp_path, "production"), everything, interactive=False)
-    assert gate(smoke.record_spot_checks(spot))
+    assert gate(smoke.record_spot_checks(RECORDER, spot))
 
 
 def test_unknown_keys_warn_and_bad_types_are_refused(tmp_path: Path, glued) -> None:
     spot = smoke.spot_checks(spot_run(tmp_path), {"4.7": "Dana Lee"}, interactive=False)
-    typo = by_name(smoke.record_spot_checks(spot))["spot check '4.7'"]
+    typo = by_name(smoke.record_spot_checks(RECORDER, spot))["spot check '4.7'"]
     assert typo.status is Status.WARN and "a typo?" in typo.evidence
     with pytest.raises(ConfigError, match="spot_checks_confirmed must map"):
         smoke.spot_checks(spot_run(tmp_path), "4.1", interactive=False)
@@ -313,7 +325,7 @@ def test_unknown_keys_warn_and_bad_types_are_refused(tmp_path: Path, glued) -> N
 def test_no_spot_checks_configured_is_one_skip(tmp_path: Path, glued) -> None:
     run = spot_run(tmp_path)
     run.params = run.params.model_copy(update={"spot_checks": []})
-    checks = smoke.record_spot_checks(smoke.spot_checks(run, None, interactive=False))
+    checks = smoke.record_spot_checks(run, smoke.spot_checks(run, None, interactive=False))
     assert [(c.status, c.critical) for c in checks] == [(Status.SKIP, False)]
     assert glued == {}
 
@@ -332,7 +344,7 @@ def test_interactive_form_records_who_and_when(tmp_path: Path, glued) -> None:
     form.who.value = "Dana Lee"
     form.record()
     assert [s.source for s in spot] == ["widget"] * 5 and spot[0].by == "Dana Lee"
-    checks = smoke.record_spot_checks(spot)
+    checks = smoke.record_spot_checks(RECORDER, spot)
     assert [c.name for c in checks.failed] == [f"spot check: {SPOT_CHECKS[5]}"]
     assert "tick it in the form above and click Record" in checks.failed[0].evidence
     assert [r["source"] for r in glued["spot_checks"]] == ["widget"] * 5 + [None]

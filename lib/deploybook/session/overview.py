@@ -27,6 +27,7 @@ from deploybook.core import audit, paths, render
 from deploybook.core.secrets import register_environment
 from deploybook.errors import AuditError, ConfigError
 from deploybook.session.environment import load_environment_params
+from deploybook.session.scraps import CheckRecords, RunFacts, SignOffRecords, Summary
 
 __all__ = [
     "Overview",
@@ -153,13 +154,13 @@ def approvers(signoffs: Any) -> list[str]:
 
 def check_summary(scraps: dict[str, Any]) -> tuple[str, list[str]]:
     """The record's summary line and the names of its failed checks."""
-    checks = [c for c in scraps.get("checks") or [] if isinstance(c, dict)]
+    checks = [c for c in scraps.get(CheckRecords.NAME) or [] if isinstance(c, dict)]
     failed = [
         f"{c.get('name', '?')}" + ("" if c.get("critical", True) else " (not critical)")
         for c in checks
         if c.get("status") == "fail"
     ]
-    summary = scraps.get("summary")
+    summary = scraps.get(Summary.NAME)
     if isinstance(summary, dict) and summary.get("summary"):
         return str(summary["summary"]), failed
     if checks:
@@ -169,7 +170,7 @@ def check_summary(scraps: dict[str, Any]) -> tuple[str, list[str]]:
 
 
 def _notebook_params_file(record: Path, scraps: dict[str, Any]) -> str | None:
-    run = scraps.get("run")
+    run = scraps.get(RunFacts.NAME)
     if isinstance(run, dict) and run.get("params_file"):
         return str(run["params_file"])
     try:
@@ -253,7 +254,7 @@ def load_overview(env: str, release: str, outputs: Path | None = None) -> Overvi
                 ended_at=_when(entry.get("ended_at")),
                 duration_s=entry.get("duration_s"),
                 operator=str(entry.get("operator") or "?"),
-                approvers=approvers(scraps.get("signoffs")),
+                approvers=approvers(scraps.get(SignOffRecords.NAME)),
                 summary=summary,
                 failed_checks=failed,
                 record=record,

@@ -1,32 +1,21 @@
 """Reading earlier records: a later runbook takes its facts from an earlier one's scraps.
 
 The ledger is the index: the latest entry of a runbook for an environment and release
-names its record, and scrapbook reads the scraps glued there (``checks``, ``snapshot``,
-``previous_versions``, ``applied_migrations``, ``breach``…).
-
-Scraps each runbook glues (the contract between runbooks):
-- every runbook: ``run`` (facts of the run), ``checks`` (list of Check dicts), ``timing``,
-  ``summary``;
-- 01-preconditions: ``artifacts`` ({"release", "commit", "tag_object", "components":
-  {name: {"sha", "kind", "paths"}}});
-- 02-migration-dry-run: ``snapshot`` (`snapshot.Snapshot.as_dict()`: path, sha256, size,
-  format, database, created_at, inventory with row counts), ``migration_status``;
-- 03-rollout: ``previous_versions`` ({service: version} before deploying), ``snapshot``
-  (copied from the latest 02 record), ``applied_migrations`` ([names]), ``rollout``
-  ({"stage", "status", "steps": [...]}), ``signoffs``;
-- 04-smoke: ``breach`` (facts of a sustained SLA breach, or absent);
-- 05-rollback: ``rollback`` ({"recovery_s", "verified", "incident_report", ...}).
+names its record, and `Record.read` reads a scrap glued there as its typed model from
+`deploybook.session.scraps` (the contract between runbooks: which runbook writes what).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from deploybook.core import audit, paths
 from deploybook.errors import ConfigError
+from deploybook.session.scraps import Glued, read_glued
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -35,29 +24,24 @@ class Record:
 
     entry: dict[str, Any]
     path: Path
-    scraps: dict[str, Any]
+    glued: dict[str, Glued]
 
     @property
     def passed(self) -> bool:
         return self.entry.get("status") == "passed"
 
-    def scrap(self, name: str, default: Any = None) -> Any:
-        return self.scraps.get(name, default)
+    def holds(self, model: type[Any]) -> bool:
+        """Whether this record glued the scrap of ``model`` (a `scraps` model)."""
+        return model.NAME in self.glued
+
+    def read(self, model: type[T], default: Any = None) -> T | Any:
+        """The scrap of ``model``, validated (ScrapInvalid names this record), or ``default``."""
+        return model.read(self, default)  # type: ignore[attr-defined]
 
 
 def read_scraps(path: Path) -> dict[str, Any]:
-    """Every scrap glued in an executed notebook, by name (the last one wins, as in
-    scrapbook); read from the JSON directly, which is faster than importing scrapbook."""
-    from deploybook.session.runbook import SCRAP_MIMETYPE
-
-    notebook = json.loads(path.read_text(encoding="utf-8"))
-    scraps: dict[str, Any] = {}
-    for cell in notebook.get("cells", []):
-        for output in cell.get("outputs", []):
-            payload = output.get("data", {}).get(SCRAP_MIMETYPE)
-            if isinstance(payload, dict) and "name" in payload:
-                scraps[payload["name"]] = payload.get("data")
-    return scraps
+    """Every scrap's raw data in an executed notebook, by name (the last one wins)."""
+    return {name: glued.data for name, glued in read_glued(path).items()}
 
 
 def find(
@@ -66,11 +50,11 @@ def find(
     runbook: str,
     *,
     passed: bool | None = None,
-    having: str | None = None,
+    having: type[Any] | None = None,
     outputs: Path | None = None,
 ) -> Record | None:
     """The latest record of ``runbook`` for env and release (optionally only passing ones,
-    or only ones holding the scrap ``having``), or None."""
+    or only ones holding the scrap of the `scraps` model ``having``), or None."""
     outputs = outputs or paths.outputs_dir()
     entries = audit.read_ledger(audit.ledger_path(outputs, env))
     for entry in reversed(entries):
@@ -81,10 +65,10 @@ def find(
         path = outputs / entry["record"]
         if not path.exists():
             continue
-        scraps = read_scraps(path)
-        if having and having not in scraps:
+        record = Record(entry, path, read_glued(path))
+        if having is not None and not record.holds(having):
             continue
-        return Record(entry, path, scraps)
+        return record
     return None
 
 

@@ -8,7 +8,6 @@ does is reachable from tests without a notebook.
 from __future__ import annotations
 
 import getpass
-import json
 import os
 import time
 from collections.abc import Iterable
@@ -22,7 +21,7 @@ from deploybook.core import paths, render
 from deploybook.core.checks import Check, Checks, gate
 from deploybook.core.secrets import read_secret, register_environment, scrub
 from deploybook.errors import ConfigError
-from deploybook.session import environment
+from deploybook.session import environment, scraps
 
 
 def in_notebook() -> bool:
@@ -55,25 +54,6 @@ def show(obj: Any) -> None:
     else:
         text = obj.to_text() if hasattr(obj, "to_text") else str(obj)
         print(scrub(text))
-
-
-SCRAP_MIMETYPE = "application/scrapbook.scrap.json+json"
-
-
-def glue(name: str, value: Any) -> None:
-    """Record a fact as a scrapbook scrap (scrubbed) so later runbooks can read it.
-
-    Writes the very output `scrapbook.glue(name, value, display=False)` writes, without
-    importing scrapbook: its import chain costs seconds in every kernel.
-    """
-    if not in_notebook():
-        return
-    from IPython.display import display
-
-    data = json.loads(json.dumps(scrub(value), default=str))
-    payload = {"name": name, "data": data, "encoder": "json", "version": 1}
-    metadata = {"scrapbook": {"name": name, "data": True, "display": False}}
-    display({SCRAP_MIMETYPE: payload}, raw=True, metadata=metadata)
 
 
 @dataclass(repr=False)
@@ -156,7 +136,7 @@ class Runbook:
 
     def header(self) -> Runbook:
         """Show the "you are here" header and glue the run facts."""
-        glue("run", self.facts())
+        scraps.RunFacts.model_validate(self.facts()).glue()
         return self
 
     def record(self, result: Check | Iterable[Check]) -> Checks:
@@ -168,16 +148,13 @@ class Runbook:
     def finish(self) -> Checks:
         """Glue the checks and timings, show the whole table, then apply the gate."""
         duration = time.monotonic() - self._clock
-        glue("checks", self.checks.to_records())
-        glue(
-            "timing",
-            {
-                "started_at": self.started_at.isoformat(),
-                "ended_at": datetime.now(UTC).isoformat(),
-                "duration_s": round(duration, 3),
-            },
-        )
-        glue("summary", {"ok": self.checks.ok, "summary": self.checks.summary()})
+        scraps.CheckRecords.model_validate(self.checks.to_records()).glue()
+        scraps.Timing(
+            started_at=self.started_at.isoformat(),
+            ended_at=datetime.now(UTC).isoformat(),
+            duration_s=round(duration, 3),
+        ).glue()
+        scraps.Summary(ok=self.checks.ok, summary=self.checks.summary()).glue()
         return gate(self.checks, f"{self.name} gate")
 
 

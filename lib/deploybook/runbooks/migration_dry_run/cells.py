@@ -1,11 +1,12 @@
 """The cells of runbook 02 (plan section 7): snapshot, verified restore, migration status,
 dry run, pgvector dimensions and lint — one function per notebook cell.
 
-Each function takes the `Runbook` and returns what its cell shows: `Checks` to pass to
-``run.record`` (or, for the snapshot, the `Snapshot`, whose check it records itself). The
-work is done by `deploybook.systems.postgres.db` and `deploybook.systems.prisma.migrations`; this module only finds the
-inputs in the params file and the environment, and turns our errors into failed checks so
-the gate names them and the later cells still report.
+Each function takes the `Runbook`, records its checks on it, glues what later runbooks
+read, and returns what its cell shows: the new `Checks` (the snapshot cell: the
+`Snapshot`). The work is done by `deploybook.systems.postgres` and
+`deploybook.systems.prisma`; this module only finds the inputs in the params file and the
+environment, and turns our errors into failed checks so the gate names them and the later
+cells still report.
 
 Snapshots go beside the run's record (``<record dir>/snapshots``), so the audit folder
 holds the file its scraps cite; an absolute ``database.snapshot_dir`` in params (a backup
@@ -20,21 +21,20 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from deploybook.core import audit
-from deploybook.systems.postgres import db
-from deploybook.systems.prisma import migrations
-from deploybook.core import paths
-from deploybook.systems import git as repo
+from deploybook.core import audit, paths
 from deploybook.core.checks import Check, Checks, Status
-from deploybook.errors import ConfigError, DeploybookError
-from deploybook.systems.postgres.restore import drop_scratch
 from deploybook.core.secrets import scrub
-from deploybook.session.runbook import Runbook, glue, headless, in_notebook, show
-from deploybook.systems.postgres.snapshot import Snapshot
-from deploybook.systems.prisma import dryrun
-from deploybook.systems.prisma import lint as sqllint
+from deploybook.errors import ConfigError, DeploybookError
+from deploybook.session import scraps
+from deploybook.session.runbook import Runbook, headless, in_notebook, show
+from deploybook.systems import git as repo
+from deploybook.systems.postgres import db
 from deploybook.systems.postgres import restore as pg_restore_mod
 from deploybook.systems.postgres import snapshot as pg_snapshot
+from deploybook.systems.postgres.restore import drop_scratch
+from deploybook.systems.postgres.snapshot import Snapshot
+from deploybook.systems.prisma import dryrun, migrations
+from deploybook.systems.prisma import lint as sqllint
 
 __all__ = [
     "dry_run",
@@ -104,7 +104,8 @@ def _progress(enabled: bool, desc: str) -> Iterator[Callable[[str], None] | None
 # -- cells -----------------------------------------------------------------------------
 def take_snapshot(run: Runbook, progress: bool = True) -> Snapshot | None:
     """Full pg_dump named ``<env>-<release>-<UTC stamp>``; records the check "snapshot taken"
-    and glues ``snapshot`` (what 03 and 05 read). On failure: a failed check and None."""
+    and glues its facts (`scraps.SnapshotFacts`, what 03 and 05 read). On failure: a failed
+    check and None."""
     spec = run.params.database
     name = f"{run.env}-{run.release}-{audit.utc_stamp()}"
     try:
@@ -135,7 +136,7 @@ def take_snapshot(run: Runbook, progress: bool = True) -> Snapshot | None:
             data={"path": str(snap.path), "size": snap.size, "sha256": snap.sha256},
         )
     )
-    glue("snapshot", snap.as_dict())
+    scraps.SnapshotFacts.of(snap).glue()
     return snap
 
 
@@ -145,9 +146,10 @@ def verify_snapshot_restore(
     """Restore ``snap`` into a scratch database matching ``database.scratch_pattern`` and
     compare it with the source; the scratch database is dropped unless ``keep``."""
     if snap is None:
-        return Checks(
-            [Check("restore verification", SECTION, Status.SKIP, "no snapshot to verify (above)")]
+        skipped = Check(
+            "restore verification", SECTION, Status.SKIP, "no snapshot to verify (above)"
         )
+        return run.record(skipped)
     spec = run.params.database
     scratch = scratch_name(run.env, audit.utc_stamp())
     try:
@@ -163,7 +165,7 @@ def verify_snapshot_restore(
                 jobs=spec.snapshot_jobs,
             )
     except DeploybookError as exc:
-        return Checks([_failed("restore verification", exc)])
+        return run.record(_failed("restore verification", exc))
     checks = Checks(result.checks)
     if keep:
         checks.append(
@@ -175,35 +177,32 @@ def verify_snapshot_restore(
                 critical=False,
             )
         )
-    return checks
+    return run.record(checks)
 
 
 def migration_status(run: Runbook) -> Checks:
     """`prisma migrate status` and more (drift, failed rows, names, loose SQL); glues
-    ``migration_status`` (applied, pending, failed, drift, missing locally)."""
+    `scraps.MigrationStatusFacts` (applied, pending, failed, drift, missing locally)."""
     folder = _migrations_folder(run)
     try:
         local = migrations.read_migrations(folder)
         status = migrations.migration_status(local, run.database_url(), run.params.database.raw_sql)
     except DeploybookError as exc:
-        return Checks([_failed("migration status", exc)])
-    glue(
-        "migration_status",
-        {
-            "folder": str(folder),
-            "provider": local.provider,
-            "applied": status.applied,
-            "pending": [m.name for m in status.pending],
-            "pending_checksums": {m.name: m.checksum for m in status.pending},
-            "failed": [r.migration_name for r in status.failed],
-            "drift": status.drift,
-            "missing_locally": status.missing_locally,
-            "loose_sql": [p.name for p in local.loose_sql],
-            "raw_sql": list(run.params.database.raw_sql),
-            "ok": status.ok,
-        },
-    )
-    return Checks([_at_release(run), *status.checks])
+        return run.record(_failed("migration status", exc))
+    scraps.MigrationStatusFacts(
+        folder=str(folder),
+        provider=local.provider,
+        applied=status.applied,
+        pending=[m.name for m in status.pending],
+        pending_checksums={m.name: m.checksum for m in status.pending},
+        failed=[r.migration_name for r in status.failed],
+        drift=status.drift,
+        missing_locally=status.missing_locally,
+        loose_sql=[p.name for p in local.loose_sql],
+        raw_sql=list(run.params.database.raw_sql),
+        ok=status.ok,
+    ).glue()
+    return run.record([_at_release(run), *status.checks])
 
 
 def _at_release(run: Runbook) -> Check:
@@ -315,15 +314,16 @@ def dry_run(
         if scratch:
             with contextlib.suppress(DeploybookError):
                 drop_scratch(run.database_url(), scratch, spec.scratch_pattern)
-    return checks
+    return run.record(checks)
 
 
 def vector_dimensions(run: Runbook) -> Checks:
     """Every vector column has ``epic.embedding_dimension``; every vector index can hold it."""
     try:
-        return db.vector_checks(run.database_url(), run.params.epic.embedding_dimension, SECTION)
+        checks = db.vector_checks(run.database_url(), run.params.epic.embedding_dimension, SECTION)
     except DeploybookError as exc:
-        return Checks([_failed("vector dimensions", exc)])
+        return run.record(_failed("vector dimensions", exc))
+    return run.record(checks)
 
 
 def lint(run: Runbook) -> Checks:
@@ -338,5 +338,5 @@ def lint(run: Runbook) -> Checks:
         ]
         _, version = db.server_version(url)
     except DeploybookError as exc:
-        return Checks([Check("squawk lint", SECTION, Status.WARN, f"not linted: {exc}", False)])
-    return sqllint.lint(units, pg_version=version, section=SECTION)
+        return run.record(Check("squawk lint", SECTION, Status.WARN, f"not linted: {exc}", False))
+    return run.record(sqllint.lint(units, pg_version=version, section=SECTION))

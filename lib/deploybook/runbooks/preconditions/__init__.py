@@ -2,7 +2,10 @@
 
 from deploybook.runbooks.preconditions.cells import (
     artifacts,
+    check_signoffs,
     checklist,
+    collect_signoffs,
+    design_rules,
     embedding_decision,
     env_parity,
     environments_isolated,
@@ -17,8 +20,6 @@ from deploybook.runbooks.preconditions.cells import (
     secrets_configured,
     zero_test_failures,
 )
-from deploybook.runbooks.preconditions.design import design_rules
-from deploybook.session.approvals import check_signoffs, collect_signoffs
 
 __all__ = [
     "artifacts",

@@ -1,41 +1,27 @@
-"""The checks of runbook 01: plan sections 1-3, 5, 6, 8, 9 and 10, one function per cell.
+"""The cells of runbook 01 (plan sections 1-3, 5, 6, 8-10 and 20), one function per cell.
 
-Each function takes the validated params plus the run's values (release, previous
-release, attestation) and returns `Checks`. Files are read at the release tag (what
-ships), through `deploybook.systems.git`; parsing and judging live in pure modules
-(`statusfile`, `junit`, `appsource`, `parity`, `release`) that tests call directly.
+Each takes the `Runbook`, records its checks on it (and glues the artifact SHAs the
+rollout compares) and returns the new checks for the cell to show. The checks themselves
+are in `release` (scope, inventory, schedule, tag, artifacts), `checks` (isolation,
+epic, tests, secrets, rate limits, parity, checklist, health) and `design`, which take
+params and tests call directly.
 """
 
 from __future__ import annotations
 
-import re
-import time
-from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-from deploybook.checkout import sources as appsource
-from deploybook.runbooks.preconditions import parity
-from deploybook.systems import git as repo
-from deploybook.checkout import statusfile
-from deploybook.core.checks import Check, Checks, Status, run_check
-from deploybook.config import Params
-from deploybook.systems.commands import run_template
-from deploybook.errors import ConfigError
-from deploybook.checkout.junit import judge_suites, read_reports, run_suite
-from deploybook.runbooks.preconditions.release import (
-    artifacts,
-    inventory,
-    release_tag,
-    schedule,
-    schedule_plot,
-    scope,
-)
-from deploybook.core.secrets import register
+from deploybook.core.checks import Checks
+from deploybook.runbooks.preconditions import checks, design, release
+from deploybook.session import approvals, scraps
+from deploybook.session.runbook import Runbook
 
 __all__ = [
     "artifacts",
+    "check_signoffs",
     "checklist",
+    "collect_signoffs",
+    "design_rules",
     "embedding_decision",
     "env_parity",
     "environments_isolated",
@@ -51,342 +37,105 @@ __all__ = [
     "zero_test_failures",
 ]
 
-_PLACEHOLDER = re.compile(
-    r"(your[_-].*[_-]here|changeme|change[_-]me|placeholder|<[^>]+>|^x{3,}$|^\.\.\.$|example\.com|^todo$|^dummy$)",
-    re.IGNORECASE,
-)
-# What a well-formed value looks like, for the secrets whose form is known.
-_FORMS: dict[str, tuple[re.Pattern[str], str]] = {
-    "DATABASE_URL": (re.compile(r"^postgres(ql)?://[^\s]+$"), "a postgres:// URL"),
-    "CHATMOCK_URL": (re.compile(r"^https?://[^\s]+$"), "an http(s) URL"),
-    "REDIS_URL": (re.compile(r"^rediss?://[^\s]+$"), "a redis:// URL"),
-}
-_NOT_A_NAME = {"", "-", "tbd", "todo", "n/a", "na", "none", "null", "?", "xxx", "nobody"}
-_SEVERITY = {Status.PASS: 0, Status.SKIP: 1, Status.WARN: 2, Status.FAIL: 3}
+
+def scope(run: Runbook) -> Checks:
+    """Section 1: the release's changes stay inside the epic's scope."""
+    return run.record(release.scope(run.params, run.release, run.previous_release))
 
 
-def _worst(*statuses: Status) -> Status:
-    return max(statuses, key=_SEVERITY.__getitem__)
+def inventory(run: Runbook) -> Checks:
+    """Section 2: the change inventory in params matches the release."""
+    return run.record(release.inventory(run.params, run.release))
 
 
-def _at_tag(params: Params, release: str, rel: str) -> str | None:
-    """A file's text at the release tag (None if absent); a missing tag is a clear error."""
-    if not repo.tag_exists(params.checkout.path, release):
-        raise ConfigError(f"tag {release} does not exist in {params.checkout.path}")
-    return repo.read_at(params.checkout.path, release, rel)
+def environments_isolated(run: Runbook) -> Checks:
+    """Section 3: staging and production share neither database nor API keys."""
+    return run.record(checks.environments_isolated(run.params))
 
 
-# --- section 6: epic done -------------------------------------------------------------------
+def schedule(run: Runbook) -> Checks:
+    """Section 5: the deployment window and the freeze."""
+    return run.record(release.schedule(run.params, run.release))
 
 
-def epic_done(params: Params, release: str) -> Checks:
-    """Plan section 6: every story of the epic is in the status file's Done table."""
-    epic, where = params.epic, params.checkout.status_file
-
-    def probe() -> tuple[Status, str]:
-        text = _at_tag(params, release, where)
-        if text is None:
-            return Status.FAIL, f"status file {where} does not exist at {release}"
-        return statusfile.judge_epic(text, epic.id, epic.stories, f"{where}@{release}")
-
-    return Checks([run_check(f"Epic {epic.id} stories all DONE", "6", probe)])
+def schedule_plot(run: Runbook) -> Any:
+    """Section 5: the window, the freeze and the rollback window on one timeline."""
+    return release.schedule_plot(run.params, run.release)
 
 
-def embedding_decision(params: Params, release: str) -> Checks:
-    """Plan section 6: the decisions log records the embedding dimension (non-critical)."""
-    where, dimension = params.checkout.status_file, params.epic.embedding_dimension
-
-    def probe() -> tuple[Status, str]:
-        text = _at_tag(params, release, where)
-        if text is None:
-            return Status.WARN, f"status file {where} does not exist at {release}"
-        return statusfile.judge_embedding_decision(text, dimension, f"{where}@{release}")
-
-    name = f"embedding dimension {dimension} decision recorded"
-    return Checks([run_check(name, "6", probe, critical=False)])
+def epic_done(run: Runbook) -> Checks:
+    """Section 6: every story of the epic is done."""
+    return run.record(checks.epic_done(run.params, run.release))
 
 
-# --- section 6: zero test failures ------------------------------------------------------------
+def embedding_decision(run: Runbook) -> Checks:
+    """Section 6: the embedding dimension decision is recorded (not critical)."""
+    return run.record(checks.embedding_decision(run.params, run.release))
 
 
-def zero_test_failures(params: Params, release: str | None = None) -> Checks:
-    """Plan section 6: run the configured test commands (or read JUnit XML); zero failures.
-
-    Without `preconditions.ci_command` these results are also the checklist's "CI green".
-    """
-    spec, root = params.preconditions, Path(params.checkout.path)
-    name = "zero test failures" + ("" if spec.ci_command else " (CI green)")
-
-    def probe() -> tuple[Status, str, Any]:
-        suites, problems, ok_commands = [], [], 0
-        if spec.test_commands:
-            for cmd in spec.test_commands:
-                s, p, ok = run_suite(cmd, root)
-                suites, problems, ok_commands = suites + s, problems + p, ok_commands + ok
-            source = f"ran {len(spec.test_commands)} configured command(s)"
-        else:
-            suites, problems = read_reports(root, params.checkout.junit_globs)
-            source = f"read JUnit XML ({', '.join(params.checkout.junit_globs)})"
-        status, evidence = judge_suites(suites, problems, ok_commands)
-        evidence += f"\nsource: {source}"
-        if release and not spec.test_commands and repo.tag_exists(root, release):
-            head, tagged = repo.commit_sha(root, "HEAD"), repo.commit_sha(root, release)
-            if head != tagged:
-                status = _worst(status, Status.WARN)
-                evidence += f"\ncheckout HEAD {head[:10]} is not {release} ({tagged[:10]})"
-        return status, evidence, [s.as_dict() for s in suites]
-
-    return Checks([run_check(name, "6", probe)])
+def zero_test_failures(run: Runbook) -> Checks:
+    """Section 6: the configured test commands (or JUnit reports) show zero failures."""
+    return run.record(checks.zero_test_failures(run.params, run.release))
 
 
-# --- section 6: secrets and rate limits -------------------------------------------------------
+def secrets_configured(run: Runbook) -> Checks:
+    """Section 6: every required secret is set, real and well-formed."""
+    return run.record(checks.secrets_configured(run.params))
 
 
-def env_example_values(checkout: Path, files: list[str]) -> dict[str, set[str]]:
-    """Values each ``.env.example`` gives per key: these are placeholders, never secrets."""
-    values: dict[str, set[str]] = {}
-    for rel in files:
-        path = checkout / rel
-        if not path.is_file():
-            continue
-        for line in path.read_text(encoding="utf-8").splitlines():
-            line = line.strip()
-            if not line or line.startswith("#") or "=" not in line:
-                continue
-            key, _, value = line.partition("=")
-            value = value.strip().strip("'\"")
-            if value:
-                values.setdefault(key.strip().removeprefix("export "), set()).add(value)
-    return values
+def rate_limits_reviewed(run: Runbook, reviewed_by: str | None) -> Checks:
+    """Section 6: a named reviewer attests the external rate limits."""
+    return run.record(checks.rate_limits_reviewed(run.params, reviewed_by, run.release))
 
 
-def judge_secret(name: str, value: str | None, placeholders: set[str]) -> tuple[Status, str]:
-    """set / missing / placeholder / malformed — the verdict never contains the value."""
-    if value is None:
-        return Status.FAIL, f"{name} is missing: export it in the environment that runs deploybook"
-    if not value.strip():
-        return Status.FAIL, f"{name} is set but empty"
-    if value in placeholders or _PLACEHOLDER.search(value):
-        return Status.FAIL, f"{name} holds a placeholder copied from .env.example, not a real value"
-    form = _FORMS.get(name)
-    if form and not form[0].match(value):
-        return Status.FAIL, f"{name} is malformed: expected {form[1]}"
-    return Status.PASS, f"{name} is set ({len(value)} characters, value not shown)"
+def release_tag(run: Runbook) -> Checks:
+    """Section 8: the release tag is SemVer and on the protected branch."""
+    return run.record(release.release_tag(run.params, run.release, run.previous_release))
 
 
-def secrets_configured(params: Params, environ: Mapping[str, str] | None = None) -> Checks:
-    """Plan section 6: each required secret is set, real and well-formed.
+def artifacts(run: Runbook) -> Checks:
+    """Section 8: record the artifact SHAs at the tag and glue them (`scraps.Artifacts`)
+    for the production rollout to compare with staging's."""
+    found = release.artifacts(run.params, run.release)
+    shas = next((c.data for c in found if c.data), None)
+    if shas:
+        scraps.Artifacts.model_validate(shas).glue()
+    return run.record(found)
 
-    A sandbox environment's variables are the running stack's (as its params file's are).
-    """
-    environ = parity.environment_values(params, environ)
-    examples = env_example_values(params.checkout.path, params.checkout.env_examples)
-    checks = Checks()
-    for name in dict.fromkeys([params.database.url_env, *params.secrets]):
-        started = time.monotonic()
-        value = environ.get(name)
-        register(value)
-        status, evidence = judge_secret(name, value, examples.get(name, set()))
-        checks.append(
-            Check(
-                f"secret {name} configured", "6", status, evidence, True, time.monotonic() - started
-            )
+
+def env_parity(run: Runbook) -> Checks:
+    """Section 9: environment keys against ``.env.example`` and the peer environment."""
+    return run.record(checks.env_parity(run.params, run.release))
+
+
+def checklist(run: Runbook) -> Checks:
+    """Section 10: CI green, rate-limit guard, PII redaction, feature flag defaults."""
+    return run.record(checks.checklist(run.params, run.release))
+
+
+def health_endpoints(run: Runbook) -> Checks:
+    """Section 10: every service's health endpoint answers."""
+    return run.record(checks.health_endpoints(run.params))
+
+
+def collect_signoffs(run: Runbook, approvals_given: dict[str, Any] | None) -> Any:
+    """Section 10: the sign-offs from the ``approvals`` parameter or the form."""
+    return approvals.collect_signoffs(run.params.signoff_roles, approvals_given, run.operator)
+
+
+def check_signoffs(run: Runbook, signoffs: approvals.SignOffs) -> Checks:
+    """Section 10: who has signed off so far (01 neither requires all nor a second person)."""
+    return run.record(
+        approvals.check_signoffs(
+            signoffs,
+            run.params.signoff_roles,
+            run.operator,
+            require_all=False,
+            require_distinct_approver=False,
         )
-    return checks
-
-
-def rate_limits_reviewed(
-    params: Params, reviewed_by: str | None, release: str, production: bool | None = None
-) -> Checks:
-    """Plan section 6: a named reviewer attests the limits, shown beside the provider quotas.
-
-    A missing attestation fails in the production role and warns elsewhere; a limit above
-    the provider's quota fails everywhere.
-    """
-    production = params.environment.is_production if production is None else production
-    where = params.checkout.rate_limiter
-
-    def probe() -> tuple[Status, str, Any]:
-        text = _at_tag(params, release, where)
-        if text is None:
-            return Status.FAIL, f"{where} does not exist at {release}: no limits to review"
-        limits = appsource.rate_limits(text)
-        if not limits:
-            return Status.FAIL, f"{where} declares no <PROVIDER>_RATE_LIMIT blocks"
-        quota_status, lines, rows = appsource.judge_quotas(
-            limits, params.preconditions.provider_quotas
-        )
-        reviewer = " ".join(str(reviewed_by or "").split())
-        if reviewer.casefold() in _NOT_A_NAME:
-            attestation = Status.FAIL if production else Status.WARN
-            head = (
-                "no reviewer named: pass rate_limits_reviewed_by='<name>' once the limits below "
-                "are checked against the provider consoles"
-                + (" (required in production)" if production else "")
-            )
-        else:
-            attestation, head = Status.PASS, f"reviewed by {reviewer}"
-        status = _worst(attestation, quota_status)
-        if quota_status is Status.FAIL and attestation is not Status.FAIL:
-            head = f"a limit exceeds its provider quota ({head})"
-        return status, "\n".join([head, f"limits in {where}@{release}:", *lines]), rows
-
-    return Checks([run_check("external rate limits reviewed", "6", probe)])
-
-
-# --- section 9: configuration parity ----------------------------------------------------------
-
-
-def env_parity(params: Params, release: str) -> Checks:
-    """Plan section 9: `.env.example` keys vs the target environment; staging vs production."""
-    spec, env = params.preconditions, params.environment.name
-
-    def examples_probe() -> tuple[Status, str, Any]:
-        target = parity.target_keys(spec)
-        if target is None:
-            return Status.FAIL, (
-                f"no key list for {env}: set preconditions.env_keys or env_keys_file "
-                "(names of the variables the environment defines)"
-            )
-        examples = {}
-        for rel in params.checkout.env_examples:
-            text = _at_tag(params, release, rel)
-            examples[rel] = None if text is None else set(parity.dotenv_names(text))
-        return parity.judge_parity(examples, target, spec.parity_allow, env)
-
-    def peer_probe() -> tuple[Status, str]:
-        peer = parity.peer_name(params)
-        if peer is None:
-            return Status.SKIP, "no peer environment configured (preconditions.peer_env)"
-        mine = parity.target_keys(spec)
-        theirs = parity.target_keys(parity.peer_spec(params, peer))
-        if mine is None or theirs is None:
-            who = env if mine is None else peer
-            return Status.WARN, f"{who} has no key list (preconditions.env_keys): not compared"
-        return parity.judge_peer_keys(mine, theirs, spec.parity_allow, env, peer)
-
-    return Checks(
-        [
-            run_check("env keys match .env.example files", "9", examples_probe),
-            run_check("staging and production key sets match", "9", peer_probe),
-        ]
     )
 
 
-# --- section 3: environment isolation ---------------------------------------------------------
-
-
-def environments_isolated(params: Params, environ: Mapping[str, str] | None = None) -> Checks:
-    """Plan section 3: staging and production share neither database nor API keys.
-
-    Values are compared, never shown: databases by (host, port, name), keys by salted
-    fingerprint. When the peer's values are not available here the checks warn and say how.
-    """
-    spec, env = params.preconditions, params.environment.name
-    peer = parity.peer_name(params)
-    db_name, keys = params.database.url_env, list(spec.isolated_keys)
-
-    def load() -> tuple[dict[str, str], dict[str, str], str | None]:
-        mine = parity.environment_values(params, environ)
-        for name in (db_name, *keys):
-            register(mine.get(name))
-        theirs, why = parity.peer_values(params, peer, [db_name, *keys], environ)
-        return mine, theirs, why
-
-    state: dict[str, Any] = {}
-
-    def db_probe() -> tuple[Status, str]:
-        if peer is None:
-            return Status.SKIP, "no peer environment configured (preconditions.peer_env)"
-        state["values"] = mine, theirs, why = load()
-        if why:
-            return Status.WARN, f"not compared: {why}"
-        if not mine.get(db_name) or not theirs.get(db_name):
-            missing = env if not mine.get(db_name) else peer
-            return Status.WARN, f"not compared: {db_name} is not known for {missing}"
-        return parity.judge_databases(mine[db_name], theirs[db_name], env, peer)
-
-    def keys_probe() -> tuple[Status, str]:
-        if peer is None:
-            return Status.SKIP, "no peer environment configured (preconditions.peer_env)"
-        mine, theirs, why = state.get("values") or load()
-        if why:
-            return Status.WARN, f"not compared: {why}"
-        return parity.judge_keys(mine, theirs, keys, env, peer)
-
-    return Checks(
-        [
-            run_check("staging and production databases separate", "3", db_probe),
-            run_check("staging and production API keys differ", "3", keys_probe),
-        ]
-    )
-
-
-# --- section 10: the pre-deploy checklist -----------------------------------------------------
-
-
-def checklist(params: Params, release: str) -> Checks:
-    """Plan section 10: CI green (when a CI command is configured), rate-limit guard,
-    PII-redaction logger, and feature-flag defaults."""
-    checkout, spec = params.checkout, params.preconditions
-    checks = Checks()
-    if spec.ci_command:
-
-        def ci_probe() -> tuple[Status, str]:
-            commit = repo.commit_sha(checkout.path, release)
-            result = run_template(
-                spec.ci_command,
-                {"release": release, "commit": commit},
-                120,
-                cwd=checkout.path,
-                check=False,
-            )
-            tail = (result.stdout.strip() or result.stderr.strip()).splitlines()[-3:]
-            status = Status.PASS if result.ok else Status.FAIL
-            verdict = "green" if result.ok else "NOT green"
-            return status, "\n".join(
-                [f"CI {verdict} for {release} ({commit[:10]}): {result.summary()}", *tail]
-            )
-
-        checks.append(run_check("CI green for the release commit", "10", ci_probe))
-
-    def guard_probe() -> tuple[Status, str]:
-        text = _at_tag(params, release, checkout.rate_limiter)
-        return appsource.judge_guard(text, f"{checkout.rate_limiter}@{release}")
-
-    def redaction_probe() -> tuple[Status, str]:
-        logger = _at_tag(params, release, checkout.logger)
-        redaction = _at_tag(params, release, checkout.pii_redaction)
-        return appsource.judge_redaction(logger, redaction, checkout.logger, checkout.pii_redaction)
-
-    def flags_probe() -> tuple[Status, str]:
-        if not spec.feature_flags and not spec.feature_flags_source:
-            return Status.SKIP, "no feature flags configured (preconditions.feature_flags)"
-        if not spec.feature_flags_source:
-            return Status.FAIL, "preconditions.feature_flags_source is not set: nothing to compare"
-        where = spec.feature_flags_source
-        text = _at_tag(params, release, where)
-        if text is None:
-            return Status.FAIL, f"{where} does not exist at {release}"
-        declared = appsource.flag_defaults(text, where)
-        return appsource.judge_flags(declared, spec.feature_flags, f"{where}@{release}")
-
-    checks.append(run_check("rate-limit guard present and enabled", "10", guard_probe))
-    checks.append(run_check("PII-redaction logger present and enabled", "10", redaction_probe))
-    checks.append(run_check("feature flag defaults match params", "10", flags_probe))
-    return checks
-
-
-def health_endpoints(params: Params, expect_version: str | None = None) -> Checks:
-    """Plan section 10: every service's health endpoint answers (and, optionally, its version)."""
-    from deploybook.systems.http import check_health
-
-    return Checks(
-        check_health(
-            f"{svc.name} health endpoint answering",
-            svc.base_url + svc.health_path,
-            section="10",
-            expect_version=expect_version,
-        )
-        for svc in params.services
-    )
+def design_rules(run: Runbook) -> Checks:
+    """Section 20: the design-system rules hold in the files the release changes."""
+    return run.record(design.design_rules(run.params, run.release))

@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
 
-from deploybook.systems import git as repo
-from deploybook.core.checks import Checks, Status, run_check
 from deploybook.config import DesignRule, Params
+from deploybook.core.checks import Checks, Status, run_check
+from deploybook.systems import git as repo
 
 __all__ = ["Hit", "dependency_hits", "design_rules", "glob_regex", "judge_rule", "pattern_hits"]
 

@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from deploybook.systems import git as repo
-from deploybook.core.checks import Check, Checks, Status, run_check
 from deploybook.config import SEMVER, Params, PreconditionsSpec
+from deploybook.core.checks import Check, Checks, Status, run_check
+from deploybook.systems import git as repo
 from deploybook.systems.git import Commit
-from deploybook.session.runbook import glue
 
 _LIST_LIMIT = 15
 
@@ -79,9 +78,9 @@ def release_tag(params: Params, release: str, previous_release: str | None = Non
 def artifacts(params: Params, release: str) -> Checks:
     """Plan section 8: record the commit and each component's tree SHA at the tag.
 
-    Glued as the scrap ``artifacts`` so the rollout can require production to ship exactly
-    what staging tested: ``{"release", "commit", "tag_object", "components": {name:
-    {"sha", "kind", "paths"}}}``.
+    The check's data is what the cell glues (`scraps.Artifacts`), so the rollout can require
+    production to ship exactly what staging tested: ``{"release", "commit", "tag_object",
+    "components": {name: {"sha", "kind", "paths"}}}``.
     """
     path, spec = params.checkout.path, params.preconditions
 
@@ -107,7 +106,6 @@ def artifacts(params: Params, release: str) -> Checks:
         for name, digest in spec.artifact_digests.items():
             record["components"][name] = {"sha": digest, "kind": "image-digest", "paths": []}
             lines.append(f"{name}: {digest} (image digest from params)")
-        glue("artifacts", record)
         if missing:
             return (
                 Status.FAIL,

@@ -3,7 +3,8 @@
 - `prefill` reads what to roll back from the latest 03-rollout record (previous version
   of each service, the snapshot and its SHA-256, the migrations applied) and the latest
   04-smoke breach; parameters override each fact (`rollback_plan`).
-- `confirm` shows exactly what the restore overwrites and asks for the database's name.
+- `confirm` shows exactly what the restore overwrites and asks for the database's name
+  (`confirm`).
 - `revert_and_restore` refuses before changing anything (snapshot SHA-256, confirmation,
   the rollout's lock), then announces, reverts web, API and services, takes a safety
   snapshot and restores the database, as resumable steps (`rollback_steps`).
@@ -17,18 +18,16 @@ equal to the target database's name.
 """
 
 from deploybook.core.render import describe_breach
+from deploybook.runbooks.rollback.confirm import Overwrite, confirm, overwrite_preview
 from deploybook.runbooks.rollback.plan import (
-    Overwrite,
     Revert,
     RollbackPlan,
-    confirm,
-    overwrite_preview,
     prefill,
     snapshot_from_path,
 )
 from deploybook.runbooks.rollback.report import file_incident, plot_recovery, timeline
 from deploybook.runbooks.rollback.steps import Recovery, revert_and_restore, verify
-from deploybook.runbooks.smoke.cells import running_versions
+from deploybook.runbooks.smoke.suite import running_versions
 
 __all__ = [
     "Overwrite",

@@ -4,8 +4,8 @@
 (previous version of each service, the snapshot with its SHA-256, the migrations the
 rollout applied) and the latest 04-smoke record holding a breach (the trigger). A
 parameter overrides each fact; a fact nobody can supply is a `ConfigError` that says
-which parameter to pass. `confirm` shows exactly what the restore will overwrite and asks
-for the target database's name. Nothing here changes a system.
+which parameter to pass (what the restore overwrites, and its confirmation, are in
+`deploybook.runbooks.rollback.confirm`). Nothing here changes a system.
 """
 
 from __future__ import annotations
@@ -21,11 +21,9 @@ from deploybook.config import ServiceSpec, validate_release
 from deploybook.core import paths, render
 from deploybook.core.secrets import scrub
 from deploybook.errors import ConfigError
-from deploybook.runbooks.smoke.cells import running_versions
-from deploybook.session import records
+from deploybook.runbooks.smoke.suite import running_versions
+from deploybook.session import records, scraps
 from deploybook.session import runbook as session
-from deploybook.session.approvals import Confirmation
-from deploybook.session.approvals import confirm as ask
 from deploybook.systems.commands import render_argv
 from deploybook.systems.postgres import db
 from deploybook.systems.postgres.snapshot import Snapshot, load_snapshot
@@ -172,12 +170,12 @@ def prefill(run: session.Runbook, overrides: Mapping[str, Any] | None = None) ->
     """
     given = _given(overrides)
     params, env, release = run.params, run.env, run.release
-    rollout = records.find(env, release, "03-rollout", having="previous_versions")
-    smoke = records.find(env, release, "04-smoke", having="breach")
+    rollout = records.find(env, release, "03-rollout", having=scraps.PreviousVersions)
+    smoke = records.find(env, release, "04-smoke", having=scraps.BreachFacts)
     where = f"03-rollout record {rollout.path.name}" if rollout else None
     missing: list[str] = []
 
-    recorded = dict(rollout.scrap("previous_versions") or {}) if rollout else {}
+    recorded = rollout.read(scraps.PreviousVersions).root if rollout else {}
     targets: dict[str, tuple[str, str]] = {}
     if "previous_release" in given:
         version = validate_release(given["previous_release"], "previous_release")
@@ -203,9 +201,8 @@ def prefill(run: session.Runbook, overrides: Mapping[str, Any] | None = None) ->
     snap, snap_source = None, ""
     if "snapshot" in given:
         snap, snap_source = snapshot_from_path(given["snapshot"]), "parameter snapshot"
-    elif rollout and rollout.scrap("snapshot"):
-        data = rollout.scrap("snapshot")
-        snap, snap_source = Snapshot.from_dict(data), str(where)
+    elif rollout and (facts := rollout.read(scraps.SnapshotFacts)):
+        snap, snap_source = facts.to_snapshot(), str(where)
         snap.path = _resolve(snap.path)
     else:
         missing.append(
@@ -250,7 +247,8 @@ def prefill(run: session.Runbook, overrides: Mapping[str, Any] | None = None) ->
 
     applied = given.get("applied_migrations")
     if applied is None:
-        applied = rollout.scrap("applied_migrations", []) if rollout else []
+        none = scraps.AppliedMigrations([])
+        applied = rollout.read(scraps.AppliedMigrations, none).root if rollout else []
     links = {}
     if rollout:
         links["03-rollout"] = str(rollout.path)
@@ -263,62 +261,8 @@ def prefill(run: session.Runbook, overrides: Mapping[str, Any] | None = None) ->
         snapshot=snap,
         snapshot_source=snap_source,
         applied_migrations=[str(m) for m in applied],
-        breach=given.get("breach", smoke.scrap("breach") if smoke else None),
+        breach=given.get("breach", smoke.read(scraps.BreachFacts).data() if smoke else None),
         database=database,
         database_at=db.describe(url),
         records=links,
-    )
-
-
-# -- what the restore will overwrite ---------------------------------------------------------
-@dataclass
-class Overwrite:
-    """Exactly what the restore replaces: the database, its rows now and the snapshot's."""
-
-    plan: RollbackPlan
-    current_counts: dict[str, int]
-    current_migrations: list[str]
-
-    @property
-    def snapshot_counts(self) -> dict[str, int]:
-        return dict((self.plan.snapshot.inventory or {}).get("row_counts") or {})
-
-    @property
-    def removed_migrations(self) -> list[str]:
-        """Migrations in the database now that the snapshot does not have."""
-        rows = (self.plan.snapshot.inventory or {}).get("prisma_migrations") or []
-        kept = {row[0] for row in rows}
-        return [m for m in self.current_migrations if m not in kept]
-
-    def rows(self) -> list[tuple[str, int | None, int | None]]:
-        names = sorted(set(self.current_counts) | set(self.snapshot_counts))
-        return [(t, self.current_counts.get(t), self.snapshot_counts.get(t)) for t in names]
-
-    def to_text(self) -> str:
-        return render.overwrite_text(self)
-
-    __repr__ = to_text
-
-    def _repr_html_(self) -> str:
-        return render.overwrite_html(self)
-
-
-def overwrite_preview(run: session.Runbook, plan: RollbackPlan) -> Overwrite:
-    """Read (never write) the target's row counts and migrations, next to the snapshot's."""
-    url = run.database_url()
-    rows = db.prisma_rows(url) or []
-    return Overwrite(plan, db.row_counts(url), [r["migration_name"] for r in rows])
-
-
-def confirm(run: session.Runbook, plan: RollbackPlan, given: str | None) -> Confirmation:
-    """Show what the restore overwrites, then ask for the database's name.
-
-    ``given`` is the ``confirm_restore`` parameter; empty means "not given": headless the
-    restore is then refused, interactive shows a box to type the name into.
-    """
-    session.show(overwrite_preview(run, plan))
-    return ask(
-        f"Type the name of the database to overwrite ({plan.database_at}) to confirm the restore",
-        plan.database,
-        given or None,
     )

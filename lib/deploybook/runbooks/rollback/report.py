@@ -1,4 +1,4 @@
-"""Runbook 05, part three: the incident report, the ``rollback`` scrap and the timeline."""
+"""Runbook 05, part three: the incident report, the rollback's outcome and the timeline."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from deploybook.core.render import describe_breach
 from deploybook.runbooks.rollback.plan import SECTION
 from deploybook.runbooks.rollback.steps import Recovery, announce_step, run_key
 from deploybook.session import runbook as session
+from deploybook.session import scraps
 from deploybook.systems import notify
 
 
@@ -50,24 +51,24 @@ def _reverted_items(recovery: Recovery) -> list[dict[str, Any]]:
 def file_incident(run: session.Runbook, recovery: Recovery) -> Checks:
     """Write the incident report beside the record, send it, announce completion, glue."""
     plan, window = recovery.plan, run.params.schedule.rollback_window_minutes
-    scrap: dict[str, Any] = {
-        "dry_run": not run.execute,
-        "recovery_s": recovery.recovery_s,
-        "verified": recovery.verified_at is not None,
-        "started_at": recovery.started_at.isoformat(),
-        "verified_at": recovery.verified_at.isoformat() if recovery.verified_at else None,
-        "rollback_window_minutes": window,
-        "within_window": recovery.recovery_s is not None and recovery.recovery_s <= window * 60,
-        "reverted": recovery.reverted,
-        "restored": recovery.restored,
-        "removed_migrations": recovery.removed_migrations,
-        "snapshot": str(plan.snapshot.path),
-        "safety_snapshot": recovery.safety_snapshot,
-        "incident_report": None,
-        "trigger": plan.breach,
-    }
+    scrap = scraps.RollbackOutcome(
+        dry_run=not run.execute,
+        recovery_s=recovery.recovery_s,
+        verified=recovery.verified_at is not None,
+        started_at=recovery.started_at.isoformat(),
+        verified_at=recovery.verified_at.isoformat() if recovery.verified_at else None,
+        rollback_window_minutes=window,
+        within_window=recovery.recovery_s is not None and recovery.recovery_s <= window * 60,
+        reverted=recovery.reverted,
+        restored=recovery.restored,
+        removed_migrations=recovery.removed_migrations,
+        snapshot=str(plan.snapshot.path),
+        safety_snapshot=recovery.safety_snapshot,
+        incident_report=None,
+        trigger=plan.breach,
+    )
     if not run.execute:
-        session.glue("rollback", scrap)
+        scrap.glue()
         return run.record(
             Check("incident report", SECTION, Status.SKIP, "dry run: no incident filed", False)
         )
@@ -89,7 +90,8 @@ def file_incident(run: session.Runbook, recovery: Recovery) -> Checks:
         operator=run.operator,
         run_id=run_key(run),
     )
-    recovery.incident_report = scrap["incident_report"] = str(report)
+    recovery.incident_report = str(report)
+    scrap.incident_report = str(report)
     checks = run.record(Check("incident report written", SECTION, Status.PASS, str(report)))
     incident = [t for t in run.params.notifications if t.incident]
     verdict = (
@@ -116,7 +118,7 @@ def file_incident(run: session.Runbook, recovery: Recovery) -> Checks:
             f"{verdict}.\nIncident report: {report.name}",
         )
     )
-    session.glue("rollback", scrap)
+    scrap.glue()
     return checks
 
 

@@ -20,7 +20,7 @@ from deploybook.core.render import describe_breach
 from deploybook.core.steps import DONE, SKIPPED, Step, StepLedger
 from deploybook.errors import DeploybookError, RestoreRefused, SnapshotCorrupt
 from deploybook.runbooks.rollback.plan import SECTION, Revert, RollbackPlan
-from deploybook.runbooks.smoke import cells as smoke
+from deploybook.runbooks.smoke import suite as smoke
 from deploybook.session import runbook as session
 from deploybook.session.approvals import Confirmation
 from deploybook.systems import notify

@@ -6,6 +6,7 @@ from deploybook.runbooks.rollout.cells import (
     plan,
     release_notes,
     signoffs,
+    timeline,
 )
 
-__all__ = ["check_gates", "execute", "plan", "release_notes", "signoffs"]
+__all__ = ["check_gates", "execute", "plan", "release_notes", "signoffs", "timeline"]

@@ -14,20 +14,24 @@ Scraps glued for later runbooks (05-rollback reads them): ``previous_versions``,
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from deploybook.config import Params
-from deploybook.core import audit, paths, render
+from deploybook.core import render
 from deploybook.core.checks import Check, Status
 from deploybook.core.lock import run_lock
 from deploybook.core.secrets import scrub
 from deploybook.core.steps import DONE, FAILED, SKIPPED, Step, StepLedger
 from deploybook.errors import ConfigError, GateFailed, MigrationFailed
+from deploybook.runbooks.rollout.attempts import (
+    COMPLETE_STEP,
+    attempt_key,
+    keep_earlier,
+    ledger_path,
+    when,
+)
 from deploybook.runbooks.rollout.gates import Gates, check_gates
 from deploybook.runbooks.rollout.plan import (
     MIGRATE_STEP,
@@ -39,9 +43,9 @@ from deploybook.runbooks.rollout.plan import (
 )
 from deploybook.runbooks.rollout.releasenotes import ReleaseNotes
 from deploybook.runbooks.rollout.releasenotes import release_notes as _build_notes
-from deploybook.runbooks.smoke.cells import running_versions
-from deploybook.session import approvals
-from deploybook.session.runbook import Runbook, glue, show
+from deploybook.runbooks.smoke.suite import running_versions
+from deploybook.session import approvals, scraps
+from deploybook.session.runbook import Runbook, show
 from deploybook.systems import notify
 
 __all__ = [
@@ -57,65 +61,10 @@ __all__ = [
     "rollout",
     "running_versions",
     "signoffs",
+    "timeline",
 ]
 
 RUNBOOK = "03-rollout"
-COMPLETE_STEP = "complete"
-
-
-# --- the ledger (the environment lock, shared with 05-rollback, is core.lock.run_lock) ---------
-
-
-def ledger_path(run: Runbook) -> Path:
-    return run.record_dir / f"steps-{run.env}-{run.release}.jsonl"
-
-
-def _when(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def attempt_key(path: Path, base: str, *, resume: bool, env: str, release: str) -> tuple[str, str]:
-    """The ledger run key to use and why: resume the last attempt unless it completed, a
-    rollback ran since it started, or ``resume`` is False (then a fresh attempt ``base#N``)."""
-    first: dict[str, str] = {}
-    complete: set[str] = set()
-    attempt = re.compile(rf"^{re.escape(base)}(?:#(\d+))?$")
-    numbers: dict[int, str] = {}
-    if path.exists():
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            key = event.get("run_key", "") if isinstance(event, dict) else ""
-            if not isinstance(key, str) or not (match := attempt.match(key)):
-                continue
-            numbers[int(match.group(1) or 1)] = key
-            first.setdefault(key, event.get("recorded_at", ""))
-            if event.get("step") == COMPLETE_STEP and event.get("status") == DONE:
-                complete.add(key)
-    if not numbers:
-        return base, "first attempt"
-    n = max(numbers)
-    key = numbers[n]
-    fresh = f"{base}#{n + 1}"
-    if not resume:
-        return fresh, f"resume=False: attempt {n + 1} runs every step again"
-    if key in complete:
-        return fresh, f"attempt {n} completed: attempt {n + 1} runs every step again"
-    started = _when(first[key])
-    for entry in audit.read_ledger(audit.ledger_path(paths.outputs_dir(), env)):
-        ran = _when(entry.get("started_at"))
-        if entry.get("runbook") == "05-rollback" and entry.get("release") == release:
-            if started and ran and ran > started:
-                return (
-                    fresh,
-                    f"05-rollback ran after attempt {n} began: attempt {n + 1} starts over",
-                )
-    return key, f"resuming attempt {n} (begun {first[key]}): finished steps are skipped"
 
 
 # --- executing ------------------------------------------------------------------------------
@@ -139,19 +88,20 @@ class RolloutResult:
     snapshot: dict[str, Any] | None = None
     error: str | None = None
 
-    def as_scrap(self) -> dict[str, Any]:
-        return {
-            "stage": self.stage,
-            "status": self.status,
-            "execute": self.execute,
-            "env": self.env,
-            "release": self.release,
-            "run_key": self.run_key,
-            "attempt": self.attempt,
-            "ledger": self.ledger,
-            "error": self.error,
-            "steps": [s.as_dict() for s in self.steps],
-        }
+    def outcome(self) -> scraps.RolloutOutcome:
+        """The ``rollout`` scrap: how this rollout went, for the production gate and 05."""
+        return scraps.RolloutOutcome(
+            stage=self.stage,
+            status=self.status,
+            execute=self.execute,
+            env=self.env,
+            release=self.release,
+            run_key=self.run_key,
+            attempt=self.attempt,
+            ledger=self.ledger,
+            error=self.error,
+            steps=[s.as_dict() for s in self.steps],
+        )
 
     def to_text(self) -> str:
         return render.rollout_text(self)
@@ -170,8 +120,8 @@ class RolloutResult:
         rows = [
             {
                 "name": s.name,
-                "start": _when(s.started_at),
-                "end": _when(s.ended_at),
+                "start": when(s.started_at),
+                "end": when(s.ended_at),
                 "status": s.status,
             }
             for s in self.steps
@@ -241,7 +191,7 @@ def execute(
                 critical=False,
             )
         )
-        glue("rollout", result.as_scrap())
+        result.outcome().glue()
         return result
     if gates is None or not gates.ok:
         raise GateFailed(
@@ -308,44 +258,18 @@ def _run_steps(run: Runbook, the_plan: Plan, ledger: StepLedger, result: Rollout
         result.steps.append(step)
         run.record(_step_check(step, s.section))
         if s.name == VERSIONS_STEP:
-            result.previous_versions = _keep_earlier(step.value, ledger, run.release)
+            result.previous_versions = keep_earlier(step.value, ledger, run.release)
         elif s.name == MIGRATE_STEP:
             result.applied_migrations = list(step.value or [])
 
 
-def _keep_earlier(found: Any, ledger: StepLedger, release: str) -> dict[str, Any] | None:
-    """What ran before this release: a service already at the release (a rerun after the
-    rollout completed) keeps the version an earlier attempt recorded, so the rollback
-    target is never the release itself."""
-    if not isinstance(found, dict):
-        return found
-    base = ledger.run_key.split("#")[0]
-    earlier: dict[str, str] = {}
-    if ledger.path.exists():
-        for line in ledger.path.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            key = event.get("run_key", "") if isinstance(event, dict) else ""
-            if key.split("#")[0] != base or event.get("step") != VERSIONS_STEP:
-                continue
-            for name, version in (event.get("result") or {}).items():
-                if version and version != release:
-                    earlier.setdefault(name, version)
-    kept = {k: earlier[k] for k, v in found.items() if v == release and k in earlier}
-    if kept:
-        print(f"    already at {release}; previous versions kept from an earlier attempt: {kept}")
-    return {**found, **kept}
-
-
 def _glue_result(result: RolloutResult) -> None:
     if result.previous_versions is not None:
-        glue("previous_versions", result.previous_versions)
+        scraps.PreviousVersions(result.previous_versions).glue()
     if result.snapshot is not None:
-        glue("snapshot", result.snapshot)
-    glue("applied_migrations", result.applied_migrations)
-    glue("rollout", result.as_scrap())
+        scraps.SnapshotFacts.model_validate(result.snapshot).glue()
+    scraps.AppliedMigrations(result.applied_migrations).glue()
+    result.outcome().glue()
 
 
 def _announce_failure(run: Runbook, result: RolloutResult) -> None:
@@ -372,6 +296,11 @@ def release_notes(run: Runbook) -> ReleaseNotes:
     show(notes)
     print(f"written to {path}")
     return notes
+
+
+def timeline(run: Runbook, result: RolloutResult) -> Any:
+    """The rollout's steps on the plan's timeline: deployment and rollback windows."""
+    return result.plot(run.params)
 
 
 def rollout(

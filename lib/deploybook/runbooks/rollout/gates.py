@@ -14,14 +14,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from deploybook.core import paths
-from deploybook.session import records
-from deploybook.systems import git as repo
-from deploybook.session.approvals import SignOffs, check_signoffs
-from deploybook.core.checks import Check, Checks, Status
 from deploybook.config import Params
+from deploybook.core import paths
+from deploybook.core.checks import Check, Checks, Status
 from deploybook.errors import ConfigError, DeploybookError
-from deploybook.session.runbook import Runbook, glue, show
+from deploybook.session import records, scraps
+from deploybook.session.approvals import SignOffs, check_signoffs
+from deploybook.session.runbook import Runbook, show
+from deploybook.systems import git as repo
 
 RUNBOOK = "03-rollout"
 STAGES = ("staging", "production")
@@ -102,9 +102,11 @@ def _staging_record(params: Params, release: str) -> tuple[Check, str | None]:
     staging_env = params.environment.staging_env
     if not staging_env:
         return Check(name, "13", Status.FAIL, "params environment.staging_env is not set"), None
-    record = records.find(staging_env, release, RUNBOOK, passed=True, having="previous_versions")
-    rollout = record.scrap("rollout", {}) if record else {}
-    if record is None or rollout.get("status") != "completed" or not rollout.get("execute"):
+    record = records.find(
+        staging_env, release, RUNBOOK, passed=True, having=scraps.PreviousVersions
+    )
+    rollout = record.read(scraps.RolloutOutcome) if record else None
+    if record is None or rollout is None or not rollout.completed:
         return Check(
             name,
             "13",
@@ -122,7 +124,9 @@ def _staging_record(params: Params, release: str) -> tuple[Check, str | None]:
 def _snapshot(env: str, release: str, production: bool) -> tuple[Check, dict[str, Any] | None]:
     name = "snapshot from 02-migration-dry-run"
     fail = Status.FAIL if production else Status.WARN
-    record = records.find(env, release, "02-migration-dry-run", passed=True, having="snapshot")
+    record = records.find(
+        env, release, "02-migration-dry-run", passed=True, having=scraps.SnapshotFacts
+    )
     if record is None:
         return Check(
             name,
@@ -133,8 +137,8 @@ def _snapshot(env: str, release: str, production: bool) -> tuple[Check, dict[str
             "restores that snapshot",
             critical=production,
         ), None
-    snap = record.scrap("snapshot")
-    path = Path(str(snap.get("path", "")))
+    snap = record.read(scraps.SnapshotFacts)
+    path = Path(snap.path)
     if not path.is_absolute():
         path = paths.project_root() / path
     if not path.exists():
@@ -149,10 +153,10 @@ def _snapshot(env: str, release: str, production: bool) -> tuple[Check, dict[str
         name,
         "7",
         Status.PASS,
-        f"{path.name} ({snap.get('size', 0):,} bytes, sha256 {str(snap.get('sha256', ''))[:12]}…) "
-        f"taken {snap.get('created_at', '?')}",
+        f"{path.name} ({snap.size:,} bytes, sha256 {snap.sha256[:12]}…) "
+        f"taken {snap.created_at or '?'}",
         critical=production,
-    ), snap
+    ), snap.data()
 
 
 def _checkout_at_release(params: Params, release: str, production: bool) -> Check:
@@ -246,15 +250,19 @@ def check_gates(run: Runbook, signoffs: SignOffs, stage: str = "") -> Gates:
         checks.append(check)
         staging_env = params.environment.staging_env or ""
         arts = [
-            (rec.scrap("artifacts") if rec else None)
+            (rec.read(scraps.Artifacts).data() if rec else None)
             for rec in (
                 records.find(
-                    staging_env, run.release, "01-preconditions", passed=True, having="artifacts"
+                    staging_env,
+                    run.release,
+                    "01-preconditions",
+                    passed=True,
+                    having=scraps.Artifacts,
                 )
                 if staging_env
                 else None,
                 records.find(
-                    run.env, run.release, "01-preconditions", passed=True, having="artifacts"
+                    run.env, run.release, "01-preconditions", passed=True, having=scraps.Artifacts
                 ),
             )
         ]
@@ -267,8 +275,16 @@ def check_gates(run: Runbook, signoffs: SignOffs, stage: str = "") -> Gates:
     gates = Gates(stage, checks, snap, staging_record, signoffs.to_records())
     run.record(checks)
     show(gates)
-    glue("signoffs", gates.signoffs)
+    scraps.SignOffRecords(gates.signoffs).glue()
     if run.execute and not gates.ok:
-        glue("rollout", {"stage": stage, "status": "refused", "execute": True, "steps": []})
+        scraps.RolloutOutcome(
+            stage=stage,
+            status="refused",
+            execute=True,
+            env=run.env,
+            release=run.release,
+            error="refused by the gates: " + "; ".join(c.name for c in checks.failed),
+            steps=[],
+        ).glue()
         run.finish()  # glues the checks and raises GateFailed naming every failed gate
     return gates

@@ -21,7 +21,7 @@ from deploybook.core.secrets import scrub
 from deploybook.errors import GateFailed, MigrationFailed, NotifyFailed
 from deploybook.runbooks.rollout.gates import resolve_stage
 from deploybook.runbooks.rollout.releasenotes import ReleaseNotes
-from deploybook.runbooks.smoke import cells as smoke
+from deploybook.runbooks.smoke import suite as smoke
 from deploybook.session.runbook import Runbook, show
 from deploybook.systems import notify
 from deploybook.systems.commands import CommandResult, render_argv, run_template

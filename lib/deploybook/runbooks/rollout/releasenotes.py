@@ -14,10 +14,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from deploybook.systems import git as repo
 from deploybook.checkout import statusfile
 from deploybook.config import Params
 from deploybook.errors import DeploybookError
+from deploybook.systems import git as repo
 
 SECTION = "17"
 _DECISION = re.compile(r"^\s*[-*]\s*\**\s*(\d{4}-\d{2}-\d{2})\s*\**\s*:?\s*\**\s*(.*)$")

@@ -3,16 +3,19 @@
 from deploybook.runbooks.smoke.cells import (
     post_deploy_validation,
     record_breach,
+    record_spot_checks,
     run_suite,
+    sla_plot,
+    spot_checks,
     watch_slas,
 )
-from deploybook.runbooks.smoke.spotchecks import record_spot_checks, spot_checks
 
 __all__ = [
     "post_deploy_validation",
     "record_breach",
     "record_spot_checks",
     "run_suite",
+    "sla_plot",
     "spot_checks",
     "watch_slas",
 ]

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from deploybook.core.checks import Check, Checks, Status
+from deploybook.core.secrets import scrub
 from deploybook.errors import ConfigError, DeploybookError
 from deploybook.systems.metrics import (
     MetricsError,
@@ -31,7 +32,6 @@ from deploybook.systems.metrics import (
     rates,
     scrape,
 )
-from deploybook.core.secrets import scrub
 
 __all__ = [
     "BreachTracker",

@@ -3,8 +3,8 @@
 The params file lists them (``spot_checks``, e.g. one per story of the epic). Like the
 sign-offs in `deploybook.session.approvals`: a headless run takes them from the parameter
 ``spot_checks_confirmed`` and never waits; an interactive kernel shows a checkbox per item,
-a "checked by" box and a Record button, and the next cell (`record_spot_checks`) reads what
-was recorded, glues it as the scrap ``spot_checks`` and turns it into checks. An
+a "checked by" box and a Record button, and the next cell (`cells.record_spot_checks`)
+reads what was recorded, glues it and turns it into checks (`spot_check_results`). An
 unconfirmed item warns in a staging role and fails the gate in a production role.
 """
 
@@ -21,12 +21,11 @@ from deploybook.core.secrets import scrub
 from deploybook.core.steps import utcnow
 from deploybook.errors import ConfigError
 from deploybook.session.approvals import _clean_name, is_interactive
-from deploybook.session.runbook import Runbook, glue
+from deploybook.session.runbook import Runbook
 
-__all__ = ["SpotCheck", "SpotChecks", "item_keys", "record_spot_checks", "spot_checks"]
+__all__ = ["SpotCheck", "SpotChecks", "item_keys", "spot_check_results", "spot_checks"]
 
 SECTION = "15"
-SCRAP = "spot_checks"
 _TAG = re.compile(r"\(([^()]+)\)\s*$")  # "… (4.1)" -> "4.1"
 
 
@@ -58,7 +57,7 @@ class SpotChecks(list):
         return next((s for s in self if s.item == item), None)
 
     def to_records(self) -> list[dict[str, Any]]:
-        """Every configured item, confirmed or not: the scrap ``spot_checks``."""
+        """Every configured item, confirmed or not (`scraps.SpotCheckRecords`)."""
         rows = []
         for item in self.items:
             done = self.get(item)
@@ -171,8 +170,8 @@ def spot_checks(
     return _from_parameter(spot, confirmed)
 
 
-def record_spot_checks(spot: SpotChecks) -> Checks:
-    """Glue the scrap ``spot_checks`` and return one check per item (plus unknown keys).
+def spot_check_results(spot: SpotChecks) -> Checks:
+    """One check per item (plus unknown keys), from what was confirmed so far.
 
     Unconfirmed: a critical failure in a production role, a warning otherwise.
     """
@@ -188,7 +187,6 @@ def record_spot_checks(spot: SpotChecks) -> Checks:
                 )
             ]
         )
-    glue(SCRAP, spot.to_records())
     checks = Checks()
     for row in spot.to_records():
         name = f"spot check: {row['item']}"

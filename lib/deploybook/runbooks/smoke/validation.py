@@ -1,9 +1,10 @@
 """Post-deploy data integrity (plan section 15) measured against what the release expects.
 
-Two facts `smoke.post_deploy_validation` adds to its database checks: no table lost rows
-since the snapshot 02-migration-dry-run took (read from that record's ``snapshot`` scrap),
-and every migration folder of the checkout is applied. Judging is pure (counts and names
-in, a verdict out); the thin readers take the open connection the caller already holds.
+`post_deploy_validation` opens one connection and checks vector dimensions, Prisma's
+migration rows, every migration folder of the checkout applied, the key tables' rows, and
+no table with fewer rows than the snapshot 02-migration-dry-run took (read from that
+record's `scraps.SnapshotFacts`). Judging is pure (counts and names in, a verdict out);
+the thin readers take the open connection the caller already holds.
 """
 
 from __future__ import annotations
@@ -12,13 +13,17 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from deploybook.systems.prisma import migrations
-from deploybook.session import records
-from deploybook.core.checks import Check, Status
 from deploybook.config import Params
-from deploybook.errors import ConfigError
+from deploybook.core.checks import Check, Checks, Status
+from deploybook.core.secrets import read_secret, scrub
+from deploybook.errors import ConfigError, DeploybookError
+from deploybook.session import records, scraps
+from deploybook.systems.prisma import migrations
 
-SECTION = "15"
+SECTION = SECTION_VALIDATION = "15"
+KEY_TABLES = ("content_chunks", "concepts")
+DB_CONNECT_TIMEOUT_S = 5
+DB_STATEMENT_TIMEOUT_MS = 15_000
 SNAPSHOT_RUNBOOK = "02-migration-dry-run"
 ROW_COUNTS = "row counts not lower than the snapshot"
 APPLIED = "every expected migration applied"
@@ -85,7 +90,7 @@ def snapshot_counts(
     if not release:
         return None, "no release given: cannot find the 02-migration-dry-run snapshot"
     record = records.find(
-        env, release, SNAPSHOT_RUNBOOK, passed=True, having="snapshot", outputs=outputs
+        env, release, SNAPSHOT_RUNBOOK, passed=True, having=scraps.SnapshotFacts, outputs=outputs
     )
     if record is None:
         return None, (
@@ -93,13 +98,13 @@ def snapshot_counts(
             f"nothing to compare row counts with (run 02 before the rollout: deploybook run 02 "
             f"--env {env} --release {release})"
         )
-    snap = record.scrap("snapshot") or {}
-    counts = (snap.get("inventory") or {}).get("row_counts")
-    if not isinstance(counts, dict):
+    snap = record.read(scraps.SnapshotFacts)
+    counts = snap.row_counts
+    if counts is None:
         return None, f"the snapshot in {record.path.name} records no row counts"
     source = (
-        f"snapshot {Path(str(snap.get('path', '?'))).name} of {snap.get('database') or '?'} "
-        f"taken {snap.get('created_at', '?')} ({record.path.name})"
+        f"snapshot {Path(snap.path).name} of {snap.database or '?'} "
+        f"taken {snap.created_at or '?'} ({record.path.name})"
     )
     return {str(t): int(n) for t, n in counts.items()}, source
 
@@ -189,3 +194,131 @@ def applied_check(params: Params, rows: list[dict[str, Any]] | None, require: bo
     status = migrations.compare_status(local, applied_rows, section=SECTION)
     verdict, evidence, data = judge_applied(status, folder, require)
     return Check(APPLIED, SECTION, verdict, evidence, critical=require, data=data)
+
+
+# --- the database after the deploy ---------------------------------------------------------
+
+
+def failed_migrations(rows: list[Mapping[str, Any]]) -> list[str]:
+    """Prisma rows that failed or never finished (and were not resolved as rolled back)."""
+    out = []
+    for row in rows:
+        if row.get("finished_at") is None and row.get("rolled_back_at") is None:
+            logs = (row.get("logs") or "").strip().splitlines()
+            out.append(f"{row['migration_name']}" + (f" ({logs[0][:160]})" if logs else ""))
+    return out
+
+
+def _migration_check(rows: list[dict[str, Any]] | None) -> Check:
+    name = "_prisma_migrations has no failed rows"
+    if rows is None:
+        return Check(
+            name,
+            SECTION_VALIDATION,
+            Status.FAIL,
+            "table _prisma_migrations does not exist: were the migrations applied "
+            "(03-rollout step 'apply migrations')?",
+        )
+    failed = failed_migrations(rows)
+    if failed:
+        return Check(
+            name,
+            SECTION_VALIDATION,
+            Status.FAIL,
+            f"{len(failed)} failed or unfinished migration(s): {'; '.join(failed)} — resolve "
+            "with `prisma migrate resolve` or run 05-rollback",
+            data={"failed": failed, "rows": len(rows)},
+        )
+    return Check(
+        name,
+        SECTION_VALIDATION,
+        Status.PASS,
+        f"{len(rows)} migration row(s), all finished",
+        data={"rows": len(rows), "latest": rows[-1]["migration_name"] if rows else None},
+    )
+
+
+def _count_check(conn: Any, tables: tuple[str, ...]) -> Check:
+    from psycopg import errors, sql
+
+    counts: dict[str, int | None] = {}
+    for table in tables:
+        exists = conn.execute("SELECT to_regclass(%s)", [table]).fetchone()[0]
+        if exists is None:
+            counts[table] = None
+            continue
+        q = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
+        try:
+            counts[table] = int(conn.execute(q).fetchone()[0])
+        except errors.QueryCanceled:
+            raise DeploybookError(
+                f"counting {table} took longer than {DB_STATEMENT_TIMEOUT_MS / 1000:g} s"
+            ) from None
+    missing = [t for t, n in counts.items() if n is None]
+    empty = [t for t, n in counts.items() if n == 0]
+    listing = ", ".join(f"{t}={'missing' if n is None else n}" for t, n in counts.items())
+    problems = [f"missing table(s): {', '.join(missing)}"] * bool(missing)
+    problems += [f"empty table(s): {', '.join(empty)}"] * bool(empty)
+    return Check(
+        "key tables have rows",
+        SECTION_VALIDATION,
+        Status.FAIL if problems else Status.PASS,
+        "; ".join([*problems, listing]),
+        data=counts,
+    )
+
+
+def post_deploy_validation(
+    params: Params,
+    environ: Mapping[str, str] | None = None,
+    *,
+    key_tables: tuple[str, ...] = KEY_TABLES,
+    release: str | None = None,
+    require_applied: bool = True,
+) -> Checks:
+    """Data integrity after the migration: vector dimensions, Prisma rows, every migration
+    of the checkout applied, key tables' rows, and no fewer rows than 02's snapshot.
+
+    The URL comes from the environment variable named by ``database.url_env``; a missing
+    secret or an unreachable database is one failed check, not a traceback. ``release``
+    finds the snapshot (skipped without it); ``require_applied=False`` makes unapplied
+    migrations a warning (the release may not be deployed here yet).
+    """
+    import psycopg
+
+    from deploybook.systems.postgres import db
+
+    name = f"database reachable ({params.database.url_env})"
+    try:
+        url = read_secret(params.database.url_env, environ).reveal()
+        conn = db.connect(url, autocommit=True, timeout=DB_CONNECT_TIMEOUT_S)
+    except DeploybookError as exc:
+        return Checks(
+            [Check(name, SECTION_VALIDATION, Status.FAIL, f"{type(exc).__name__}: {exc}")]
+        )
+    checks = Checks([Check(name, SECTION_VALIDATION, Status.PASS, db.describe(url))])
+    try:
+        with conn:
+            conn.execute(f"SET statement_timeout = {int(DB_STATEMENT_TIMEOUT_MS)}")
+            checks.extend(
+                db.vector_checks(conn, params.epic.embedding_dimension, SECTION_VALIDATION)
+            )
+            rows = db.prisma_rows(conn)
+            checks.append(_migration_check(rows))
+            checks.append(applied_check(params, rows, require_applied))
+            checks.append(_count_check(conn, key_tables))
+            checks.append(row_count_check(conn, params.environment.name, release, key_tables))
+    except DeploybookError as exc:
+        checks.append(
+            Check("data integrity", SECTION_VALIDATION, Status.FAIL, f"{type(exc).__name__}: {exc}")
+        )
+    except psycopg.Error as exc:  # the count query runs outside db's helpers: mapped here
+        checks.append(
+            Check(
+                "data integrity",
+                SECTION_VALIDATION,
+                Status.FAIL,
+                scrub(f"{db.describe(url)}: {exc}"),
+            )
+        )
+    return checks
