@@ -16,16 +16,11 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from deploybook.core.checks import Status
+from deploybook.core.render.incident import incident_report, write_incident_report
 from deploybook.core.secrets import register
 from deploybook.core.steps import StepLedger
 from deploybook.errors import ConfigError, NotifyFailed
-from deploybook.systems.notify import (
-    announce,
-    incident_report,
-    send_email,
-    send_webhook,
-    write_incident_report,
-)
+from deploybook.systems.notify import announce, send_email, send_webhook
 
 CANARY = "canary-notify-7Hq2Lm9Z"
 register(CANARY)

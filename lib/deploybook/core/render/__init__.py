@@ -4,11 +4,12 @@ Objects stay data; their ``_repr_html_`` / ``to_text`` / ``__repr__`` are one-li
 to the functions here, so a notebook cell, the CLI and the overview page read the same
 objects. One module per kind of display: `checks`, `steps` (a rollout's plan and steps, a
 rollback's recovery), `rollback` (its plan and what the restore overwrites), `notebook`
-(the header, sign-offs, spot checks, a snapshot), `overview` (the release page); the HTML
-pieces they share are in `markup`.
+(the header, sign-offs, spot checks, a snapshot), `overview` (the release page), `incident`
+(runbook 05's incident report, markdown); the HTML pieces they share are in `markup`.
 """
 
 from deploybook.core.render.checks import checks_frame, checks_html, checks_text
+from deploybook.core.render.incident import incident_report, write_incident_report
 from deploybook.core.render.notebook import (
     header_html,
     header_text,
@@ -42,6 +43,7 @@ __all__ = [
     "describe_breach",
     "header_html",
     "header_text",
+    "incident_report",
     "overview_cell",
     "overview_page",
     "overwrite_html",
@@ -59,4 +61,5 @@ __all__ = [
     "snapshot_html",
     "spot_checks_html",
     "spot_checks_text",
+    "write_incident_report",
 ]

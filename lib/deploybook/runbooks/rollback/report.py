@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from deploybook.core.checks import Check, Checks, Status
-from deploybook.core.render import describe_breach
+from deploybook.core.render import describe_breach, write_incident_report
 from deploybook.runbooks.rollback.plan import SECTION
 from deploybook.runbooks.rollback.steps import Recovery, announce_step, run_key
 from deploybook.session import runbook as session
 from deploybook.session import scraps
-from deploybook.systems import notify
 
 
 # -- incident report -------------------------------------------------------------------------
@@ -73,7 +72,7 @@ def file_incident(run: session.Runbook, recovery: Recovery) -> Checks:
             Check("incident report", SECTION, Status.SKIP, "dry run: no incident filed", False)
         )
     report = run.record_dir / f"incident-{run.env}-{run.release}-{run_key(run)}.md"
-    notify.write_incident_report(
+    write_incident_report(
         report,
         title=f"rollback of {run.release} on {run.env}",
         env=run.env,
