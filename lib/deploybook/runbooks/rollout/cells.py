@@ -8,8 +8,9 @@ called: the plan is printed. The gates that must pass first (sign-offs, the stag
 record, the snapshot from 02) are in `deploybook.runbooks.rollout.gates`; the release notes in
 `deploybook.runbooks.rollout.releasenotes`.
 
-Scraps glued for later runbooks (05-rollback reads them): ``previous_versions``,
-``snapshot``, ``applied_migrations``, ``rollout``, ``signoffs``.
+Glued for later runbooks (05-rollback reads them), as `deploybook.session.scraps` models:
+the previous versions, the snapshot, the applied migrations and the rollout's outcome; the
+gates glue the sign-offs. Which attempt a rerun resumes is `attempts`.
 """
 
 from __future__ import annotations
