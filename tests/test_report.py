@@ -177,7 +177,7 @@ def test_widget_state_is_stored_and_embedded_in_the_html(tmp_path: Path) -> None
         cells=[
             new_code_cell("approvals = {}", metadata={"tags": ["parameters"]}),
             new_code_cell(
-                "from deploybook import approvals as ap\n"
+                "from deploybook.session import approvals as ap\n"
                 "s = ap.collect_signoffs(['PM', 'QA'], approvals, 'ci', interactive=True)"
             ),
         ]
