@@ -17,6 +17,9 @@ import pytest
 from deploybook.sandbox import fixture as fx
 from deploybook.sandbox.fixture import Checkout, create_checkout, migrations_at
 
+# Americano's real files: the fixture is shaped after them (../shared/americano/).
+REAL = Path(__file__).resolve().parents[2] / "shared" / "americano"
+
 EPIC4 = [f"4.{i}" for i in range(1, 7)]
 GOOD_PENDING = [
     "20251014090000_understanding_validation",
@@ -78,13 +81,18 @@ def _junit_totals(path: Path) -> dict[str, int]:
     return totals
 
 
-def _rate_limits(text: str) -> dict[str, dict[str, int]]:
-    """Parse exactly as the fixture module's docstring documents."""
-    blocks = re.finditer(r"export const (\w+)_RATE_LIMIT\b[^=]*=\s*\{(.*?)\}", text, re.S)
-    return {
-        m.group(1): {k: int(v) for k, v in re.findall(r"(\w+):\s*(\d+)", m.group(2))}
-        for m in blocks
-    }
+def _provider_limiters(text: str) -> dict[str, tuple[int, int, str]]:
+    """The `new RateLimiter({...})` instances whose keyPrefix names a provider."""
+    found = {}
+    pattern = r"export const (\w+) = new RateLimiter\(\{(.*?)\}\)"
+    for name, body in re.findall(pattern, text, re.S):
+        body = re.sub(r"//[^\n]*", "", body)
+        count = int(re.search(r"maxRequests:\s*(\d+)", body).group(1))
+        window = eval(re.search(r"windowMs:\s*([\d* ]+)", body).group(1))  # noqa: S307
+        prefix = re.search(r"keyPrefix:\s*'([^']*)'", body).group(1)
+        if prefix.split("-")[0] in ("gemini", "openai"):
+            found[name] = (count, window, prefix)
+    return found
 
 
 # ----------------------------------------------------------------- good release
@@ -163,13 +171,13 @@ def test_env_examples(good: Checkout) -> None:
 
 def test_rate_limiter_and_logger_sources(good: Checkout) -> None:
     limiter = (good.path / fx.RATE_LIMITER_FILE).read_text()
-    assert _rate_limits(limiter) == fx.RATE_LIMITS
-    assert "export const RATE_LIMIT_ENABLED = true" in limiter
+    real = (REAL / "apps/web/src/lib/rate-limiter.ts").read_text()
+    assert limiter.startswith(real.split("/**\n * Higher-order function")[0])
+    assert _provider_limiters(limiter) == fx.PROVIDER_LIMITERS
     logger = (good.path / fx.LOGGER_FILE).read_text()
-    assert "import { redactPII } from './logger-pii-redaction'" in logger
-    assert "export const PII_REDACTION_ENABLED = true" in logger
-    assert "redactPII(entry)" in logger
-    assert "export function redactPII" in (good.path / fx.PII_REDACTION_FILE).read_text()
+    assert logger == (REAL / "apps/web/src/lib/logger.ts").read_text()
+    assert "import { hashSensitiveData, redactPII } from './logger-pii-redaction'" in logger
+    assert "redactPII: enablePIIRedaction = true," in logger
 
 
 def test_inventory_and_design_rules_hold(good: Checkout) -> None:
@@ -306,8 +314,8 @@ def _check_epic5_leak(co: Checkout) -> None:
 
 def _check_pii_logger_disabled(co: Checkout) -> None:
     logger = (co.path / fx.LOGGER_FILE).read_text()
-    assert "export const PII_REDACTION_ENABLED = false" in logger
-    assert "import { redactPII } from './logger-pii-redaction'" in logger
+    assert "redactPII: enablePIIRedaction = false," in logger
+    assert "import { hashSensitiveData, redactPII } from './logger-pii-redaction'" in logger
 
 
 def _check_missing_redaction_file(co: Checkout) -> None:
@@ -315,10 +323,10 @@ def _check_missing_redaction_file(co: Checkout) -> None:
     assert "redactPII" in (co.path / fx.LOGGER_FILE).read_text()
 
 
-def _check_rate_limit_disabled(co: Checkout) -> None:
+def _check_provider_limiters_removed(co: Checkout) -> None:
     limiter = (co.path / fx.RATE_LIMITER_FILE).read_text()
-    assert "export const RATE_LIMIT_ENABLED = false" in limiter
-    assert _rate_limits(limiter) == fx.RATE_LIMITS
+    assert _provider_limiters(limiter) == {}
+    assert "export const exportRateLimiter = new RateLimiter({" in limiter
 
 
 def _check_tailwind_animate(co: Checkout) -> None:
@@ -368,7 +376,7 @@ VARIANT_CHECKS: dict[str, Callable[[Checkout], None]] = {
     "epic5-leak": _check_epic5_leak,
     "pii-logger-disabled": _check_pii_logger_disabled,
     "missing-redaction-file": _check_missing_redaction_file,
-    "rate-limit-disabled": _check_rate_limit_disabled,
+    "provider-limiters-removed": _check_provider_limiters_removed,
     "tailwind-animate-dependency": _check_tailwind_animate,
     "gradient-utilities": _check_gradient,
     "edited-migration": _check_edited_migration,

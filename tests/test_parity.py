@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from deploybook.checkout import ratelimits
 from deploybook.checkout import sources as appsource
 from deploybook.core.checks import Status
 from deploybook.errors import ConfigError
@@ -15,7 +18,8 @@ from deploybook.runbooks.preconditions.parity import (
     judge_parity,
     judge_peer_keys,
 )
-from deploybook.sandbox.fixture import RATE_LIMITS
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "americano"
 
 
 def test_dotenv_names_ignore_values_and_comments() -> None:
@@ -79,25 +83,76 @@ def test_keys_compared_by_salted_fingerprint() -> None:
     assert judge_keys({}, {}, ["K1"], "s", "p")[0] is Status.WARN
 
 
-def test_rate_limiter_blocks_and_switches() -> None:
+def test_rate_limiters_config_objects_and_switches() -> None:
     text = """
 export const RATE_LIMIT_ENABLED = true
 export const GEMINI_RATE_LIMIT: RateLimitConfig = {
   requestsPerMinute: 60,
   tokensPerMinute: 1_000_000,
+  burst: 10,
 }
 """
-    assert appsource.rate_limits(text) == {
-        "GEMINI": {"requestsPerMinute": 60, "tokensPerMinute": 1000000}
-    }
+    (found,) = ratelimits.limiters(text)
+    assert (found.name, found.kind) == ("GEMINI_RATE_LIMIT", "config")
+    assert found.numbers == {"requestsPerMinute": 60, "tokensPerMinute": 1000000, "burst": 10}
     assert appsource.switch(text, "RATE_LIMIT_ENABLED") is True
     assert appsource.switch(text, "PII_REDACTION_ENABLED") is None
-    status, lines, _ = appsource.judge_quotas(RATE_LIMITS, {"GEMINI": {"burst": 5}})
-    assert status is Status.FAIL
-    assert "GEMINI burst: limiter 10 / quota 5 — OVER QUOTA" in lines
-    assert "OPENAI: no provider quota configured in params to compare with" in lines
-    status, lines, _ = appsource.judge_quotas({}, {"OPENAI": {"burst": 5}})
-    assert status is Status.FAIL and "OPENAI: a quota is configured" in lines[0]
+    review = ratelimits.review([found], {"GEMINI": {"burst": 5}, "OPENAI": {"burst": 5}})
+    assert review.status is Status.FAIL and review.unguarded == ["OPENAI"]
+    assert "GEMINI burst: limiter 10 / quota 5 — OVER QUOTA (GEMINI_RATE_LIMIT)" in review.lines
+    assert any(line.startswith("OPENAI: NO GUARD") for line in review.lines)
+
+
+def test_the_real_rate_limiter_has_three_route_limiters_and_no_provider_guard() -> None:
+    text = (REAL / "apps/web/src/lib/rate-limiter.ts").read_text()
+    found = ratelimits.limiters(text)  # the JSDoc example `new RateLimiter(...)` is not one
+    assert [(f.name, f.numbers["maxRequests"], f.numbers["windowMs"]) for f in found] == [
+        ("searchRateLimiter", 60, 60_000),
+        ("autocompleteRateLimiter", 120, 60_000),
+        ("exportRateLimiter", 10, 3_600_000),
+    ]
+    quotas = {"GEMINI": {"requestsPerMinute": 60}, "OPENAI": {"requestsPerMinute": 500}}
+    review = ratelimits.review(found, quotas)
+    assert review.status is Status.FAIL and review.unguarded == ["GEMINI", "OPENAI"]
+    assert "  exportRateLimiter (line 219): 10 requests / 1 hour (keyPrefix 'export')" in (
+        "\n".join(review.lines)
+    )
+    status, evidence = ratelimits.judge_guard(text, "rate-limiter.ts", None)
+    assert status is Status.PASS and "3 limiter(s)" in evidence
+
+
+@pytest.mark.parametrize(
+    ("window", "quota_key", "bound"),
+    [
+        ("60000", "requestsPerMinute", 60),
+        ("60000", "requestsPerDay", 60 * 1440),  # a per-minute limiter lets 86,400 a day
+        ("24 * 60 * 60 * 1000", "requestsPerMinute", 60),  # all at once, within a minute
+        ("1000", "requestsPerHour", 60 * 3600),
+        ("60000", "tokensPerMinute", None),  # requests do not bound tokens
+    ],
+)
+def test_a_windowed_limiter_bounds_each_quota_period(
+    window: str, quota_key: str, bound: int | None
+) -> None:
+    text = f"const geminiLimiter = new RateLimiter({{ maxRequests: 60, windowMs: {window} }})"
+    (found,) = ratelimits.limiters(text)
+    assert found.guards("GEMINI") and found.bound(quota_key) == bound
+
+
+def test_redaction_switched_off_by_the_real_loggers_option() -> None:
+    logger = (REAL / "apps/web/src/lib/logger.ts").read_text()
+    redaction = (REAL / "apps/web/src/lib/logger-pii-redaction.ts").read_text()
+    status, _ = appsource.judge_redaction(
+        logger, redaction, "logger.ts", "lib/logger-pii-redaction.ts"
+    )
+    assert status is Status.PASS
+    off = logger.replace(
+        "redactPII: enablePIIRedaction = true", "redactPII: enablePIIRedaction = false"
+    )
+    status, evidence = appsource.judge_redaction(
+        off, redaction, "logger.ts", "lib/logger-pii-redaction.ts"
+    )
+    assert status is Status.FAIL and "logger.ts line 183:" in evidence
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,10 @@
-"""What the application's own sources declare: rate limits, safety switches, flag defaults.
+"""What the application's own sources declare: safety switches, PII redaction, flag defaults.
 
-Pure functions over file text (read at the release tag by the caller). The layouts are the
-Americano ones documented in `deploybook.sandbox.fixture`: one
-``export const <PROVIDER>_RATE_LIMIT: RateLimitConfig = { key: 123, ... }`` block per
-provider, ``export const RATE_LIMIT_ENABLED = true`` style switches, and a logger that
-imports and applies the PII redaction.
+Pure functions over file text (read at the release tag by the caller), written against the
+real Americano files (``logger.ts`` importing ``redactPII`` from
+``logger-pii-redaction.ts`` and applying it unless its ``redactPII`` option defaults to
+false) and optional ``export const NAME = true|false`` switches. Rate limiters have their
+own module, `checkout.ratelimits`.
 """
 
 from __future__ import annotations
@@ -15,19 +15,6 @@ from collections.abc import Mapping
 
 from deploybook.core.checks import Status
 
-_LIMIT_BLOCK = re.compile(r"export const (\w+)_RATE_LIMIT\b[^=]*=\s*\{(.*?)\}", re.S)
-_LIMIT_ENTRY = re.compile(r"(\w+):\s*(\d[\d_]*)")
-
-
-def rate_limits(text: str) -> dict[str, dict[str, int]]:
-    """Provider -> limit key -> value, from the rate limiter's exported config blocks."""
-    return {
-        match.group(1).upper(): {
-            key: int(value.replace("_", "")) for key, value in _LIMIT_ENTRY.findall(match.group(2))
-        }
-        for match in _LIMIT_BLOCK.finditer(text)
-    }
-
 
 def switch(text: str, name: str) -> bool | None:
     """The value of ``export const NAME = true|false``; None when it is not declared."""
@@ -37,64 +24,8 @@ def switch(text: str, name: str) -> bool | None:
     return None if match is None else match.group(1) == "true"
 
 
-def judge_quotas(
-    limits: Mapping[str, Mapping[str, int]], quotas: Mapping[str, Mapping[str, int]]
-) -> tuple[Status, list[str], list[dict[str, object]]]:
-    """Each configured limit beside the provider's quota; a limit above its quota fails.
-
-    Returns (status, evidence lines, table rows). A provider with a quota but no limiter
-    block fails (its calls are not limited); a limiter without a configured quota warns.
-    """
-    status, lines, rows = Status.PASS, [], []
-    for provider in sorted(set(limits) | set(quotas)):
-        mine, theirs = limits.get(provider), quotas.get(provider)
-        if mine is None:
-            status = Status.FAIL
-            lines.append(f"{provider}: a quota is configured but the rate limiter has no block")
-            continue
-        if theirs is None:
-            status = Status.WARN if status is Status.PASS else status
-            lines.append(f"{provider}: no provider quota configured in params to compare with")
-        for key, value in mine.items():
-            quota = (theirs or {}).get(key)
-            over = quota is not None and value > quota
-            if over:
-                status = Status.FAIL
-            verdict = "OVER QUOTA" if over else ("ok" if quota is not None else "no quota")
-            rows.append(
-                {
-                    "provider": provider,
-                    "limit": key,
-                    "limiter": value,
-                    "quota": quota,
-                    "ok": not over,
-                }
-            )
-            lines.append(
-                f"{provider} {key}: limiter {value}"
-                + (f" / quota {quota}" if quota is not None else "")
-                + f" — {verdict}"
-            )
-        for key in sorted(set(theirs or {}) - set(mine)):
-            lines.append(f"{provider} {key}: quota {theirs[key]} but the limiter sets no {key}")
-    return status, lines, rows
-
-
-def judge_guard(text: str | None, where: str) -> tuple[Status, str]:
-    """The rate-limit guard exists at the tag, declares its limits and is switched on."""
-    if text is None:
-        return (
-            Status.FAIL,
-            f"{where} does not exist at the release tag: the rate-limit guard is gone",
-        )
-    enabled = switch(text, "RATE_LIMIT_ENABLED")
-    providers = sorted(rate_limits(text))
-    if enabled is False:
-        return Status.FAIL, f"{where}: RATE_LIMIT_ENABLED = false — the guard is switched off"
-    if not providers:
-        return Status.FAIL, f"{where} declares no <PROVIDER>_RATE_LIMIT blocks"
-    state = "RATE_LIMIT_ENABLED = true" if enabled else "no RATE_LIMIT_ENABLED switch (always on)"
-    return Status.PASS, f"{where}: {state}; limits for {', '.join(providers)}"
+# `redactPII: false` in a config, or `redactPII: enablePIIRedaction = false` as a default.
+_REDACT_OPTION_OFF = re.compile(r"\bredactPII\s*:\s*(?:\w+\s*=\s*)?false\b")
 
 
 def judge_redaction(
@@ -121,11 +52,16 @@ def judge_redaction(
             problems.append(
                 f"{logger_path}: PII_REDACTION_ENABLED = false — redaction switched off"
             )
+        if off := _REDACT_OPTION_OFF.search(logger):
+            line = logger.count("\n", 0, off.start()) + 1
+            problems.append(
+                f"{logger_path} line {line}: `{off.group(0).strip()}` — redaction off by default"
+            )
     if problems:
         return Status.FAIL, "PII-redaction logger not in force: " + "; ".join(problems)
     return Status.PASS, (
         f"{logger_path} imports redactPII from {module} and applies it to every entry; "
-        "PII_REDACTION_ENABLED is not false"
+        "no switch or option turns it off"
     )
 
 

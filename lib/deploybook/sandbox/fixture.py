@@ -29,16 +29,15 @@ Layouts other modules parse (keep in sync with their parsers):
   integer points), and `## Decisions Log` with lines `- **YYYY-MM-DD**: text`. Backlog
   lines look like `- Epic 5: Stories 5.1-5.6 (Behavioral Learning Twin)`. "Epic 4" is
   also mentioned outside the backlog (decisions log), as in real files.
-* `apps/web/src/lib/rate-limiter.ts` (`RATE_LIMITER_FILE`): one block per provider,
-  `export const <PROVIDER>_RATE_LIMIT: RateLimitConfig = {` then one `key: <digits>,`
-  per line (plain integers, no `_` separators) and a closing `}`; parse with
-  `re.finditer(r"export const (\\w+)_RATE_LIMIT\\b[^=]*=\\s*\\{(.*?)\\}", text, re.S)`
-  and `re.findall(r"(\\w+):\\s*(\\d+)", body)`. Values are `RATE_LIMITS`. The guard's
-  switch is the line `export const RATE_LIMIT_ENABLED = true` (`false` when disabled).
-* `apps/web/src/lib/logger.ts` (`LOGGER_FILE`) has
-  `import { redactPII } from './logger-pii-redaction'`, the switch
-  `export const PII_REDACTION_ENABLED = true` and applies `redactPII(entry)`;
-  the redaction itself is `apps/web/src/lib/logger-pii-redaction.ts`.
+* `apps/web/src/lib/rate-limiter.ts` (`RATE_LIMITER_FILE`): Americano's real file (a
+  generic `RateLimiter` class, `searchRateLimiter` 60/min, `autocompleteRateLimiter`
+  120/min, `exportRateLimiter` 10/h) plus one edit: provider limiters of the same shape,
+  `export const geminiRateLimiter = new RateLimiter({ maxRequests, windowMs, keyPrefix })`
+  (`PROVIDER_LIMITERS`; what they let through per quota key is `RATE_LIMITS`).
+* `apps/web/src/lib/logger.ts` (`LOGGER_FILE`) and `logger-pii-redaction.ts`
+  (`PII_REDACTION_FILE`): Americano's real files — the logger imports `redactPII` and
+  applies it unless its `redactPII` option (`redactPII: enablePIIRedaction = true`)
+  defaults to false.
 * `test-results/api-pytest.xml` (pytest's JUnit) and `test-results/web-vitest.xml`
   (vitest's JUnit): all passing, one skipped test in the API suite.
 
@@ -78,6 +77,7 @@ from .fixture_facts import (
     LOGGER_FILE,
     MIGRATIONS_DIR,
     PII_REDACTION_FILE,
+    PROVIDER_LIMITERS,
     RATE_LIMITER_FILE,
     RATE_LIMITS,
     STATUS_FILE,
@@ -124,6 +124,7 @@ __all__ = [
     "PII_REDACTION_FILE",
     "PREVIOUS_RELEASE_AT",
     "RATE_LIMITER_FILE",
+    "PROVIDER_LIMITERS",
     "RATE_LIMITS",
     "RELEASE_COMMIT_AT",
     "RELEASE_TAG_AT",

@@ -22,20 +22,18 @@ IMPLEMENTATION_GUIDE = Path("docs/epic-4-implementation-guide.md")
 EMBEDDING_DIMENSION = 1536
 BRANCH = "main"
 
-# What rate-limiter.ts declares (requests/tokens are per minute unless named per day).
+# The provider limiters the fixture adds to Americano's real rate-limiter.ts (whose own
+# three limiters guard routes, not providers): name -> (maxRequests, windowMs, keyPrefix).
+PROVIDER_LIMITERS: dict[str, tuple[int, int, str]] = {
+    "geminiRateLimiter": (60, 60_000, "gemini"),
+    "geminiDailyRateLimiter": (1500, 86_400_000, "gemini-daily"),
+    "openaiRateLimiter": (500, 60_000, "openai"),
+    "openaiDailyRateLimiter": (10000, 86_400_000, "openai-daily"),
+}
+# What those limiters let through, per provider quota key (tokens are bounded by none).
 RATE_LIMITS: dict[str, dict[str, int]] = {
-    "GEMINI": {
-        "requestsPerMinute": 60,
-        "requestsPerDay": 1500,
-        "tokensPerMinute": 1000000,
-        "burst": 10,
-    },
-    "OPENAI": {
-        "requestsPerMinute": 500,
-        "requestsPerDay": 10000,
-        "tokensPerMinute": 200000,
-        "burst": 50,
-    },
+    "GEMINI": {"requestsPerMinute": 60, "requestsPerDay": 1500},
+    "OPENAI": {"requestsPerMinute": 500, "requestsPerDay": 10000},
 }
 
 # The plan's change inventory for Epic 4: story -> files that must exist at the release tag.

@@ -94,11 +94,11 @@ def _epic5_leak(b: _Builder) -> None:
 
 @_variant("pii-logger-disabled")
 def _pii_logger_disabled(b: _Builder) -> None:
-    """logger.ts keeps the import but switches redaction off."""
+    """logger.ts keeps the import but its redactPII option now defaults to false."""
     b.edit(
         LOGGER_FILE,
-        "export const PII_REDACTION_ENABLED = true",
-        "export const PII_REDACTION_ENABLED = false",
+        "redactPII: enablePIIRedaction = true,",
+        "redactPII: enablePIIRedaction = false,",
     )
     b.commit("chore: disable log redaction while debugging evaluation prompts")
 
@@ -110,15 +110,13 @@ def _missing_redaction_file(b: _Builder) -> None:
     b.commit("refactor: move PII redaction into shared package")
 
 
-@_variant("rate-limit-disabled")
-def _rate_limit_disabled(b: _Builder) -> None:
-    """The rate-limit guard is switched off."""
-    b.edit(
-        RATE_LIMITER_FILE,
-        "export const RATE_LIMIT_ENABLED = true",
-        "export const RATE_LIMIT_ENABLED = false",
-    )
-    b.commit("perf: bypass rate limiter for load testing")
+@_variant("provider-limiters-removed")
+def _provider_limiters_removed(b: _Builder) -> None:
+    """rate-limiter.ts back to upstream's: route limiters only, nothing guards the providers."""
+    text = b.read(RATE_LIMITER_FILE)
+    start = text.index("/**\n * External AI providers")
+    b.write(RATE_LIMITER_FILE, text[:start].rstrip("\n") + "\n")
+    b.commit("refactor: drop provider limiters (quota enforced by the providers)")
 
 
 @_variant("tailwind-animate-dependency")

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from deploybook.checkout import ratelimits, statusfile
 from deploybook.checkout import sources as appsource
-from deploybook.checkout import statusfile
 from deploybook.checkout.junit import judge_suites, read_reports, run_suite
 from deploybook.config import Params
 from deploybook.core.checks import Check, Checks, Status, run_check
@@ -197,12 +197,11 @@ def rate_limits_reviewed(
         text = _at_tag(params, release, where)
         if text is None:
             return Status.FAIL, f"{where} does not exist at {release}: no limits to review"
-        limits = appsource.rate_limits(text)
-        if not limits:
-            return Status.FAIL, f"{where} declares no <PROVIDER>_RATE_LIMIT blocks"
-        quota_status, lines, rows = appsource.judge_quotas(
-            limits, params.preconditions.provider_quotas
-        )
+        found = ratelimits.limiters(text)
+        if not found:
+            return Status.FAIL, f"{where} declares no rate limiters at {release}: nothing to review"
+        result = ratelimits.review(found, params.preconditions.provider_quotas)
+        quota_status, lines, rows = result.status, result.lines, result.rows
         reviewer = " ".join(str(reviewed_by or "").split())
         if reviewer.casefold() in _NOT_A_NAME:
             attestation = Status.FAIL if production else Status.WARN
@@ -214,7 +213,9 @@ def rate_limits_reviewed(
         else:
             attestation, head = Status.PASS, f"reviewed by {reviewer}"
         status = _worst(attestation, quota_status)
-        if quota_status is Status.FAIL and attestation is not Status.FAIL:
+        if result.unguarded and attestation is not Status.FAIL:
+            head = f"no rate limiter guards {', '.join(result.unguarded)} ({head})"
+        elif quota_status is Status.FAIL and attestation is not Status.FAIL:
             head = f"a limit exceeds its provider quota ({head})"
         return status, "\n".join([head, f"limits in {where}@{release}:", *lines]), rows
 
@@ -339,7 +340,9 @@ def checklist(params: Params, release: str) -> Checks:
 
     def guard_probe() -> tuple[Status, str]:
         text = _at_tag(params, release, checkout.rate_limiter)
-        return appsource.judge_guard(text, f"{checkout.rate_limiter}@{release}")
+        where = f"{checkout.rate_limiter}@{release}"
+        switch = appsource.switch(text, "RATE_LIMIT_ENABLED") if text is not None else None
+        return ratelimits.judge_guard(text, where, switch)
 
     def redaction_probe() -> tuple[Status, str]:
         logger = _at_tag(params, release, checkout.logger)
