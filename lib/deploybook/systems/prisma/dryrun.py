@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -23,17 +24,26 @@ from deploybook.core.checks import Check, Checks, Status
 from deploybook.core.secrets import scrub
 from deploybook.errors import DatabaseError
 from deploybook.systems.postgres import db, fingerprint
+from deploybook.systems.prisma import migrated
+from deploybook.systems.prisma.diagnosis import (
+    UnitResult,
+    classify,
+    drift_check,
+    evidence,
+    tables_created,
+)
+from deploybook.systems.prisma.migrated import MigratedState
 from deploybook.systems.prisma.migrations import SECTION, LocalMigration
+from deploybook.systems.prisma.schema import read_schema
 from deploybook.systems.prisma.sqltext import (
     Statement,
-    added_enum_values,
     created_extensions,
-    creates,
-    missing_object,
     non_transactional,
     split_sql,
     touched_tables,
 )
+
+__all__ = ["DryRunReport", "MigratedState", "UnitResult", "dry_run"]
 
 _LOCKS = """
     SELECT CASE WHEN n.nspname = 'public' THEN c.relname
@@ -53,24 +63,6 @@ _HINTS = {
 
 
 @dataclass
-class UnitResult:
-    """The verdict for one migration or raw SQL file."""
-
-    name: str
-    kind: str
-    status: Status = Status.PASS
-    duration_s: float = 0.0
-    statements: int = 0
-    error: dict[str, Any] | None = None
-    skipped: list[dict[str, Any]] = field(default_factory=list)
-    locks: list[tuple[str, str]] = field(default_factory=list)
-    tables: list[str] = field(default_factory=list)
-    blocked_by: str | None = None
-    ordering_after: str | None = None
-    note: str = ""
-
-
-@dataclass
 class DryRunReport:
     results: list[UnitResult]
     checks: Checks
@@ -78,6 +70,7 @@ class DryRunReport:
     fingerprint_after: str
     row_counts_before: dict[str, int]
     row_counts_after: dict[str, int]
+    migrated: MigratedState | None = None
 
     @property
     def harmless(self) -> bool:
@@ -145,6 +138,7 @@ def _run_unit(
         else:
             runnable.append((i, stmt))
     missing_ext = [e for s in stmts for e in created_extensions(s) if e not in available]
+    res.missing_extensions = []
     tables: set[str] = set()
     try:
         with conn.transaction():  # a SAVEPOINT inside the dry run's transaction
@@ -154,6 +148,7 @@ def _run_unit(
                 except psycopg.Error as exc:
                     res.error = _error_info(exc, stmt, i)
                     if missing_ext and exc.sqlstate in {"0A000", "58P01", "42704"}:
+                        res.missing_extensions = missing_ext
                         res.error["hint"] = (
                             f"extension(s) {', '.join(missing_ext)} not available "
                             "on this server (pg_available_extensions)"
@@ -168,93 +163,26 @@ def _run_unit(
     res.tables = sorted(tables)
 
 
-def _classify(
-    units: list[LocalMigration], stmts: list[list[Statement]], results: list[UnitResult]
+def _retry(
+    conn: psycopg.Connection, stmts: list[Statement], res: UnitResult, server_num: int
 ) -> None:
-    """Separate root causes from knock-ons, and name ordering errors."""
-    for idx, res in enumerate(results):
-        err = res.error
-        if err and err["sqlstate"] == "55P04":  # unsafe use of a new enum value
-            value = err["message"].split('"')[1] if '"' in err["message"] else ""
-            own = any(value in added_enum_values(s) for s in stmts[idx])
-            if not own:
-                res.status = Status.WARN
-                res.note = (
-                    "uses an enum value added by an earlier migration: works when each "
-                    "migration commits on its own, cannot be proven in one transaction"
-                )
-                continue
-        if err:
-            res.status = Status.FAIL
-            missing = missing_object(err["sqlstate"], err["message"])
-            if missing:
-                name, rel = missing
-                for j in range(idx):
-                    prior = results[j]
-                    skipped_creates = any(
-                        creates(stmts[j][s["statement_index"] - 1], name, rel)
-                        for s in prior.skipped
-                    )
-                    if (prior.error or skipped_creates) and any(
-                        creates(s, name, rel) for s in stmts[j]
-                    ):
-                        res.blocked_by, res.status = prior.name, Status.WARN
-                        res.note = f"blocked by {prior.name}, which failed before creating {name!r}"
-                        break
-                if not res.blocked_by:
-                    for j in range(idx + 1, len(units)):
-                        if any(creates(s, name, rel) for s in stmts[j]):
-                            res.ordering_after = units[j].name
-                            res.note = (
-                                f"ordering error: needs {name!r}, which {units[j].name} creates "
-                                "but is ordered after it"
-                            )
-                            break
-        if res.skipped:
-            only = len(stmts[idx]) == 1
-            reasons = "; ".join(f"line {s['line']}: {s['reason']}" for s in res.skipped)
-            control = all(s["reason"].startswith("transaction control") for s in res.skipped)
-            if control and not err:
-                res.status = Status.WARN
-                res.note = (
-                    f"not run: {reasons}. Prisma would run it, committing part of the "
-                    "migration on its own; the dry run cannot prove the rest"
-                )
-            elif only and not err:
-                res.status = Status.WARN
-                res.note = (
-                    f"not run: {reasons}. Prisma runs a one-statement migration outside a "
-                    "transaction, so deploy can apply it; the dry run cannot prove it"
-                )
-            else:
-                res.status = Status.FAIL
-                res.note = ((res.note + "; ") if res.note else "") + (
-                    f"not run: {reasons}. With other statements in the file, Prisma runs it in one "
-                    "implicit transaction and PostgreSQL refuses it: move it to its own migration"
-                )
-
-
-def _evidence(res: UnitResult) -> str:
-    parts = []
-    if res.note:
-        parts.append(res.note)
-    if res.error:
-        e = res.error
-        parts.append(
-            f"SQLSTATE {e['sqlstate']} at statement {e['statement_index']} (line {e['line']}"
-            + (f", position {e['position']}" if e["position"] else "")
-            + f"): {e['message']}"
-        )
-        if e.get("hint"):
-            parts.append(f"hint: {e['hint']}")
-        parts.append(f"statement: {e['statement'][:200]}")
-    elif not res.skipped and res.status is Status.PASS:
-        parts.append(f"ok: {res.statements} statement(s) in {res.duration_s:.2f}s")
-    if res.locks:
-        parts.append("locks: " + ", ".join(f"{rel} {mode}" for rel, mode in res.locks))
-    if res.tables:
-        parts.append("tables: " + ", ".join(res.tables))
-    return "\n".join(parts)
+    """Run a failed unit once more, after all the others, in its own savepoint: success
+    means it only failed for its place in the order."""
+    res.retried = True
+    probe = UnitResult(res.name, res.kind)
+    try:
+        with conn.transaction():
+            for i, stmt in enumerate(stmts):
+                if non_transactional(stmt, server_num):
+                    continue
+                try:
+                    conn.execute(stmt.sql.encode())
+                except psycopg.Error as exc:
+                    probe.error = _error_info(exc, stmt, i)
+                    raise
+    except psycopg.Error:
+        pass
+    res.retry_error = probe.error
 
 
 def _measure(conn: psycopg.Connection) -> tuple[dict, dict[str, int], dict[str, int | None]]:
@@ -275,10 +203,18 @@ def dry_run(
     statement_timeout: str | int = "60s",
     progress: Callable[[str], None] | None = None,
     section: str = SECTION,
+    schema: Path | None = None,
+    history: Sequence[LocalMigration] | None = None,
 ) -> DryRunReport:
     """Apply ``pending`` then ``raw_sql`` in one rolled-back transaction; report each
-    (ok / error with SQLSTATE, statement, line / skipped with reason, locks, tables) and
-    prove by fingerprint and row counts that the database is unchanged."""
+    (ok / error with SQLSTATE, statement, line / skipped with reason, locks, tables), retry
+    each failure once after all the others (ordering errors), record the migrated state
+    (extensions, vector columns) before rolling back, and prove by fingerprint and row
+    counts that the database is unchanged.
+
+    ``schema`` (default: schema.prisma beside the migrations folder) and ``history`` (default:
+    every migration.sql and loose .sql in that folder) tell missing tables that no migration
+    creates (schema drift) from those a pending one should have created."""
     units = [*pending, *raw_sql]
     say = (lambda m: progress(scrub(m))) if progress else (lambda m: None)
     probe = db.connect(url, autocommit=True, application_name="deploybook dry run probe")
@@ -304,11 +240,20 @@ def dry_run(
                 "set_config('statement_timeout', %s, true)",
                 (str(lock_timeout), str(statement_timeout)),
             )
+            ext_before = db.extensions(conn)
             for unit, unit_stmts, res in zip(units, stmts, results, strict=True):
                 say(f"dry run: {unit.name}")
                 t0 = time.perf_counter()
                 _run_unit(conn, unit, unit_stmts, res, server_num, available)
                 res.duration_s = round(time.perf_counter() - t0, 3)
+            say("dry run: recording the migrated state (extensions, vector columns)")
+            state = migrated.capture(
+                conn, ext_before, counts_before, [r.name for r in results if r.error]
+            )
+            for unit_stmts, res in zip(stmts, results, strict=True):
+                if res.error and not res.missing_extensions:
+                    say(f"dry run: retrying {res.name} after all the others")
+                    _retry(conn, unit_stmts, res, server_num)
         conn.close()  # the rolled-back transaction is gone; measure from outside it
         say("fingerprinting the schema and counting rows (after)")
         cat_after, counts_after, seq_after = _measure(probe)
@@ -317,7 +262,12 @@ def dry_run(
     finally:
         conn.close()
         probe.close()
-    _classify(units, stmts, results)
+    folder = _folder(units)
+    prisma_schema = read_schema(schema or (folder.parent / "schema.prisma" if folder else None))
+    created = tables_created(
+        split_sql(p.read_text(errors="replace")) for p in _history(history, folder)
+    )
+    classify(units, stmts, results, prisma_schema, created)
     for unit, res in zip(units, results, strict=True):
         if not unit.sql_path.is_file():
             res.status, res.note = Status.FAIL, f"{unit.sql_path} is missing: nothing to run"
@@ -331,21 +281,17 @@ def dry_run(
             f"dry run: {r.name}" + (" (raw SQL)" if r.kind == "raw_sql" else ""),
             section,
             r.status,
-            _evidence(r),
+            evidence(r),
             duration_s=r.duration_s,
-            data={
-                "error": r.error,
-                "skipped": r.skipped,
-                "locks": r.locks,
-                "tables": r.tables,
-                "blocked_by": r.blocked_by,
-                "ordering_after": r.ordering_after,
-            },
+            data=r.data(),
         )
         for r in results
     )
     if not units:
         checks.append(Check("dry run", section, Status.PASS, "no pending migrations or raw SQL"))
+    if drift := drift_check(prisma_schema, created | tables_created(stmts), section):
+        checks.append(drift)
+    checks.append(state.check(section))
     changes = fingerprint.catalog_diff(cat_before, cat_after) + [
         f"rows {d}" for d in fingerprint.count_diff(counts_before, counts_after)
     ]
@@ -373,4 +319,18 @@ def dry_run(
                 critical=False,
             )
         )
-    return DryRunReport(results, checks, fp_before, fp_after, counts_before, counts_after)
+    return DryRunReport(results, checks, fp_before, fp_after, counts_before, counts_after, state)
+
+
+def _folder(units: Sequence[LocalMigration]) -> Path | None:
+    """The migrations folder the units come from (a migration's parent, a raw file's)."""
+    return units[0].path.parent if units else None
+
+
+def _history(history: Sequence[LocalMigration] | None, folder: Path | None) -> list[Path]:
+    """SQL files of the whole history: ``history``'s, else every one in ``folder``."""
+    if history is not None:
+        return [u.sql_path for u in history if u.sql_path.is_file()]
+    if folder is None or not folder.is_dir():
+        return []
+    return sorted([*folder.glob("*/migration.sql"), *folder.glob("*.sql")])

@@ -255,3 +255,49 @@ def missing_object(sqlstate: str | None, message: str) -> tuple[str, str | None]
     if m:
         return m[1].split(".")[-1], None
     return None
+
+
+# -- what a statement provides to later ones (tables, column changes) -------------------
+_NAME = r'(?:"[^"]+"|\w+)'
+_CREATE_TABLE = re.compile(rf"^CREATE {_MODS}TABLE (?:IF NOT EXISTS )?({_QUAL}{_NAME})", re.I)
+_RENAME_TABLE = re.compile(
+    rf"^ALTER TABLE (?:IF EXISTS )?(?:ONLY )?{_QUAL}{_NAME} RENAME TO ({_NAME})", re.I
+)
+_ALTER_TABLE = re.compile(rf"^ALTER TABLE (?:IF EXISTS )?(?:ONLY )?({_QUAL}{_NAME}) (.*)$", re.I)
+_COLUMN_ACTION = re.compile(
+    rf"\b(?:ALTER (?:COLUMN )?|ADD (?:COLUMN )?(?:IF NOT EXISTS )?|RENAME (?:COLUMN )?{_NAME} TO )"
+    rf"({_NAME})",
+    re.I,
+)
+_NOT_COLUMNS = {"constraint", "primary", "foreign", "unique", "check", "exclude", "column"}
+
+
+def bare_name(name: str) -> str:
+    """An identifier as PostgreSQL stores it: schema dropped, quotes removed, else folded."""
+    last = re.findall(_NAME, name)[-1] if re.findall(_NAME, name) else name
+    return last[1:-1] if last.startswith('"') else last.lower()
+
+
+def created_tables(stmt: Statement) -> set[str]:
+    """Tables a statement creates (CREATE TABLE, ALTER TABLE ... RENAME TO)."""
+    out = set()
+    if m := _CREATE_TABLE.search(stmt.code):
+        out.add(bare_name(m[1]))
+    if m := _RENAME_TABLE.search(stmt.code):
+        out.add(bare_name(m[1]))
+    return out
+
+
+def changed_columns(stmt: Statement) -> set[tuple[str, str]]:
+    """(table, column) pairs an ALTER TABLE adds, alters (type, default, ...) or renames to."""
+    m = _ALTER_TABLE.search(stmt.code)
+    if not m:
+        return set()
+    table = bare_name(m[1])
+    cols = {bare_name(c[1]) for c in _COLUMN_ACTION.finditer(m[2])}
+    return {(table, c) for c in cols if c.lower() not in _NOT_COLUMNS}
+
+
+def identifiers(stmt: Statement) -> set[str]:
+    """Every identifier-like word a statement names (quoted ones as written, bare folded)."""
+    return {bare_name(t) for t in re.findall(_NAME, stmt.code)}
