@@ -65,7 +65,7 @@ from deploybook.ops import cli
 from deploybook.ops.runner import RunResult, run_runbook
 from deploybook.runbooks.migration_dry_run import cells as mc
 from deploybook.runbooks.rollout import cells as rollout
-from deploybook.runbooks.smoke import cells as smoke
+from deploybook.runbooks.smoke import suite as smoke
 from deploybook.sandbox import fixture, stack
 from deploybook.sandbox.postgres import PgCluster
 from deploybook.session.environment import load_environment_params
