@@ -392,7 +392,7 @@ def test_dry_run_reports_a_folder_without_migration_sql(tmp_path: Path, pg_db: s
 
 
 # -- lint ------------------------------------------------------------------------------
-def test_lint_reports_squawk_findings_as_warnings(
+def test_lint_groups_by_rule_serious_first_and_never_blocks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     local = read_migrations(
@@ -401,14 +401,38 @@ def test_lint_reports_squawk_findings_as_warnings(
             {
                 "20250903120000_init": INIT,
                 "20251001000000_required": "ALTER TABLE concepts ADD COLUMN slug text NOT NULL;",
+                "20251002000000_index_big": "-- CreateIndex\n"
+                'CREATE INDEX "concepts_name_idx" ON "concepts"("name");',
+                "20251003000000_index_empty": "SELECT 1;\n"
+                'CREATE INDEX "content_chunks_concept_idx" ON "content_chunks"("concept_id");',
             },
         )
     )
-    checks = lint(local.migrations)
-    required = check(checks, "lint: 20251001000000_required")
-    assert required.status is Status.WARN and not required.critical
-    assert "adding-required-field" in required.evidence
-    assert checks.ok  # lint never blocks a gate
+    rows = {"concepts": 10, "content_chunks": 0}
+    checks = lint(local.migrations[1:], row_counts=rows)
+    assert checks.ok and all(not c.critical for c in checks)  # lint never blocks a gate
+    names = [c.name for c in checks]
+    assert names[0] == "squawk lint"
+    # serious rules first: the non-concurrent index on a table with rows, the required field
+    index = check(checks, "lint: require-concurrent-index-creation")
+    assert names.index(index.name) < names.index("lint: require-lock-timeout")
+    assert "SERIOUS" in index.evidence and "20251002000000_index_big line 2" in index.evidence
+    assert "concepts: 10 rows" in index.evidence and "content_chunks: 0 rows" in index.evidence
+    assert "! 20251003000000_index_empty" not in index.evidence  # an empty table: not serious
+    assert "×2 in 2 file(s)" in index.evidence
+    required = check(checks, "lint: adding-required-field")
+    assert required.status is Status.WARN and "20251001000000_required: line 1" in required.evidence
+    summary = checks[0]
+    assert (
+        "require-concurrent-index-creation in 20251002000000_index_big line 2" in summary.evidence
+    )
+    # one check per rule, not per file; timeout rules stand (apply sets no lock_timeout)
+    assert not [n for n in names if "20251001000000_required" in n]
+    lock = check(checks, "lint: require-lock-timeout")
+    assert "sets no lock_timeout" in lock.evidence and "×3 in 3 file(s)" in lock.evidence
+    quiet = lint(local.migrations[1:], row_counts=rows, applier_settings={"lock_timeout": "5s"})
+    assert "lint: require-lock-timeout" not in [c.name for c in quiet]
+    assert "require-lock-timeout (deploybook's apply sets lock_timeout = 5s)" in quiet[0].evidence
     monkeypatch.setattr(sqllint, "squawk_path", lambda: None)
     skipped = lint(local.migrations)
     assert [x.status for x in skipped] == [Status.SKIP] and "pip install squawk-cli" in skipped[
@@ -424,3 +448,112 @@ SELECT 1"""
     stmts = split_sql(script)
     assert [s.code.split()[0] for s in stmts] == ["CREATE", "INSERT", "SELECT"]
     assert stmts[0].line == 2 and stmts[1].line == 3 and stmts[2].line == 4
+
+
+# -- diagnosis on the fixture's variants (real-shaped Americano migrations) -------------
+@pytest.fixture
+def variant_dry_run(tmp_path: Path, pg_db: str):
+    """Dry run of a fixture variant's pending migrations on a database at v1.3.0."""
+    from deploybook.sandbox import fixture
+    from deploybook.sandbox.fixture_facts import MIGRATIONS_DIR
+
+    def run(variant: str):
+        checkout = tmp_path / variant
+        fixture.create_checkout(checkout, variant=variant)
+        local = read_migrations(checkout / MIGRATIONS_DIR)
+        released = [m for m in local.migrations if m.name < "20251014"]
+        apply_pending(pg_db, released)
+        pending = migration_status(local, pg_db).pending
+        report = dry_run(pg_db, pending)
+        assert report.harmless
+        return report, {c.name.removeprefix("dry run: "): c for c in report.checks}
+
+    return run
+
+
+def test_ordering_error_found_by_retry_names_the_migration_to_come_first(variant_dry_run) -> None:
+    report, c = variant_dry_run("later-fix-ordering")
+    index = c["20251028101000_lecture_summary_embedding_index"]
+    assert index.status is Status.FAIL and index.critical
+    assert index.data["retried"] and index.data["retry_error"] is None
+    assert index.data["ordering_after"] == "20251028102000_lecture_summary_embedding_dimensions"
+    assert "ordering error" in index.evidence and "succeeds when retried" in index.evidence
+    assert "statement 1 (line 2)" in index.evidence
+    assert c["20251028102000_lecture_summary_embedding_dimensions"].status is Status.PASS
+    dims = migrated_vectors(report)
+    assert dims["lectures.summary_embedding"] == 1536  # the in-order state, fix applied
+
+
+def migrated_vectors(report) -> dict[str, int | None]:
+    return {f"{v.table}.{v.column}": v.dim for v in report.migrated.vector_columns}
+
+
+def test_schema_drift_is_one_root_cause_with_knock_ons(variant_dry_run) -> None:
+    report, c = variant_dry_run("schema-drift")
+    names = [
+        "20251028100000_study_session_missions",
+        "20251028101000_study_session_indexes",
+        "20251028102000_validation_response_sessions",
+    ]
+    root, *knock_ons = (c[n] for n in names)
+    assert root.status is Status.FAIL and 'relation "study_sessions"' in root.evidence
+    assert "schema drift" in root.evidence and "model StudySession" in root.evidence
+    assert "prisma migrate diff --from-migrations" in root.evidence
+    assert "migrate resolve --applied" in root.evidence
+    assert root.data["knock_ons"] == names[1:]
+    for k in knock_ons:
+        assert k.status is Status.WARN and k.data["blocked_by"] == names[0]
+        assert "knock-on" in k.evidence and "does not exist" in k.evidence
+    failed = [x.name for x in report.checks if x.status is Status.FAIL]
+    assert failed == [f"dry run: {names[0]}"]
+    drift = c["schema.prisma vs migrations"]
+    assert drift.status is Status.WARN and "StudySession → study_sessions" in drift.evidence
+
+
+def test_missing_extension_is_the_root_cause_and_its_users_knock_ons(variant_dry_run) -> None:
+    report, c = variant_dry_run("missing-extension")
+    root = c["20251028100000_study_groups"]
+    assert root.status is Status.FAIL and "uuid-ossp" in root.evidence
+    assert "not available on this server" in root.evidence and "line 2" in root.evidence
+    members = c["20251028101000_study_group_members"]
+    tokens = c["20251028102000_mission_share_tokens"]
+    assert members.status is Status.WARN and members.data["blocked_by"] == root.name.removeprefix(
+        "dry run: "
+    )
+    assert tokens.status is Status.WARN and "uuid-ossp" in tokens.evidence
+    assert "uuid_generate_v4" in tokens.evidence
+    assert root.data["knock_ons"] == [
+        "20251028101000_study_group_members",
+        "20251028102000_mission_share_tokens",
+    ]
+    assert "uuid-ossp" not in report.migrated.extensions
+
+
+def test_wrong_dimension_shows_on_the_migrated_state(variant_dry_run) -> None:
+    from deploybook.systems.prisma.migrated import vector_checks
+
+    report, c = variant_dry_run("embedding-dimension-change")
+    assert c["20251028100000_gemini_chunk_embeddings"].status is Status.PASS
+    assert migrated_vectors(report)["content_chunks.embedding_gemini"] == 768
+    checks = {x.name: x for x in vector_checks(report.migrated, 1536, "7")}
+    dims = checks["vector dimensions = 1536"]
+    assert dims.status is Status.FAIL
+    assert "content_chunks.embedding_gemini is vector(768)" in dims.evidence
+    assert checks["pgvector installed"].status is Status.PASS
+
+
+def test_pgvector_created_by_a_pending_migration_passes(tmp_path: Path, pg_db: str) -> None:
+    from deploybook.systems.prisma.migrated import vector_checks
+
+    run_sql(pg_db, "DROP EXTENSION vector")
+    folder = write(
+        tmp_path, {"20250903120000_init": 'CREATE EXTENSION IF NOT EXISTS "vector";\n' + INIT}
+    )
+    report = dry_run(pg_db, read_migrations(folder).migrations)
+    assert report.harmless and "vector" not in db.extensions(pg_db)
+    checks = {x.name: x for x in vector_checks(report.migrated, 1536, "7")}
+    assert checks["pgvector installed"].status is Status.PASS
+    assert "created by a pending migration" in checks["pgvector installed"].evidence
+    assert checks["vector dimensions = 1536"].status is Status.PASS
+    state = next(x for x in report.checks if x.name == "dry run: migrated state")
+    assert "created by the migrations: vector" in state.evidence

@@ -163,6 +163,73 @@ def _bad_migrations(b: _Builder) -> None:
     b.commit("chore(db): merge migrations from feature branches")
 
 
+_SCHEMA = MIGRATIONS_DIR.parent / "schema.prisma"
+
+
+@_variant("later-fix-ordering")
+def _later_fix_ordering(b: _Builder) -> None:
+    """An HNSW index migration ordered before the one that gives its column dimensions."""
+    b.copy_layer(DATA_DIR / "variants" / "later-fix-ordering")
+    b.edit(
+        _SCHEMA,
+        '  uploadedAt       DateTime            @default(now()) @map("uploaded_at")\n',
+        '  uploadedAt       DateTime            @default(now()) @map("uploaded_at")\n'
+        '  summaryEmbedding Unsupported("vector(1536)")? @map("summary_embedding")\n',
+    )
+    b.commit("feat(4.6): lecture summary embeddings for related lectures")
+
+
+@_variant("schema-drift")
+def _schema_drift(b: _Builder) -> None:
+    """study_sessions in schema.prisma (made by `prisma db push`), no migration creates it."""
+    b.copy_layer(DATA_DIR / "variants" / "schema-drift")
+    b.edit(
+        _SCHEMA,
+        "  predictions UnderstandingPrediction[]\n",
+        "  predictions UnderstandingPrediction[]\n  studySessions StudySession[]\n",
+    )
+    text = b.read(_SCHEMA)
+    b.write(
+        _SCHEMA,
+        text
+        + """
+model StudySession {
+  id        String    @id @default(cuid())
+  userId    String    @map("user_id")
+  missionId String?   @map("mission_id")
+  startedAt DateTime  @default(now()) @map("started_at")
+  endedAt   DateTime? @map("ended_at")
+  user      User      @relation(fields: [userId], references: [id], onDelete: Cascade)
+
+  @@index([userId, startedAt])
+  @@map("study_sessions")
+}
+""",
+    )
+    b.commit("feat: study sessions linked to missions and validation responses")
+
+
+@_variant("missing-extension")
+def _missing_extension(b: _Builder) -> None:
+    """A migration needs the uuid-ossp extension, which the database server does not have."""
+    b.copy_layer(DATA_DIR / "variants" / "missing-extension")
+    b.edit(_SCHEMA, "extensions = [vector]", 'extensions = [vector, uuid_ossp(map: "uuid-ossp")]')
+    b.commit("feat: study groups with shareable mission links")
+
+
+@_variant("embedding-dimension-change")
+def _embedding_dimension_change(b: _Builder) -> None:
+    """A pending migration adds a 768-dimension embedding column (the plan says 1536)."""
+    b.copy_layer(DATA_DIR / "variants" / "embedding-dimension-change")
+    b.edit(
+        _SCHEMA,
+        '  embedding  Unsupported("vector(1536)")?\n  chunkIndex',
+        '  embedding  Unsupported("vector(1536)")?\n'
+        '  embeddingGemini Unsupported("vector(768)")? @map("embedding_gemini")\n  chunkIndex',
+    )
+    b.commit("feat: Gemini text-embedding-004 vectors for content chunks")
+
+
 def variant_descriptions() -> dict[str, str]:
     """Variant name -> what it breaks (first docstring line), for CLIs and reports."""
     return {

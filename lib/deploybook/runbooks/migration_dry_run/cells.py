@@ -33,8 +33,10 @@ from deploybook.systems.postgres import restore as pg_restore_mod
 from deploybook.systems.postgres import snapshot as pg_snapshot
 from deploybook.systems.postgres.restore import drop_scratch
 from deploybook.systems.postgres.snapshot import Snapshot
-from deploybook.systems.prisma import dryrun, migrations
+from deploybook.systems.prisma import dryrun, migrated, migrations
 from deploybook.systems.prisma import lint as sqllint
+from deploybook.systems.prisma import schema as prisma_schema
+from deploybook.systems.prisma.migrated import MigratedState
 
 __all__ = [
     "dry_run",
@@ -306,6 +308,8 @@ def dry_run(
                 progress=tick,
                 lock_timeout=spec.lock_timeout,
                 statement_timeout=spec.statement_timeout,
+                schema=prisma_schema.schema_path(local.folder),
+                history=[*local.migrations, *raw],
             )
         checks.extend(report.checks)
     except DeploybookError as exc:
@@ -317,12 +321,26 @@ def dry_run(
     return run.record(checks)
 
 
+def _migrated_state(run: Runbook) -> MigratedState | None:
+    """The state the dry run above recorded before its rollback (None: no dry run)."""
+    found = next((c for c in reversed(run.checks) if c.name == migrated.CHECK_NAME), None)
+    return MigratedState.from_data(found.data) if found is not None else None
+
+
 def vector_dimensions(run: Runbook) -> Checks:
-    """Every vector column has ``epic.embedding_dimension``; every vector index can hold it."""
+    """pgvector installed, every vector column ``epic.embedding_dimension``, every index able
+    to hold it — judged on the state the pending migrations leave (recorded by the dry run
+    before its rollback); on the database as it is only when there was no dry run."""
+    dim = run.params.epic.embedding_dimension
+    state = _migrated_state(run)
+    if state is not None:
+        return run.record(migrated.vector_checks(state, dim, SECTION))
     try:
-        checks = db.vector_checks(run.database_url(), run.params.epic.embedding_dimension, SECTION)
+        checks = db.vector_checks(run.database_url(), dim, SECTION)
     except DeploybookError as exc:
         return run.record(_failed("vector dimensions", exc))
+    for c in checks:
+        c.evidence = f"on the database as it is (no dry run above): {c.evidence}"
     return run.record(checks)
 
 
@@ -337,6 +355,8 @@ def lint(run: Runbook) -> Checks:
             *local.raw(run.params.database.raw_sql),
         ]
         _, version = db.server_version(url)
+        state = _migrated_state(run)
+        rows = state.row_counts if state is not None else db.row_counts(url)
     except DeploybookError as exc:
         return run.record(Check("squawk lint", SECTION, Status.WARN, f"not linted: {exc}", False))
-    return run.record(sqllint.lint(units, pg_version=version, section=SECTION))
+    return run.record(sqllint.lint(units, pg_version=version, section=SECTION, row_counts=rows))

@@ -225,23 +225,23 @@ def _diagnose(
         return
     key = (missing[0], missing[1])
     root = roots.get(key)
+    kind = {"42P01": "relation", "42704": "type", "42883": "function"}.get(err["sqlstate"])
+    what = (
+        f'column "{missing[0]}" of relation "{missing[1]}"'
+        if missing[1]
+        else f'{kind or "object"} "{missing[0]}"'
+    )
     if root is None:
         roots[key] = res
         table = missing[0] if err["sqlstate"] == "42P01" else missing[1]
         res.drift = _drift(schema, bare_name(table), created) if table else None
-        kind = {"42P01": "relation", "42704": "type", "42883": "function"}.get(err["sqlstate"])
-        what = (
-            f'column "{missing[0]}" of relation "{missing[1]}"'
-            if missing[1]
-            else f'{kind or "object"} "{missing[0]}"'
-        )
         res.note = f"root cause: {what} does not exist and no pending migration creates it"
         if res.drift:
             res.note += "; " + _drift_note(res.drift, res.name)
         return
     res.status, res.blocked_by = Status.WARN, root.name
     res.note = (
-        f"knock-on of the root cause in {root.name}: the same missing {missing[0]!r} "
+        f"knock-on of the root cause in {root.name}: the same {what} does not exist "
         "(reported there once)"
     )
     root.knock_ons.append(res.name)
