@@ -201,3 +201,30 @@ def test_scratch_name_is_a_valid_identifier_matching_the_default_pattern() -> No
     assert len(name) <= 63
     long = mc.scratch_name("x" * 80, "20251101T120000123456Z")
     assert len(long) == 63
+
+
+def test_vector_check_and_lint_read_the_migrated_state(
+    make_run: Callable[..., Runbook], tmp_path: Path
+) -> None:
+    checkout = tmp_path / "checkout"
+    fixture.create_checkout(checkout, variant="embedding-dimension-change")
+    run = make_run(checkout=checkout)
+    assert _by_name(mc.vector_dimensions(run))["vector dimensions = 1536"].status is Status.PASS
+    dry = _by_name(mc.dry_run(run, target="live", progress=False))
+    assert dry["dry run: 20251028100000_gemini_chunk_embeddings"].status is Status.PASS
+    assert "embedding_gemini=vector(768)" in dry["dry run: migrated state"].evidence
+    vectors = _by_name(mc.vector_dimensions(run))
+    dims = vectors["vector dimensions = 1536"]
+    assert dims.status is Status.FAIL and dims.critical
+    assert "after the pending migrations (dry run)" in dims.evidence
+    assert "content_chunks.embedding_gemini is vector(768)" in dims.evidence
+    assert vectors["pgvector installed"].status is Status.PASS
+    lint = mc.lint(run)
+    assert lint.ok and lint[0].name == "squawk lint"
+    names = [c.name for c in lint]
+    assert len(names) == len(set(names)) and not [n for n in names if "20251028" in n]
+    index = _by_name(lint)["lint: require-concurrent-index-creation"]
+    assert "20251028100000_gemini_chunk_embeddings" in index.evidence
+    rows = db.row_counts(_url())["content_chunks"]
+    assert f"content_chunks: {rows:,} rows" in index.evidence
+    assert ("SERIOUS" in index.evidence) is (rows > 0)
