@@ -85,3 +85,43 @@ def test_the_patterns_catch_what_they_are_for() -> None:
     assert not SANDBOX_KIND.search('kind: Literal["sandbox", "staging", "production"]')
     own = (LIB / ENVIRONMENT).read_text(encoding="utf-8")
     assert SANDBOX_IMPORT.search(own) and SANDBOX_KIND.search(own)
+
+
+# --- Size and shape: every module readable at a sitting, no lazy re-export hiding a cycle ---
+
+MAX_LINES = 400
+
+
+def _modules() -> list[Path]:
+    """The library's own modules (not the fixture checkout's files under sandbox/fixture/)."""
+    return [p for p in sorted(LIB.rglob("*.py")) if "fixture" not in p.relative_to(LIB).parts]
+
+
+def test_no_module_is_longer_than_a_sitting() -> None:
+    long = [
+        f"lib/deploybook/{p.relative_to(LIB).as_posix()}: {n} lines"
+        for p in _modules()
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    ]
+    assert not long, f"split along a concern (over {MAX_LINES} lines):\n" + "\n".join(long)
+
+
+def test_no_lazy_re_exports() -> None:
+    lazy = re.compile(r"\bimport_module\s*\(|^def __getattr__\s*\(", re.MULTILINE)
+    found = [
+        f"lib/deploybook/{p.relative_to(LIB).as_posix()}"
+        for p in _modules()
+        if lazy.search(p.read_text(encoding="utf-8"))
+    ]
+    assert not found, "import explicitly instead of re-exporting lazily:\n" + "\n".join(found)
+
+
+def test_every_runbook_has_one_package_and_a_notebook_with_its_source() -> None:
+    from deploybook.runbooks import REGISTRY
+
+    root = LIB.parents[1]
+    for name, info in REGISTRY.items():
+        assert (LIB / "runbooks" / info.package / "__init__.py").is_file(), name
+        assert (root / "runbooks" / info.notebook).is_file(), name
+        assert (root / "runbooks" / f"{name}.py").is_file(), name
+    assert sorted(p.stem for p in (root / "runbooks").glob("*.ipynb")) == sorted(REGISTRY)
