@@ -228,7 +228,6 @@ def vector_indexes(target: str | Conn) -> list[VectorIndex]:
 
 def vector_checks(target: str | Conn, expected_dim: int = 1536, section: str = "7") -> Checks:
     """pgvector facts as checks: each column has ``expected_dim``, each index can hold it."""
-    checks = Checks()
     with using(target) as conn:
         if "vector" not in extensions(conn):
             return Checks(
@@ -242,20 +241,29 @@ def vector_checks(target: str | Conn, expected_dim: int = 1536, section: str = "
                 ]
             )
         cols, idxs = vector_columns(conn), vector_indexes(conn)
+    return judge_vectors(cols, idxs, expected_dim, section)
+
+
+def judge_vectors(
+    cols: list[VectorColumn],
+    idxs: list[VectorIndex],
+    expected_dim: int,
+    section: str,
+    where: str = "",
+) -> Checks:
+    """Every vector column ``expected_dim`` and every index method able to hold it (pure:
+    the columns may come from the live database or from a dry run's migrated state)."""
+    at = f" {where}" if where else ""
     bad = [c for c in cols if c.dim != expected_dim]
     listing = ", ".join(f"{c.table}.{c.column}=vector({c.dim or ''})" for c in cols) or "none"
+    wrong = ", ".join(f"{c.table}.{c.column} is vector({c.dim})" for c in bad)
+    checks = Checks()
     checks.append(
         Check(
             f"vector dimensions = {expected_dim}",
             section,
             Status.FAIL if bad else (Status.PASS if cols else Status.WARN),
-            (
-                "wrong dimension: "
-                + ", ".join(f"{c.table}.{c.column} is vector({c.dim})" for c in bad)
-                + "; "
-                if bad
-                else ""
-            )
+            (f"wrong dimension{at}: {wrong}; " if bad else (f"{where}: " if where else ""))
             + f"columns: {listing}",
             data=[c._asdict() for c in cols],
         )
@@ -275,7 +283,7 @@ def vector_checks(target: str | Conn, expected_dim: int = 1536, section: str = "
                 f"{VECTOR_INDEX_MAX_DIM[i.method]} dimensions (column is vector({i.dim}))"
                 for i in refused
             )
-            or f"{len(idxs)} vector index(es): "
+            or f"{len(idxs)} vector index(es){at}: "
             + (", ".join(f"{i.index} ({i.method}, {i.dim})" for i in idxs) or "none"),
             data=[i._asdict() for i in idxs],
         )

@@ -15,7 +15,7 @@ import psycopg
 
 from deploybook.core.checks import Check, Checks, Status
 from deploybook.systems.postgres import db
-from deploybook.systems.postgres.db import VECTOR_INDEX_MAX_DIM, VectorColumn, VectorIndex
+from deploybook.systems.postgres.db import VectorColumn, VectorIndex
 
 CHECK_NAME = "dry run: migrated state"
 
@@ -119,38 +119,7 @@ def vector_checks(state: MigratedState, expected_dim: int, section: str) -> Chec
             )
         ]
     )
-    cols, idxs = state.vector_columns, state.vector_indexes
-    bad = [c for c in cols if c.dim != expected_dim]
-    listing = ", ".join(f"{c.table}.{c.column}=vector({c.dim or ''})" for c in cols) or "none"
-    wrong = ", ".join(f"{c.table}.{c.column} is vector({c.dim})" for c in bad)
-    checks.append(
-        Check(
-            f"vector dimensions = {expected_dim}",
-            section,
-            Status.FAIL if bad else (Status.PASS if cols else Status.WARN),
-            (f"wrong dimension {where}: {wrong}; " if bad else f"{where}: ")
-            + f"columns: {listing}",
-            data=[c._asdict() for c in cols],
-        )
-    )
-    refused = [
-        i
-        for i in idxs
-        if i.method in VECTOR_INDEX_MAX_DIM and (i.dim or 0) > VECTOR_INDEX_MAX_DIM[i.method]
-    ]
-    checks.append(
-        Check(
-            "vector index methods support the dimension",
-            section,
-            Status.FAIL if refused else Status.PASS,
-            "; ".join(
-                f"{i.index} on {i.table}.{i.column} uses {i.method}, which supports at most "
-                f"{VECTOR_INDEX_MAX_DIM[i.method]} dimensions (column is vector({i.dim}))"
-                for i in refused
-            )
-            or f"{len(idxs)} vector index(es) {where}: "
-            + (", ".join(f"{i.index} ({i.method}, {i.dim})" for i in idxs) or "none"),
-            data=[i._asdict() for i in idxs],
-        )
+    checks.extend(
+        db.judge_vectors(state.vector_columns, state.vector_indexes, expected_dim, section, where)
     )
     return checks
