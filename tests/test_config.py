@@ -104,6 +104,90 @@ def test_not_yaml_and_not_found(tmp_path: Path) -> None:
         load_params(tmp_path / "missing.yaml")
 
 
+# --- epic and story ids: the method's other projects -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("epic_yaml", "stories", "epic_id"),
+    [
+        ('"4"', ["4.1", "4.2"], "4"),
+        ("4", ["4.1"], "4"),  # unquoted: YAML's int is taken as its text
+        ('"3.5"', ["3.5.1", "3.5.2", "3.5.10"], "3.5"),
+        ('"2.1.3"', ["2.1.3-a"], "2.1.3"),
+        ('"7"', ["centralized-better-auth-1", "centralized-better-auth-3"], "7"),
+    ],
+)
+def test_epic_ids_may_be_dotted_and_story_ids_any_shape(
+    tmp_path: Path, epic_yaml: str, stories: list[str], epic_id: str
+) -> None:
+    text = yaml.safe_dump(mutate("epic", {"stories": stories})).replace(
+        "epic:\n", f"epic:\n  id: {epic_yaml}\n", 1
+    )
+    (tmp_path / "params.yaml").write_text(text)
+    params = load_params(tmp_path / "params.yaml", environ={})
+    assert (params.epic.id, params.epic.stories) == (epic_id, stories)
+
+
+def test_a_dotted_epic_is_judged_by_its_own_stories(tmp_path: Path) -> None:
+    """Epic 3.5 from params: its 3.5.10 sits in a DRAFTED list, so the epic is not done."""
+    from deploybook.checkout import statusfile
+
+    data = mutate("epic", {"id": "3.5", "stories": ["3.5.1", "3.5.10"]})
+    params = load_params(write(tmp_path, data), environ={})
+    status_file = "\n".join(
+        [
+            "### DONE (Completed Stories)",
+            "",
+            "| Story ID | File | Completed Date | Points |",
+            "|---|---|---|---|",
+            "| 3.5.1 | docs/stories/story-3.5.1.md | 2025-10-01 | 3 |",
+            "",
+            "### DRAFTED",
+            "",
+            "- Story 3.5.10: Search filters (docs/stories/story-3.5.10.md)",
+        ]
+    )
+    status, evidence = statusfile.judge_epic(
+        status_file, params.epic.id, params.epic.stories, "status.md"
+    )
+    assert status.value == "fail"
+    assert evidence.startswith('Epic 3.5 is not done: listed under "DRAFTED"')
+    assert "- Story 3.5.10: Search filters" in evidence
+
+
+@pytest.mark.parametrize(
+    ("epic_yaml", "stories", "expected"),
+    [
+        (
+            '"four"',
+            ["4.1"],
+            "epic.id: Value error, an epic number, dotted for a sub-epic ('4', '3.5'); got 'four'",
+        ),
+        ('"4."', ["4.1"], "a sub-epic ('4', '3.5'); got '4.'"),
+        ('"3..5"', ["3.5.1"], "a sub-epic ('4', '3.5'); got '3..5'"),
+        (
+            "3.10",
+            ["3.10.1"],
+            'a quoted epic id such as "3.5" (unquoted, YAML reads 3.10 as 3.1); got 3.1',
+        ),
+        ('"4"', ["4.1", "story 4.2"], "story ids without spaces"),
+        ('"4"', ["4.1", "4.1"], "each story once; listed twice: 4.1"),
+        ('"4"', [], "epic.stories"),
+    ],
+)
+def test_bad_epic_or_story_ids_are_refused_by_name(
+    tmp_path: Path, epic_yaml: str, stories: list[str], expected: str
+) -> None:
+    text = yaml.safe_dump(mutate("epic", {"stories": stories})).replace(
+        "epic:\n", f"epic:\n  id: {epic_yaml}\n", 1
+    )
+    (tmp_path / "params.yaml").write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_params(tmp_path / "params.yaml", environ={})
+    assert expected in str(info.value)
+    assert info.value.exit_code == 2
+
+
 @pytest.mark.parametrize("release", ["../../etc", "v1.2", "1.4.0", "v1.4.0; ls", "v01.4.0", ""])
 def test_release_must_be_semver(release: str) -> None:
     with pytest.raises(ConfigError, match="SemVer"):

@@ -181,10 +181,14 @@ def test_rate_limiter_and_logger_sources(good: Checkout) -> None:
 
 
 def test_inventory_and_design_rules_hold(good: Checkout) -> None:
-    for files in fx.INVENTORY.values():
-        for rel in files:
-            assert (good.path / rel).is_file(), rel
-            assert good.git("cat-file", "-t", f"v1.4.0:{rel}").strip() == "blob"
+    planned = [*(f for files in fx.INVENTORY.values() for f in files), *fx.CODEBASES]
+    for rel in [*planned, *fx.TEST_FILES, *fx.REFERENCES]:
+        assert (good.path / rel).is_file(), rel
+        assert good.git("cat-file", "-t", f"v1.4.0:{rel}").strip() == "blob"
+    for old in ("apps/api/src/validation/scenarios.py", "apps/api/src/validation/challenge.py"):
+        assert not (good.path / old).exists(), old
+    ocr = "services/ocr-service/README.md"
+    assert (good.path / ocr).read_text() == (REAL / ocr).read_text()
     package = json.loads((good.path / fx.WEB_PACKAGE_JSON).read_text())
     assert "tailwindcss-animate" not in package["dependencies"]
     assert "tailwindcss-animate" in package["devDependencies"]
@@ -200,6 +204,13 @@ def test_junit_results_all_pass(good: Checkout) -> None:
     assert api["failures"] == api["errors"] == web["failures"] == web["errors"] == 0
     assert api["tests"] > 10 and web["tests"] > 10
     assert api["skipped"] == 1
+    # The plan's section 6 test files are among the suites that ran (as each tool names them).
+    api_xml = ET.parse(good.path / "test-results/api-pytest.xml").getroot()
+    assert "tests.test_e2e_epic4" in {c.get("classname") for c in api_xml.iter("testcase")}
+    web_xml = ET.parse(good.path / "test-results/web-vitest.xml").getroot()
+    assert "src/lib/__tests__/embedding-service.test.ts" in {
+        s.get("name") for s in web_xml.iter("testsuite")
+    }
 
 
 def test_prisma_layout(good: Checkout) -> None:

@@ -106,7 +106,7 @@ def test_good_release_passes_every_check(checkouts, no_stack) -> None:
     not_passed = {c.name: c.status for c in checks if c.status is not Status.PASS}
     assert set(not_passed) == EXPECTED_WARNINGS, checks.to_text()
     assert all(status is Status.WARN for status in not_passed.values())
-    assert len(checks) == 15
+    assert len(checks) == 18
 
 
 VARIANTS = [
@@ -127,7 +127,7 @@ VARIANTS = [
             "2 failing test(s)",
             "tests.test_calibrator::test_calibrate_overconfident (failure: AssertionError",
             "tests.test_irt_engine::test_estimate_theta_converges (error:",
-            "test-results/api-pytest.xml › pytest: 23 tests, 1 failures, 1 errors, 1 skipped",
+            "test-results/api-pytest.xml › pytest: 29 tests, 1 failures, 1 errors, 1 skipped",
         ],
     ),
     (

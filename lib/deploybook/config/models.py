@@ -17,6 +17,7 @@ from deploybook.errors import ConfigError
 
 SEMVER = re.compile(r"^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,40}$")
+EPIC_ID = re.compile(r"^\d+(\.\d+)*$")
 
 
 class _Model(BaseModel):
@@ -46,12 +47,43 @@ class EnvironmentSpec(_Model):
 
 
 class EpicSpec(_Model):
-    """The epic this release ships and where its status lives."""
+    """The epic this release ships and its stories, as the status file names them.
 
-    id: str = Field(pattern=r"^\d+$")
+    Epic ids are numbers, dotted for sub-epics (``4``, ``3.5``); story ids are whatever
+    the project's status file uses (``4.1``, ``3.5.10``, ``centralized-better-auth-1``).
+    """
+
+    id: str
     title: str = ""
     stories: list[str] = Field(min_length=1)
     embedding_dimension: int = 1536
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_text(cls, v: Any) -> Any:
+        # YAML reads an unquoted `id: 4` as an int (safe to take as text) but `id: 3.10` as
+        # the float 3.1, which would silently name another epic: that one must be quoted.
+        if isinstance(v, float):
+            raise ValueError('a quoted epic id such as "3.5" (unquoted, YAML reads 3.10 as 3.1)')
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+    @field_validator("id")
+    @classmethod
+    def _id_form(cls, v: str) -> str:
+        if not EPIC_ID.match(v):
+            raise ValueError("an epic number, dotted for a sub-epic ('4', '3.5')")
+        return v
+
+    @field_validator("stories")
+    @classmethod
+    def _story_ids(cls, v: list[str]) -> list[str]:
+        for story in v:
+            if not story.strip() or any(ch.isspace() for ch in story):
+                raise ValueError(f"story ids without spaces (e.g. '4.1', 'auth-1'); got {story!r}")
+        duplicates = sorted({s for s in v if v.count(s) > 1})
+        if duplicates:
+            raise ValueError(f"each story once; listed twice: {', '.join(duplicates)}")
+        return v
 
 
 class CheckoutSpec(_Model):
@@ -235,6 +267,12 @@ class PreconditionsSpec(_Model):
     out_of_scope_epics: list[str] = []  # epic numbers: `epic5` names and story ids 5.x
     scope_allow: list[str] = []  # migration/file names or commit SHA prefixes allowed anyway
     inventory: dict[str, list[str]] = {}  # story -> files that must exist at the release tag
+    # Plan section 1: one file per codebase the release spans (its README); present at the tag.
+    codebases: list[str] = []
+    # Plan section 6: the test files whose suites must show zero failures; present at the tag.
+    test_files: list[str] = []
+    # Plan section 19: the files the plan refers readers to; present at the tag (not critical).
+    references: list[str] = []
     freeze_allow: list[str] = []  # commit SHA prefixes allowed inside the freeze
     design_rules: list[DesignRule] = []  # plan section 20, checked at the release tag
 

@@ -1,8 +1,9 @@
 """What the fixture Americano checkout declares, for the checks and tests that assert on it.
 
 Paths inside the generated repository, the rate limits in `rate-limiter.ts`, the plan's
-Epic 4 change inventory, the tests the "failing-tests" variant breaks and what each
-"bad-migrations" folder trips. Pure data: nothing here touches git or a database.
+Epic 4 change inventory, codebases, test files and references, the tests the
+"failing-tests" variant breaks and what each "bad-migrations" folder trips. Pure data:
+nothing here touches git or a database.
 """
 
 from __future__ import annotations
@@ -36,15 +37,44 @@ RATE_LIMITS: dict[str, dict[str, int]] = {
     "OPENAI": {"requestsPerMinute": 500, "requestsPerDay": 10000},
 }
 
-# The plan's change inventory for Epic 4: story -> files that must exist at the release tag.
+# The plan's paths (../shared/plan/epic-4-deployment-plan.md), which the fixture's story
+# commits create, so the sandbox rehearses the inventory production checks.
+# Section 2, the change inventory: story -> files that must exist at the release tag.
 INVENTORY: dict[str, list[str]] = {
-    "4.1": ["apps/api/src/validation/routes.py", "apps/api/src/validation/models.py"],
-    "4.2": ["apps/api/src/validation/scenarios.py"],
-    "4.3": ["apps/api/src/validation/challenge.py"],
-    "4.4": ["apps/api/src/validation/calibrator.py", "apps/web/src/lib/confidence-calibrator.ts"],
-    "4.5": ["apps/api/src/adaptive/irt_engine.py", "apps/api/src/adaptive/routes.py"],
-    "4.6": ["apps/web/src/lib/mission-analytics-engine.ts", "apps/api/src/analytics/routes.py"],
+    "4.1": ["apps/api/src/validation/routes.py"],
+    "4.2": [
+        "apps/api/src/validation/scenario_generator.py",
+        "apps/api/src/validation/scenario_evaluator.py",
+    ],
+    "4.3": ["apps/api/src/challenge/routes.py"],
+    "4.4": ["apps/api/src/validation/calibrator.py", "apps/api/src/analytics/routes.py"],
+    "4.5": ["apps/api/src/adaptive/irt_engine.py", "apps/api/src/adaptive/question_selector.py"],
+    "4.6": [
+        "apps/api/src/analytics/QUICK_REFERENCE.md",
+        "apps/web/src/lib/mission-analytics-engine.ts",
+    ],
 }
+# Section 1: the codebases (each one's README; the OCR one is Americano's real file).
+CODEBASES: list[str] = [
+    "apps/web/src/lib/README.md",
+    "apps/api/README.md",
+    "services/chatmock/README.md",
+    "services/ocr-service/README.md",
+]
+# Section 6: the test files whose suites must show zero failures.
+TEST_FILES: list[str] = [
+    "apps/web/src/lib/__tests__/embedding-service.test.ts",
+    "apps/api/tests/test_e2e_epic4.py",
+]
+# Section 19: the appendix's references.
+REFERENCES: list[str] = [
+    "apps/api/tests/test_e2e_epic4.py",
+    "apps/api/src/validation/routes.py",
+    "apps/api/src/adaptive/irt_engine.py",
+    "apps/api/src/challenge/retry_scheduler.py",
+    "apps/api/src/analytics/progress_tracker.py",
+    "apps/web/src/lib/mission-analytics-engine.ts",
+]
 
 AUTHOR = ("Americano Dev", "dev@americano.example")
 COMMITTER = ("Americano CI", "ci@americano.example")

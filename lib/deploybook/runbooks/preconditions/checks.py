@@ -23,6 +23,7 @@ from deploybook.core.checks import Check, Checks, Status, run_check
 from deploybook.core.secrets import register
 from deploybook.errors import ConfigError
 from deploybook.runbooks.preconditions import parity
+from deploybook.runbooks.preconditions.planfiles import plan_files
 from deploybook.systems import git as repo
 from deploybook.systems.commands import run_template
 
@@ -123,7 +124,8 @@ def zero_test_failures(params: Params, release: str | None = None) -> Checks:
                 evidence += f"\ncheckout HEAD {head[:10]} is not {release} ({tagged[:10]})"
         return status, evidence, [s.as_dict() for s in suites]
 
-    return Checks([run_check(name, "6", probe)])
+    tested = run_check(name, "6", probe)
+    return Checks([tested, *plan_files(params, release, "6")] if release else [tested])
 
 
 # --- section 6: secrets and rate limits -------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import Any
 
 from deploybook.config import SEMVER, Params, PreconditionsSpec
 from deploybook.core.checks import Check, Checks, Status, run_check
+from deploybook.runbooks.preconditions.planfiles import plan_files
 from deploybook.systems import git as repo
 from deploybook.systems.git import Commit
 
@@ -186,7 +187,8 @@ def judge_scope(
 
 
 def scope(params: Params, release: str, previous_release: str | None) -> Checks:
-    """Plan section 1: no out-of-scope work (e.g. Epic 5) among what ships since the last tag."""
+    """Plan section 1: no out-of-scope work (e.g. Epic 5) among what ships since the last tag;
+    the codebases the plan names exist at the tag."""
     path, spec = params.checkout.path, params.preconditions
     folder = params.checkout.migrations_dir
 
@@ -208,7 +210,9 @@ def scope(params: Params, release: str, previous_release: str | None) -> Checks:
         ]
         return judge_scope(items, scope_patterns(spec), spec.scope_allow)
 
-    return Checks([run_check("nothing out of scope ships", "1", probe)])
+    return Checks(
+        [run_check("nothing out of scope ships", "1", probe), *plan_files(params, release, "1")]
+    )
 
 
 # --- section 2: change inventory -------------------------------------------------------------
@@ -232,7 +236,8 @@ def judge_inventory(
 
 
 def inventory(params: Params, release: str) -> Checks:
-    """Plan section 2: the change inventory's files exist at the release tag."""
+    """Plan section 2: the change inventory's files exist at the release tag (and the
+    section 19 references, not critical)."""
     spec = params.preconditions
 
     def probe() -> tuple[Status, str]:
@@ -244,7 +249,12 @@ def inventory(params: Params, release: str) -> Checks:
             spec.inventory, repo.files_at(params.checkout.path, release), release
         )
 
-    return Checks([run_check("change inventory present at the tag", "2", probe)])
+    return Checks(
+        [
+            run_check("change inventory present at the tag", "2", probe),
+            *plan_files(params, release, "19"),
+        ]
+    )
 
 
 # --- section 5: schedule and freeze ----------------------------------------------------------
