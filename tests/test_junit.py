@@ -15,7 +15,7 @@ WHEN = datetime(2025, 10, 29, tzinfo=UTC)
 
 def test_pytest_report_with_failures() -> None:
     suites = parse_junit(_junit_pytest(4, WHEN, FAILING_TESTS), "api.xml")
-    assert [(s.tests, s.failures, s.errors, s.skipped) for s in suites] == [(23, 1, 1, 1)]
+    assert [(s.tests, s.failures, s.errors, s.skipped) for s in suites] == [(29, 1, 1, 1)]
     status, evidence = judge_suites(suites, [])
     assert status is Status.FAIL
     for name in FAILING_TESTS:
@@ -24,10 +24,10 @@ def test_pytest_report_with_failures() -> None:
 
 def test_vitest_report_has_one_suite_per_file() -> None:
     suites = parse_junit(_junit_vitest(4, WHEN), "web.xml")
-    assert len(suites) == 7 and all(s.ok for s in suites)
+    assert len(suites) == 8 and all(s.ok for s in suites)
     status, evidence = judge_suites(suites, [])
     assert status is Status.PASS
-    assert evidence.startswith("zero failures: 17 tests, 0 failures, 0 errors, 0 skipped")
+    assert evidence.startswith("zero failures: 19 tests, 0 failures, 0 errors, 0 skipped")
 
 
 def test_attribute_counts_when_cases_are_absent() -> None:
