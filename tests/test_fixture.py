@@ -152,21 +152,13 @@ def test_status_file_at_release_and_previous(good: Checkout) -> None:
     assert "v1.4.0" not in before
 
 
-def test_env_examples(good: Checkout) -> None:
+def test_env_examples_are_americanos(good: Checkout) -> None:
+    for rel in fx.ENV_EXAMPLES:
+        assert (good.path / rel).read_text() == (REAL / rel).read_text(), rel
     root, web, api = (_env_keys((good.path / p).read_text()) for p in fx.ENV_EXAMPLES)
     assert {"DATABASE_URL", "OPENAI_API_KEY", "GOOGLE_GEMINI_API_KEY", "REDIS_URL"} <= set(root)
     assert {"DATABASE_URL", "CHATMOCK_URL", "GEMINI_API_KEY", "ML_SERVICE_URL"} <= set(web)
-    assert {
-        "OPENAI_API_KEY",
-        "OPENAI_MODEL",
-        "ENVIRONMENT",
-        "LOG_LEVEL",
-        "API_HOST",
-        "API_PORT",
-        "CORS_ORIGINS",
-    } <= set(api)
-    assert api["OPENAI_API_KEY"] == "your_openai_api_key_here"
-    assert web["GEMINI_API_KEY"] == "your_gemini_api_key_here"
+    assert {"OPENAI_API_KEY", "OPENAI_MODEL", "ENVIRONMENT", "API_PORT", "CORS_ORIGINS"} <= set(api)
 
 
 def test_rate_limiter_and_logger_sources(good: Checkout) -> None:
@@ -379,6 +371,40 @@ def _check_bad_migrations(co: Checkout) -> None:
     ]
 
 
+def _pending_sql(co: Checkout) -> dict[str, str]:
+    """Pending migrations beyond the good release's -> their SQL."""
+    extra = sorted(set(co.pending) - set(GOOD_PENDING))
+    return {name: (co.migrations_dir / name / "migration.sql").read_text() for name in extra}
+
+
+def _check_later_fix_ordering(co: Checkout) -> None:
+    sql = _pending_sql(co)
+    assert list(sql) == [
+        "20251028100000_lecture_summary_embedding",
+        "20251028101000_lecture_summary_embedding_index",
+        "20251028102000_lecture_summary_embedding_dimensions",
+    ]
+    assert "USING hnsw" in sql["20251028101000_lecture_summary_embedding_index"]
+    assert "vector(1536)" in sql["20251028102000_lecture_summary_embedding_dimensions"]
+
+
+def _check_schema_drift(co: Checkout) -> None:
+    schema = (co.migrations_dir.parent / "schema.prisma").read_text()
+    assert "model StudySession {" in schema and '@@map("study_sessions")' in schema
+    every = "\n".join(p.read_text() for p in co.migrations_dir.glob("*/migration.sql"))
+    assert 'CREATE TABLE "study_sessions"' not in every and '"study_sessions"' in every
+
+
+def _check_missing_extension(co: Checkout) -> None:
+    sql = _pending_sql(co)
+    assert len(sql) == 3 and 'CREATE EXTENSION IF NOT EXISTS "uuid-ossp"' in "\n".join(sql.values())
+
+
+def _check_embedding_dimension_change(co: Checkout) -> None:
+    (sql,) = _pending_sql(co).values()
+    assert "vector(768)" in sql
+
+
 VARIANT_CHECKS: dict[str, Callable[[Checkout], None]] = {
     "epic-in-backlog": _check_epic_in_backlog,
     "story-missing": _check_story_missing,
@@ -388,6 +414,10 @@ VARIANT_CHECKS: dict[str, Callable[[Checkout], None]] = {
     "pii-logger-disabled": _check_pii_logger_disabled,
     "missing-redaction-file": _check_missing_redaction_file,
     "provider-limiters-removed": _check_provider_limiters_removed,
+    "later-fix-ordering": _check_later_fix_ordering,
+    "schema-drift": _check_schema_drift,
+    "missing-extension": _check_missing_extension,
+    "embedding-dimension-change": _check_embedding_dimension_change,
     "tailwind-animate-dependency": _check_tailwind_animate,
     "gradient-utilities": _check_gradient,
     "edited-migration": _check_edited_migration,
