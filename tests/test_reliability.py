@@ -66,6 +66,7 @@ from deploybook.ops.runner import RunResult, run_runbook
 from deploybook.runbooks.migration_dry_run import cells as mc
 from deploybook.runbooks.rollout import cells as rollout
 from deploybook.runbooks.smoke import suite as smoke
+from deploybook.runbooks.smoke import watch as sla_watch
 from deploybook.sandbox import fixture, stack
 from deploybook.sandbox.postgres import PgCluster
 from deploybook.session.environment import load_environment_params
@@ -1042,7 +1043,7 @@ def test_smoke_and_watch_under_concurrent_load_stay_bounded(rig: Rig, row) -> No
         rss = (me.memory_info().rss, daemon.memory_info().rss)
         futures = [pool.submit(suite, i) for i in range(30)]
         watch_started = time.monotonic()
-        watch = smoke.watch_slas(params, window_s=3)
+        watch = sla_watch.watch_slas(params, window_s=3)
         watch_took = time.monotonic() - watch_started
         timings = [f.result(timeout=120) for f in futures]
     grown = [
