@@ -20,13 +20,14 @@ import tomllib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from deploybook.core.checks import Check, Checks, Status
 from deploybook.errors import ConfigError
 from deploybook.systems.postgres import db
+from deploybook.systems.prisma.resolve import resolve_guidance, utc
 
 SECTION = "7"
 _FOLDER = re.compile(r"^(\d{14})_(.+)$")
@@ -151,22 +152,6 @@ def read_applied(url: str) -> list[AppliedRow] | None:
     """`_prisma_migrations` rows oldest first, or None when the table does not exist."""
     rows = db.prisma_rows(url)
     return None if rows is None else [AppliedRow(**r) for r in rows]
-
-
-def p3009(row: AppliedRow) -> str:
-    """Prisma's refusal text for a failed row, so operators recognise it."""
-    return (
-        "P3009: migrate found failed migrations in the target database, new migrations will not "
-        "be applied. Read more about how to resolve migration issues in a production database: "
-        f"https://pris.ly/d/migrate-resolve\nThe `{row.migration_name}` migration started at "
-        f"{_utc(row.started_at)} failed with the following logs:\n\n{row.logs or ''}"
-    )
-
-
-def _utc(value: datetime | str) -> str:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
-    return str(value)
 
 
 @dataclass
@@ -335,9 +320,14 @@ def compare_status(
         "failed migrations",
         Status.FAIL if failed else Status.PASS,
         "\n".join(
-            f"{r.migration_name} started {r.started_at} never finished: "
-            f"{(r.logs or 'no logs').strip().splitlines()[-1] if r.logs else 'no logs'} "
-            f"(prisma migrate deploy refuses: P3009; resolve with `prisma migrate resolve`)"
+            f"{r.migration_name} started {utc(r.started_at)} never finished: "
+            + (
+                r.logs.strip().splitlines()[-1]
+                if r.logs and r.logs.strip()
+                else "no logs (the process applying it was killed or lost its connection)"
+            )
+            + "; prisma migrate deploy refuses with P3009 until it is resolved. "
+            + resolve_guidance(r.migration_name)
             for r in failed
         )
         or "none",
