@@ -107,3 +107,47 @@ def test_tampering_is_detected(outputs: Path, tamper, expected: str) -> None:
     proc = verify_cli(outputs)
     assert proc.returncode == 1
     assert expected in proc.stdout
+
+
+# --- a record a gate reads is verified first (session.records) ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("tamper", "runbook", "kind", "why"),
+    [
+        (edit_record, "02", "edited", "was edited after it was recorded"),
+        (delete_record, "01", "missing", "was deleted"),
+        (edit_ledger_line, "03", "chain broken", "ledger line 2: ledger line edited"),
+        (delete_ledger_line, "03", "chain broken", "ledger line 2: sequence 3"),
+        (reorder_ledger, "01", "chain broken", "ledger line 1: sequence 2"),
+    ],
+    ids=["edited", "missing", "ledger-line-edited", "ledger-line-deleted", "reordered"],
+)
+def test_records_refuses_a_tampered_record(
+    outputs: Path, tamper, runbook: str, kind: str, why: str
+) -> None:
+    from deploybook.session import records
+
+    assert records.find("staging", "v1.4.0", runbook, outputs=outputs) is not None
+    tamper(outputs)
+    with pytest.raises(records.RecordUntrusted) as caught:
+        records.find("staging", "v1.4.0", runbook, passed=True, outputs=outputs)
+    message = str(caught.value)
+    assert caught.value.kind == kind and f"cannot be trusted ({kind})" in message
+    assert caught.value.record.endswith(f"Z-{runbook}-x.ipynb") and caught.value.record in message
+    assert why in message, message
+    assert f"re-run {runbook} (deploybook run {runbook} --env staging --release v1.4.0)" in message
+
+
+def test_records_trusts_what_precedes_a_tampered_record(outputs: Path) -> None:
+    from deploybook.session import records
+
+    edit_record(outputs)  # the second record; the first and its chain are intact
+    first = records.find("staging", "v1.4.0", "01", outputs=outputs)
+    assert first is not None and first.path.name.endswith("-01-x.ipynb")
+    entry, kind, what = audit.check_record(
+        outputs, "staging", str(_records(outputs)[1].relative_to(outputs))
+    )
+    assert entry is not None and (kind, "edited after it was recorded" in what) == ("edited", True)
+    with pytest.raises(records.RecordUntrusted, match=r"\(not in the ledger\)"):
+        records.at("staging", "staging/v1.4.0/forged.ipynb", outputs)

@@ -212,6 +212,9 @@ def test_prefill_reads_the_rollout_and_smoke_records(rig, tmp_path, monkeypatch)
     now = datetime.now(UTC)
     previous = {"api": "v1.3.0", "web": "v1.3.0", "chatmock": "v1.2.9", "ocr": "v1.3.0"}
     applied = ["20251014090000_understanding_validation"]
+    taken = _fake_record(
+        outputs, "02-migration-dry-run", {"snapshot": rig.snap.as_dict()}, now - timedelta(hours=1)
+    )
     rollout = _fake_record(
         outputs,
         "03-rollout",
@@ -240,6 +243,7 @@ def test_prefill_reads_the_rollout_and_smoke_records(rig, tmp_path, monkeypatch)
     assert all(rollout.name in r.source for r in plan.reverts)
     assert plan.previous_release is None  # chatmock returns to another version
     assert plan.snapshot.sha256 == rig.snap.sha256 and plan.snapshot.path == rig.snap.path
+    assert f"taken by {taken.name}" in plan.snapshot_source  # the 02 record, verified
     assert plan.applied_migrations == applied and plan.breach == breach
     assert plan.records == {"03-rollout": str(rollout), "04-smoke": str(smoke)}
     assert plan.database == DATABASE and ":" + "***" not in plan.database_at
@@ -251,6 +255,86 @@ def test_prefill_reads_the_rollout_and_smoke_records(rig, tmp_path, monkeypatch)
     forced = rollback.prefill(runbook("forced"), {"previous_release": "v1.3.0"})
     chatmock = next(r for r in forced.reverts if r.service == "chatmock")
     assert chatmock.target == "v1.3.0" and "record: v1.2.9" in chatmock.source
+
+
+# -- records verified before they are trusted ------------------------------------------------
+def _records_of_a_rollout(rig: Rig, outputs: Path, name_the_02_record: bool) -> dict[str, Path]:
+    """A passing 02 record holding the snapshot and the 03 record that copied it (naming the
+    02 record as 03 does now, or not, as older 03 records)."""
+    now = datetime.now(UTC)
+    taken = _fake_record(
+        outputs, "02-migration-dry-run", {"snapshot": rig.snap.as_dict()}, now - timedelta(hours=1)
+    )
+    snap = rig.snap.as_dict()
+    if name_the_02_record:
+        snap["record"] = str(taken.relative_to(outputs))
+    copied = {"previous_versions": dict.fromkeys(stack.SERVICES, PREVIOUS), "snapshot": snap}
+    rollout = _fake_record(outputs, "03-rollout", copied, now - timedelta(minutes=30))
+    return {"02-migration-dry-run": taken, "03-rollout": rollout}
+
+
+def _edit(record: Path, rig: Rig) -> None:
+    """A hand edit: the record now claims another snapshot checksum."""
+    record.write_text(record.read_text().replace(rig.snap.sha256, "0" * 64))
+
+
+@pytest.mark.parametrize(
+    ("edited", "named"),
+    [("02-migration-dry-run", True), ("02-migration-dry-run", False), ("03-rollout", True)],
+    ids=["02-named-by-03", "02-latest-passing", "03"],
+)
+def test_a_tampered_record_refuses_the_rollback(rig, tmp_path, monkeypatch, edited, named) -> None:
+    outputs = tmp_path / "outputs"
+    monkeypatch.setenv("DEPLOYBOOK_OUTPUTS", str(outputs))
+    made = _records_of_a_rollout(rig, outputs, named)
+    plan = rollback.prefill(runbook("trusted"), {})  # untouched records: the plan is made
+    assert plan.snapshot.sha256 == rig.snap.sha256
+    assert f"taken by {made['02-migration-dry-run'].name}" in plan.snapshot_source
+
+    _edit(made[edited], rig)
+    with pytest.raises(RestoreRefused) as caught:
+        rollback.prefill(runbook("tampered"), {})
+    message = str(caught.value)
+    assert (
+        f"{edited} record {made[edited].relative_to(outputs)} cannot be trusted (edited)" in message
+    )
+    assert f"re-run {edited} (deploybook run {edited} --env {ENV} --release {RELEASE})" in message
+    assert "nothing was changed" in message
+
+
+def test_a_03_record_naming_another_snapshot_than_02s_is_refused(
+    rig, tmp_path, monkeypatch
+) -> None:
+    outputs = tmp_path / "outputs"
+    monkeypatch.setenv("DEPLOYBOOK_OUTPUTS", str(outputs))
+    other = {**rig.snap.as_dict(), "sha256": "f" * 64}
+    _fake_record(outputs, "02-migration-dry-run", {"snapshot": other}, None)
+    copied = {
+        "previous_versions": dict.fromkeys(stack.SERVICES, PREVIOUS),
+        "snapshot": rig.snap.as_dict(),
+    }
+    _fake_record(outputs, "03-rollout", copied, None)
+    with pytest.raises(
+        RestoreRefused, match="no passing 02-migration-dry-run record .* holds the snapshot"
+    ):
+        rollback.prefill(runbook("other-snapshot"), {})
+
+
+def test_tampered_02_record_fails_05_through_papermill(rig, tmp_path, monkeypatch) -> None:
+    """05 headless, as CI runs it, with execute and the confirmation: refused at the prefill,
+    the record says why, nothing changed."""
+    outputs = tmp_path / "outputs"
+    monkeypatch.setenv("DEPLOYBOOK_OUTPUTS", str(outputs))
+    made = _records_of_a_rollout(rig, outputs, True)
+    _edit(made["02-migration-dry-run"], rig)
+    stack.admin("/admin/messages", method="DELETE")
+    before = observe(rig)
+    parameters = {"operator": "ci", "execute": True, "confirm_restore": DATABASE}
+    result = run_runbook("05-rollback", ENV, RELEASE, parameters, html=False)
+    assert result.status == "failed"
+    assert "RestoreRefused" in result.error and "cannot be trusted (edited)" in result.error
+    assert made["02-migration-dry-run"].name in result.error
+    assert observe(rig) == before  # no service, row, migration or message changed
 
 
 # -- refusals: nothing changes ---------------------------------------------------------------

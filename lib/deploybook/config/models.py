@@ -7,7 +7,7 @@ one (``extends``, ``${VAR}``) is `deploybook.config.loading`'s concern.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -99,6 +99,18 @@ class CheckoutSpec(_Model):
     junit_globs: list[str] = ["test-results/*.xml"]
 
 
+DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"2h"``, ``"90m"``, ``"1h30m"``, ``"45s"`` as a timedelta (ValueError otherwise)."""
+    match = DURATION.match(text.strip())
+    h, m, s = (int(g or 0) for g in (match.groups() if match else (0, 0, 0)))
+    if not (h or m or s):
+        raise ValueError(f"a duration longer than zero like '2h', '90m' or '1h30m', not {text!r}")
+    return timedelta(hours=h, minutes=m, seconds=s)
+
+
 class DatabaseSpec(_Model):
     """The target database: the URL comes from an environment variable, never from here."""
 
@@ -116,6 +128,13 @@ class DatabaseSpec(_Model):
     dry_run_target: Literal["scratch", "live"] | None = None
     lock_timeout: str = Field("5s", pattern=r"^\d+(ms|s|min)?$")
     statement_timeout: str = Field("60s", pattern=r"^\d+(ms|s|min)?$")
+    # Production's rollout needs a 02 snapshot younger than this ("2h", "90m", "1h30m").
+    snapshot_max_age: timedelta = timedelta(hours=2)
+
+    @field_validator("snapshot_max_age", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> Any:
+        return parse_duration(v) if isinstance(v, str) else v
 
     @field_validator("scratch_pattern")
     @classmethod
@@ -192,12 +211,24 @@ class Schedule(_Model):
 
 
 class NotificationTarget(_Model):
-    """Where announcements go; addresses that are secrets are named by env var."""
+    """Where announcements go; addresses that are secrets are named by env var.
+
+    ``required``: a failed delivery fails the run (03 stops before any change). Unset means
+    required in a production-role environment and not elsewhere (`Params` resolves it).
+    """
 
     kind: Literal["webhook", "email"]
+    required: bool | None = None
     url_env: str | None = None  # webhook URL (a Slack webhook URL is a secret)
+    attempts: int = Field(3, ge=1, le=6)  # webhook tries, exponential backoff between them
+    backoff_s: float = Field(1.0, gt=0, le=30)  # the first wait; doubled after each try
     smtp_host: str | None = None
     smtp_port: int | None = None
+    # none | starttls (upgrade, usually port 587) | implicit (TLS from the start, port 465)
+    tls: Literal["none", "starttls", "implicit"] = "none"
+    ca_file: str | None = None  # a PEM bundle to verify the server with (default: system's)
+    username_env: str | None = None  # SMTP login: the names of secret env variables
+    password_env: str | None = None
     sender: str | None = None
     recipients: list[str] = []
     incident: bool = False  # also receives incident reports
@@ -340,6 +371,18 @@ class Params(_Model):
     preconditions: PreconditionsSpec = PreconditionsSpec()
     rollout: RolloutSpec = RolloutSpec()
     source: Path | None = None
+
+    @model_validator(mode="after")
+    def _required_announcements(self) -> Params:
+        """A target that does not say ``required`` is required in production (its start
+        and finish announcements must go out before and after the change), not elsewhere."""
+        default = self.environment.is_production
+        resolved = [
+            t if t.required is not None else t.model_copy(update={"required": default})
+            for t in self.notifications
+        ]
+        object.__setattr__(self, "notifications", resolved)
+        return self
 
     def service(self, name: str) -> ServiceSpec:
         for svc in self.services:

@@ -125,6 +125,61 @@ def append_ledger(outputs: Path, env: str, **facts: Any) -> dict[str, Any]:
     return entry
 
 
+def _line_problems(entry: dict[str, Any], index: int, previous: str) -> list[str]:
+    """What is wrong with ledger line ``index`` (1-based) following a line hashed ``previous``."""
+    problems = []
+    if entry.get("seq") != index:
+        problems.append(
+            f"sequence {entry.get('seq')} where {index} was expected (a line was removed or moved)"
+        )
+    if entry.get("prev_hash") != previous:
+        problems.append("chain broken: prev_hash does not match the line before")
+    if _entry_hash(entry) != entry.get("hash"):
+        problems.append("ledger line edited: its hash does not match its content")
+    return problems
+
+
+def _file_problem(outputs: Path, entry: dict[str, Any], key: str) -> tuple[str, str] | None:
+    """(kind, what) when the file an entry lists under ``key`` is gone or changed."""
+    rel = entry[key]
+    file = outputs / rel
+    if not file.exists():
+        return MISSING, f"{key} {rel} was deleted"
+    if sha256_file(file) != entry.get(f"{key}_sha256"):
+        return EDITED, f"{key} {rel} was edited after it was recorded"
+    return None
+
+
+# What can make one record untrustworthy (`check_record`).
+EDITED, MISSING, CHAIN_BROKEN, UNLISTED = "edited", "missing", "chain broken", "not in the ledger"
+
+
+def check_record(outputs: Path, env: str, record: str) -> tuple[dict[str, Any] | None, str, str]:
+    """Whether one record can be trusted: its ledger entry (the last listing ``record``,
+    relative to ``outputs``), and ``(kind, what)`` wrong with it, both empty when nothing is.
+
+    Trusted means: every ledger line from the first up to its entry is intact (sequence,
+    chain, content hash) and the file's SHA-256 still matches its entry.
+    """
+    try:
+        entries = read_ledger(ledger_path(outputs, env))
+    except AuditError as exc:
+        return None, CHAIN_BROKEN, str(exc)
+    index = next(
+        (i for i in range(len(entries), 0, -1) if entries[i - 1].get("record") == record), None
+    )
+    if index is None:
+        return None, UNLISTED, f"record {record} is not in {ledger_path(outputs, env)}"
+    previous = GENESIS
+    for number, entry in enumerate(entries[:index], 1):
+        if problems := _line_problems(entry, number, previous):
+            return entries[index - 1], CHAIN_BROKEN, f"ledger line {number}: {problems[0]}"
+        previous = entry.get("hash", "")
+    entry = entries[index - 1]
+    kind, what = _file_problem(outputs, entry, "record") or ("", "")
+    return entry, kind, what
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing `verify` found wrong, with where it is."""
@@ -154,36 +209,17 @@ def verify(outputs: Path, envs: list[str] | None = None) -> tuple[int, list[Prob
         for index, entry in enumerate(entries, 1):
             count += 1
             where = f"ledger line {index} ({entry.get('record', '?')})"
-            if entry.get("seq") != index:
-                problems.append(
-                    Problem(
-                        env,
-                        where,
-                        f"sequence {entry.get('seq')} where {index} was expected "
-                        "(a line was removed or moved)",
-                    )
-                )
-            if entry.get("prev_hash") != previous:
-                problems.append(
-                    Problem(env, where, "chain broken: prev_hash does not match the line before")
-                )
-            if _entry_hash(entry) != entry.get("hash"):
-                problems.append(
-                    Problem(env, where, "ledger line edited: its hash does not match its content")
-                )
+            problems += [
+                Problem(env, where, what) for what in _line_problems(entry, index, previous)
+            ]
             previous = entry.get("hash", "")
             for key in ("record", "html"):
                 rel = entry.get(key)
                 if not rel:
                     continue
                 listed.add(rel)
-                file = outputs / rel
-                if not file.exists():
-                    problems.append(Problem(env, where, f"{key} {rel} was deleted"))
-                elif sha256_file(file) != entry.get(f"{key}_sha256"):
-                    problems.append(
-                        Problem(env, where, f"{key} {rel} was edited after it was recorded")
-                    )
+                if what := _file_problem(outputs, entry, key):
+                    problems.append(Problem(env, where, what[1]))
         for record in sorted((outputs / env).glob("*/*.ipynb")):
             rel = str(record.relative_to(outputs))
             if rel not in listed:

@@ -2,7 +2,9 @@
 
 `prefill` takes each fact from the latest 03-rollout record of the environment and release
 (previous version of each service, the snapshot with its SHA-256, the migrations the
-rollout applied) and the latest 04-smoke record holding a breach (the trigger). A
+rollout applied) and the latest 04-smoke record holding a breach (the trigger). Each
+record, and the 02 record that took the snapshot, is verified against the ledger first: an
+edited one refuses the rollback (RestoreRefused naming it) before anything changes. A
 parameter overrides each fact; a fact nobody can supply is a `ConfigError` that says
 which parameter to pass (what the restore overwrites, and its confirmation, are in
 `deploybook.runbooks.rollback.confirm`). Nothing here changes a system.
@@ -20,7 +22,7 @@ from typing import Any
 from deploybook.config import ServiceSpec, validate_release
 from deploybook.core import paths, render
 from deploybook.core.secrets import scrub
-from deploybook.errors import ConfigError
+from deploybook.errors import ConfigError, RestoreRefused
 from deploybook.runbooks.smoke.suite import running_versions
 from deploybook.session import records, scraps
 from deploybook.session import runbook as session
@@ -160,6 +162,35 @@ def _ordered(services: list[ServiceSpec]) -> list[ServiceSpec]:
     return first + [s for s in services if s not in first]
 
 
+def _refused(exc: records.RecordUntrusted) -> RestoreRefused:
+    return RestoreRefused(f"refusing the rollback: {exc}; nothing was changed")
+
+
+def _snapshot_record(env: str, release: str, facts: scraps.SnapshotFacts) -> str:
+    """The 02 record that took the snapshot 03 copied, verified against the ledger; the
+    restore is refused (RestoreRefused naming it) when it was edited, deleted or unchained.
+
+    03 names it (``record``); an older 03 record does not: then the latest passing 02
+    record of the release holding a snapshot, which must hold the same SHA-256."""
+    named = getattr(facts, "record", None)
+    try:
+        if named:
+            return records.at(env, str(named)).path.name
+        taken = records.find(
+            env, release, "02-migration-dry-run", passed=True, having=scraps.SnapshotFacts
+        )
+    except records.RecordUntrusted as exc:
+        raise _refused(exc) from None
+    if taken is None or taken.read(scraps.SnapshotFacts).sha256 != facts.sha256:
+        raise RestoreRefused(
+            f"refusing the rollback: no passing 02-migration-dry-run record of {release} in "
+            f"{env} holds the snapshot {Path(facts.path).name} (sha256 {facts.sha256[:12]}…) "
+            "that 03 recorded; pass snapshot='<its .manifest.json>' to restore it anyway; "
+            "nothing was changed"
+        )
+    return taken.path.name
+
+
 def prefill(run: session.Runbook, overrides: Mapping[str, Any] | None = None) -> RollbackPlan:
     """The rollback plan from the latest 03-rollout and 04-smoke records, parameters first.
 
@@ -170,8 +201,11 @@ def prefill(run: session.Runbook, overrides: Mapping[str, Any] | None = None) ->
     """
     given = _given(overrides)
     params, env, release = run.params, run.env, run.release
-    rollout = records.find(env, release, "03-rollout", having=scraps.PreviousVersions)
-    smoke = records.find(env, release, "04-smoke", having=scraps.BreachFacts)
+    try:
+        rollout = records.find(env, release, "03-rollout", having=scraps.PreviousVersions)
+        smoke = records.find(env, release, "04-smoke", having=scraps.BreachFacts)
+    except records.RecordUntrusted as exc:
+        raise _refused(exc) from None
     where = f"03-rollout record {rollout.path.name}" if rollout else None
     missing: list[str] = []
 
@@ -202,7 +236,8 @@ def prefill(run: session.Runbook, overrides: Mapping[str, Any] | None = None) ->
     if "snapshot" in given:
         snap, snap_source = snapshot_from_path(given["snapshot"]), "parameter snapshot"
     elif rollout and (facts := rollout.read(scraps.SnapshotFacts)):
-        snap, snap_source = facts.to_snapshot(), str(where)
+        taken_by = _snapshot_record(env, release, facts)
+        snap, snap_source = facts.to_snapshot(), f"{where} (taken by {taken_by})"
         snap.path = _resolve(snap.path)
     else:
         missing.append(

@@ -2,9 +2,12 @@
 
 Production needs a passing, executed staging rollout of the same release (and the same
 artifact SHAs when both 01 records hold them), every sign-off by someone other than the
-operator, the snapshot 02 took (the rollback restores it), the checkout at the release
-tag and, when params schedule one, the deployment window. Each is a `Check`; with
-``execute=False`` a failing gate is shown as a warning ("execute=True would refuse").
+operator, the snapshot 02 took (the rollback restores it) within
+``database.snapshot_max_age`` and after the freeze began, the checkout at the release tag
+and, when params schedule one, the deployment window. Every record read is verified
+against the ledger first (`records.find`); an edited one fails its gate, naming it. Each
+is a `Check`; with ``execute=False`` a failing gate is shown as a warning ("execute=True
+would refuse").
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from deploybook.config import Params
 from deploybook.core import paths
 from deploybook.core.checks import Check, Checks, Status
 from deploybook.errors import ConfigError, DeploybookError
+from deploybook.runbooks.preconditions.release import window_start
 from deploybook.session import records, scraps
 from deploybook.session.approvals import SignOffs, check_signoffs
 from deploybook.session.runbook import Runbook, show
@@ -97,14 +101,36 @@ def judge_artifacts(staging: dict[str, Any] | None, here: dict[str, Any] | None)
     return Check(name, "8", Status.PASS, f"{len(a)} artifact SHAs match staging's", data=a)
 
 
+def _artifacts(params: Params, env: str, release: str) -> Check:
+    """Both environments' passing 01 records (verified) compared by `judge_artifacts`."""
+    staging_env = params.environment.staging_env or ""
+    found = []
+    for where in (staging_env, env):
+        try:
+            rec = (
+                records.find(
+                    where, release, "01-preconditions", passed=True, having=scraps.Artifacts
+                )
+                if where
+                else None
+            )
+        except records.RecordUntrusted as exc:
+            return Check("same artifact SHAs as staging", "8", Status.FAIL, str(exc))
+        found.append(rec.read(scraps.Artifacts).data() if rec else None)
+    return judge_artifacts(*found)
+
+
 def _staging_record(params: Params, release: str) -> tuple[Check, str | None]:
     name = "staging rollout passed for this release"
     staging_env = params.environment.staging_env
     if not staging_env:
         return Check(name, "13", Status.FAIL, "params environment.staging_env is not set"), None
-    record = records.find(
-        staging_env, release, RUNBOOK, passed=True, having=scraps.PreviousVersions
-    )
+    try:
+        record = records.find(
+            staging_env, release, RUNBOOK, passed=True, having=scraps.PreviousVersions
+        )
+    except records.RecordUntrusted as exc:
+        return Check(name, "13", Status.FAIL, str(exc), data=exc.record), None
     rollout = record.read(scraps.RolloutOutcome) if record else None
     if record is None or rollout is None or not rollout.completed:
         return Check(
@@ -121,12 +147,47 @@ def _staging_record(params: Params, release: str) -> tuple[Check, str | None]:
     ), rel
 
 
-def _snapshot(env: str, release: str, production: bool) -> tuple[Check, dict[str, Any] | None]:
+def _age(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    return f"{minutes // 60}h {minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
+
+
+def judge_snapshot_age(
+    created_at: str, max_age: timedelta, freeze_start: datetime, now: datetime
+) -> str | None:
+    """Why a production snapshot is too old (None when it is fresh): it must be younger
+    than ``database.snapshot_max_age`` and taken after the freeze began (plan section 5)."""
+    try:
+        taken = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
+    except (AttributeError, ValueError):
+        return f"its time {created_at!r} is not an ISO timestamp: cannot tell its age"
+    taken = taken if taken.tzinfo else taken.replace(tzinfo=UTC)
+    age = (now - taken).total_seconds()
+    limit = max_age.total_seconds()
+    if age > limit:
+        return (
+            f"taken {taken:%Y-%m-%d %H:%M} UTC, {_age(age)} ago: older than "
+            f"database.snapshot_max_age ({_age(limit)})"
+        )
+    if taken < freeze_start:
+        return (
+            f"taken {taken:%Y-%m-%d %H:%M} UTC, before the freeze began "
+            f"({freeze_start:%Y-%m-%d %H:%M} UTC)"
+        )
+    return None
+
+
+def _snapshot(
+    params: Params, env: str, release: str, production: bool
+) -> tuple[Check, dict[str, Any] | None]:
     name = "snapshot from 02-migration-dry-run"
     fail = Status.FAIL if production else Status.WARN
-    record = records.find(
-        env, release, "02-migration-dry-run", passed=True, having=scraps.SnapshotFacts
-    )
+    try:
+        record = records.find(
+            env, release, "02-migration-dry-run", passed=True, having=scraps.SnapshotFacts
+        )
+    except records.RecordUntrusted as exc:  # a tampered record is refused in every env
+        return Check(name, "7", Status.FAIL, str(exc), data=exc.record), None
     if record is None:
         return Check(
             name,
@@ -149,14 +210,27 @@ def _snapshot(env: str, release: str, production: bool) -> tuple[Check, dict[str
             f"the snapshot {path} recorded by 02 is gone: run 02 again",
             critical=production,
         ), None
+    rel = str(record.path.relative_to(paths.outputs_dir()))
+    if production:
+        start, _ = window_start(params)
+        freeze = start - timedelta(hours=params.schedule.freeze_hours)
+        max_age = params.database.snapshot_max_age
+        if why := judge_snapshot_age(snap.created_at, max_age, freeze, datetime.now(UTC)):
+            return Check(
+                name,
+                "7",
+                Status.FAIL,
+                f"the snapshot {path.name} in {rel} is {why}: take a fresh one "
+                f"(deploybook run 02-migration-dry-run --env {env} --release {release})",
+            ), None
     return Check(
         name,
         "7",
         Status.PASS,
         f"{path.name} ({snap.size:,} bytes, sha256 {snap.sha256[:12]}…) "
-        f"taken {snap.created_at or '?'}",
+        f"taken {snap.created_at or '?'}; {rel} verified against the ledger",
         critical=production,
-    ), snap.data()
+    ), {**snap.data(), "record": rel}
 
 
 def _checkout_at_release(params: Params, release: str, production: bool) -> Check:
@@ -248,27 +322,9 @@ def check_gates(run: Runbook, signoffs: SignOffs, stage: str = "") -> Gates:
     if production:
         check, staging_record = _staging_record(params, run.release)
         checks.append(check)
-        staging_env = params.environment.staging_env or ""
-        arts = [
-            (rec.read(scraps.Artifacts).data() if rec else None)
-            for rec in (
-                records.find(
-                    staging_env,
-                    run.release,
-                    "01-preconditions",
-                    passed=True,
-                    having=scraps.Artifacts,
-                )
-                if staging_env
-                else None,
-                records.find(
-                    run.env, run.release, "01-preconditions", passed=True, having=scraps.Artifacts
-                ),
-            )
-        ]
-        checks.append(judge_artifacts(*arts))
+        checks.append(_artifacts(params, run.env, run.release))
         checks.append(_window(params))
-    snap_check, snap = _snapshot(run.env, run.release, production)
+    snap_check, snap = _snapshot(params, run.env, run.release, production)
     checks += [snap_check, _checkout_at_release(params, run.release, production)]
     if not run.execute:
         checks = _soften(checks)

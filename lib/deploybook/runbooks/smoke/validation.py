@@ -130,8 +130,12 @@ def count_rows(conn: Any, tables: Iterable[str]) -> dict[str, int | None]:
 def row_count_check(
     conn: Any, env: str, release: str | None, key_tables: Iterable[str], outputs: Path | None = None
 ) -> Check:
-    """Plan section 15: key tables' row counts are not lower than the snapshot's."""
-    before, source = snapshot_counts(env, release, outputs)
+    """Plan section 15: key tables' row counts are not lower than the snapshot's (read from
+    a 02 record verified against the ledger: an edited one fails, naming it)."""
+    try:
+        before, source = snapshot_counts(env, release, outputs)
+    except records.RecordUntrusted as exc:
+        return Check(ROW_COUNTS, SECTION, Status.FAIL, str(exc), data=exc.record)
     if before is None:
         return Check(ROW_COUNTS, SECTION, Status.SKIP, source)
     status, evidence, data = judge_row_counts(before, count_rows(conn, before), key_tables, source)
