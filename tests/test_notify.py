@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from email import message_from_bytes
@@ -15,6 +17,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from deploybook.config.models import NotificationTarget
 from deploybook.core.checks import Status
 from deploybook.core.render.incident import incident_report, write_incident_report
 from deploybook.core.secrets import register
@@ -67,6 +70,7 @@ class _Receiver:
         self.url = url
         self.bodies: list[bytes] = []
         self.status = 200
+        self.script: list[int] = []  # statuses to answer first, in order (then `status`)
 
 
 @pytest.fixture
@@ -77,8 +81,9 @@ def webhook() -> Iterator[_Receiver]:
         def do_POST(self) -> None:  # noqa: N802
             length = int(self.headers.get("Content-Length", 0))
             receiver.bodies.append(self.rfile.read(length))
-            body = b"ok" if receiver.status < 400 else b"invalid_token"
-            self.send_response(receiver.status)
+            status = receiver.script.pop(0) if receiver.script else receiver.status
+            body = b"ok" if status < 400 else b"invalid_token"
+            self.send_response(status)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -128,6 +133,39 @@ def test_webhook_payload_must_be_slack_shaped(webhook: _Receiver) -> None:
         send_webhook(webhook.url, {"message": "hi"})
 
 
+def test_webhook_retries_with_backoff_until_delivered(webhook: _Receiver) -> None:
+    webhook.script = [503, 503]  # fails twice, then succeeds
+    evidence = send_webhook(webhook.url, {"text": "hi"}, attempts=3, backoff_s=0.05)
+    assert len(webhook.bodies) == 3
+    assert "on attempt 3 of 3" in evidence
+    assert "attempt 1: HTTP 503: invalid_token, waited 0.05s" in evidence
+    assert "attempt 2: HTTP 503: invalid_token, waited 0.1s" in evidence
+    assert "secretpath" not in evidence
+
+
+def test_webhook_gives_up_after_its_attempts(webhook: _Receiver) -> None:
+    webhook.status = 503
+    with pytest.raises(NotifyFailed, match=r"not delivered after 2 attempt\(s\)") as info:
+        send_webhook(webhook.url, {"text": "hi"}, attempts=2, backoff_s=0.05)
+    assert len(webhook.bodies) == 2 and "attempt 2: HTTP 503" in str(info.value)
+
+
+def test_webhook_refusal_is_not_retried(webhook: _Receiver) -> None:
+    webhook.status = 404
+    with pytest.raises(NotifyFailed, match="HTTP 404: invalid_token.*not retried"):
+        send_webhook(webhook.url, {"text": "hi"}, attempts=3, backoff_s=0.05)
+    assert len(webhook.bodies) == 1
+
+
+def test_unreachable_webhook_is_retried_then_named() -> None:
+    url = f"http://127.0.0.1:{_free_port()}/hooks/T/B/secretpath"
+    with pytest.raises(NotifyFailed) as info:
+        send_webhook(url, {"text": "hi"}, timeout_s=2, attempts=2, backoff_s=0.05)
+    message = str(info.value)
+    assert "not delivered after 2 attempt(s)" in message and "could not deliver" in message
+    assert "secretpath" not in message
+
+
 # --- email ---------------------------------------------------------------------------------
 
 
@@ -156,6 +194,154 @@ def test_email_to_a_closed_port_is_notify_failed() -> None:
         send_email(
             "127.0.0.1", _free_port(), "a@example.org", "b@example.org", "s", "b", timeout_s=2
         )
+
+
+# --- email over TLS with a login (aiosmtpd requiring both) -----------------------------------
+
+USER, PASSWORD = "deploybook-mailer", "canary-smtp-pw-Xk29QzL1"
+register(PASSWORD)
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (openssl; `cryptography` is not installed)."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"]
+        + ["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def _check_login(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
+    from aiosmtpd.smtp import AuthResult
+
+    ok = data.login == USER.encode() and data.password == PASSWORD.encode()
+    return AuthResult(success=ok, handled=False)
+
+
+@pytest.fixture(params=["starttls", "implicit"])
+def tls_smtp(request: Any, certificate: tuple[Path, Path]) -> Iterator[dict[str, Any]]:
+    """An SMTP server that refuses mail without TLS and a login: STARTTLS or SMTPS."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*map(str, certificate))
+    inbox = _Inbox()
+    tls = request.param
+    options: dict[str, Any] = (
+        {"ssl_context": context}
+        if tls == "implicit"
+        else {
+            "tls_context": context,
+            "require_starttls": True,
+        }
+    )
+    controller = _PortZeroController(
+        inbox,
+        hostname="127.0.0.1",
+        port=0,
+        auth_required=True,
+        # NOTE: implicit TLS is TLS from the first byte; aiosmtpd only counts STARTTLS here.
+        auth_require_tls=tls == "starttls",
+        authenticator=_check_login,
+        **options,
+    )
+    controller.start()
+    try:
+        yield {"port": controller.port, "inbox": inbox, "tls": tls, "ca": str(certificate[0])}
+    finally:
+        controller.stop()
+
+
+def _tls_mail(server: dict[str, Any], **changes: Any) -> str:
+    kwargs: dict[str, Any] = {
+        "username": USER,
+        "password": PASSWORD,
+        "tls": server["tls"],
+        "ca_file": server["ca"],
+        "timeout_s": 5,
+        **changes,
+    }
+    return send_email(
+        "127.0.0.1", server["port"], "d@example.org", "lead@example.org", "s", "b", **kwargs
+    )
+
+
+def test_email_over_tls_with_login(tls_smtp: dict[str, Any]) -> None:
+    evidence = _tls_mail(tls_smtp)
+    assert f"({tls_smtp['tls']} TLS) after login for 1 recipient(s)" in evidence
+    (message,) = tls_smtp["inbox"].messages
+    assert message["rcpt_tos"] == ["lead@example.org"]
+    assert PASSWORD not in evidence and PASSWORD.encode() not in message["raw"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "error", "match"),
+    [
+        ({"password": "wrong-password"}, NotifyFailed, "rejected the login"),
+        ({"ca_file": None}, NotifyFailed, "CERTIFICATE_VERIFY_FAILED"),
+        ({"username": None}, NotifyFailed, "answered 530"),
+        ({"tls": "none"}, ConfigError, "never sent unencrypted"),
+    ],
+    ids=["wrong-password", "untrusted-certificate", "no-login", "login-without-tls"],
+)
+def test_email_over_tls_refusals(tls_smtp: dict[str, Any], changes, error, match) -> None:
+    with pytest.raises(error, match=match) as info:
+        _tls_mail(tls_smtp, **changes)
+    assert PASSWORD not in str(info.value)
+    assert tls_smtp["inbox"].messages == []
+
+
+def test_announce_logs_in_from_secret_env_names(
+    tls_smtp: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEPLOYBOOK_TEST_SMTP_USER", USER)
+    monkeypatch.setenv("DEPLOYBOOK_TEST_SMTP_PASSWORD", PASSWORD)
+    target = NotificationTarget(
+        kind="email",
+        required=True,
+        smtp_host="127.0.0.1",
+        smtp_port=tls_smtp["port"],
+        tls=tls_smtp["tls"],
+        ca_file=tls_smtp["ca"],
+        username_env="DEPLOYBOOK_TEST_SMTP_USER",
+        password_env="DEPLOYBOOK_TEST_SMTP_PASSWORD",
+        sender="d@example.org",
+        recipients=["lead@example.org"],
+    )
+    (check,) = announce([target], "Rollout started", "v1.4.0", timeout_s=5)
+    assert check.status is Status.PASS and check.critical, check.evidence
+    assert len(tls_smtp["inbox"].messages) == 1
+    assert PASSWORD not in check.evidence and USER not in check.evidence
+
+    monkeypatch.setenv("DEPLOYBOOK_TEST_SMTP_PASSWORD", "not-the-password")
+    (check,) = announce([target], "Rollout started", "v1.4.0", timeout_s=5)
+    assert check.status is Status.FAIL and check.critical
+    assert check.name == "announce via email to lead@example.org"
+    assert "rejected the login" in check.evidence and "not-the-password" not in check.evidence
+
+
+def test_required_by_default_in_production_only() -> None:
+    from deploybook.config import load_params
+
+    root = Path(__file__).resolve().parents[1] / "params"
+    production = load_params(root / "production.yaml")
+    staging = load_params(root / "staging.yaml")
+    assert [t.required for t in production.notifications] == [True, True]
+    assert [t.required for t in staging.notifications] == [False, False]
+    email = production.notifications[1]
+    assert (email.tls, email.username_env, email.password_env) == (
+        "starttls",
+        "SMTP_USERNAME",
+        "SMTP_PASSWORD",
+    )
+    said = production.model_copy(
+        update={"notifications": [NotificationTarget(kind="webhook", required=False)]}
+    )
+    assert said.notifications[0].required is False  # an explicit value is kept
 
 
 # --- announce ------------------------------------------------------------------------------
