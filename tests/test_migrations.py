@@ -19,6 +19,7 @@ from deploybook.systems.prisma import migrations
 from deploybook.systems.prisma.apply import PRISMA_LOCK_KEY, apply_pending
 from deploybook.systems.prisma.dryrun import dry_run
 from deploybook.systems.prisma.lint import lint
+from deploybook.systems.prisma.lockclock import lock_check
 from deploybook.systems.prisma.migrations import (
     AppliedRow,
     LocalMigrations,
@@ -557,3 +558,82 @@ def test_pgvector_created_by_a_pending_migration_passes(tmp_path: Path, pg_db: s
     assert checks["vector dimensions = 1536"].status is Status.PASS
     state = next(x for x in report.checks if x.name == "dry run: migrated state")
     assert "created by the migrations: vector" in state.evidence
+
+
+# -- lock hold times (what a live dry run makes traffic wait for) -------------------------
+def test_dry_run_times_each_lock_until_the_transaction_ends_worst_first(
+    tmp_path: Path, pg_db: str
+) -> None:
+    folder = write(
+        tmp_path,
+        {
+            "20250903120000_init": INIT,
+            "20251001000000_alter": 'ALTER TABLE "concepts" ADD COLUMN "slug" TEXT;\n',
+            "20251002000000_slow": "SELECT pg_sleep(0.6);\n",
+            "20251003000000_fails": 'CREATE TABLE "half" ("id" INTEGER);\n'
+            "SELECT pg_sleep(0.3);\n"
+            'ALTER TABLE "nope" ADD COLUMN "x" INTEGER;\n',
+            "20251004000000_late": 'CREATE INDEX "chunks_concept_idx" ON "content_chunks" '
+            '("concept_id");\n',
+        },
+    )
+    local = read_migrations(folder)
+    apply_pending(pg_db, local.migrations[:1])
+    waited: list[float] = []
+
+    def reader() -> None:
+        """Live traffic: a read of concepts, issued once the dry run holds its lock."""
+        with db.connect(pg_db, autocommit=True, application_name="traffic") as conn:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                row = conn.execute(
+                    "SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                    "WHERE c.relname = 'concepts' AND l.mode = 'AccessExclusiveLock' "
+                    "AND l.granted"
+                ).fetchone()
+                if row:
+                    break
+                time.sleep(0.02)
+            t0 = time.monotonic()
+            conn.execute("SELECT count(*) FROM concepts").fetchone()
+            waited.append(time.monotonic() - t0)
+
+    traffic = threading.Thread(target=reader)
+    traffic.start()
+    report = dry_run(pg_db, local.migrations[1:])
+    traffic.join(timeout=15)
+    holds = report.lock_holds
+    assert [h.held_s for h in holds] == sorted((h.held_s for h in holds), reverse=True)
+    concepts = next(
+        h for h in holds if h.relation == "concepts" and h.mode == "AccessExclusiveLock"
+    )
+    assert holds[0] == concepts, "the lock taken first and held to the end is the worst"
+    assert concepts.taken_by == "20251001000000_alter" and concepts.statement == 1
+    assert concepts.until == "the dry run's transaction ended" and concepts.blocks
+    assert concepts.held_s >= 0.9  # the slow migration and the failing one ran meanwhile
+    # The measure is what traffic saw: the read waited (almost) exactly that long.
+    assert len(waited) == 1 and waited[0] >= 0.8
+    assert abs(concepts.held_s - waited[0]) < 0.35, (concepts.held_s, waited[0])
+    # The failing migration's locks end with its savepoint, once in its turn, once retried.
+    halves = sorted((h.taken_by, h.until) for h in holds if h.relation == "half")
+    assert halves == [
+        ("20251003000000_fails", "its savepoint was rolled back"),
+        ("20251003000000_fails (retried)", "its retry's savepoint was rolled back"),
+    ]
+    assert all(0.25 <= h.held_s < 0.6 for h in holds if h.relation == "half")
+    half = next(h for h in holds if h.relation == "half")
+    index = next(h for h in holds if h.relation == "content_chunks")
+    assert index.taken_by == "20251004000000_late" and index.mode == "ShareLock"
+    assert index.held_s < concepts.held_s and index.blocks == "writes"
+    new_index = next(h for h in holds if h.relation == "chunks_concept_idx")
+    assert new_index.created and new_index.blocks is None  # nobody else can see it yet
+    assert half.created and not half.blocks
+    assert report.harmless
+    shown = lock_check(holds, "7")
+    assert shown.status is Status.WARN and not shown.critical and len(shown.data) == len(holds)
+    lines = shown.evidence.splitlines()
+    assert "longest concepts ACCESS EXCLUSIVE for" in lines[0]
+    assert lines[1].startswith("concepts (table) ACCESS EXCLUSIVE held ")
+    assert "blocked reads and writes (taken by 20251001000000_alter, statement 1" in lines[1]
+    quiet = lock_check([h for h in holds if not h.blocks], "7")
+    assert quiet.status is Status.PASS and "none blocking" in quiet.evidence

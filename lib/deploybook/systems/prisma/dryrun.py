@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from deploybook.systems.prisma.diagnosis import (
     evidence,
     tables_created,
 )
+from deploybook.systems.prisma.lockclock import LockClock, LockHold
 from deploybook.systems.prisma.migrated import MigratedState
 from deploybook.systems.prisma.migrations import SECTION, LocalMigration
 from deploybook.systems.prisma.schema import read_schema
@@ -55,6 +56,11 @@ _LOCKS = """
       AND coalesce(n.nspname, '') NOT LIKE 'pg\\_%'
       AND coalesce(n.nspname, '') <> 'information_schema'
 """
+_RELATIONS = """
+    SELECT CASE WHEN n.nspname = 'public' THEN c.relname ELSE n.nspname || '.' || c.relname END
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'
+"""
 _HINTS = {
     "55P03": "lock_timeout expired: a live session holds a conflicting lock on this table",
     "57014": "statement_timeout expired: the statement runs longer than the configured limit",
@@ -71,6 +77,9 @@ class DryRunReport:
     row_counts_before: dict[str, int]
     row_counts_after: dict[str, int]
     migrated: MigratedState | None = None
+    # Each lock the dry run took, how long it was held (until the transaction or a failed
+    # migration's savepoint ended), worst first: what traffic waited for on a live run.
+    lock_holds: list[LockHold] = field(default_factory=list)
 
     @property
     def harmless(self) -> bool:
@@ -120,6 +129,7 @@ def _run_unit(
     res: UnitResult,
     server_num: int,
     available: set[str],
+    clock: LockClock,
 ) -> None:
     held = _locks(conn)
     new: set[tuple[str, str, str]] = set()
@@ -143,6 +153,7 @@ def _run_unit(
     try:
         with conn.transaction():  # a SAVEPOINT inside the dry run's transaction
             for i, stmt in runnable:
+                since = time.monotonic()
                 try:
                     conn.execute(stmt.sql.encode())
                 except psycopg.Error as exc:
@@ -155,16 +166,23 @@ def _run_unit(
                         )
                     raise
                 tables |= {t.removeprefix("public.") for t in touched_tables(stmt)}
-                new |= _locks(conn) - held
+                now = _locks(conn)
+                clock.taken(now, since, unit.name, i + 1)
+                new |= now - held
     except psycopg.Error:
-        pass  # rolled back to the savepoint; the next migration still runs
+        # Rolled back to the savepoint (its locks with it); the next migration still runs.
+        clock.released(_locks(conn), time.monotonic(), "its savepoint was rolled back")
     res.locks = sorted({(rel, mode) for rel, mode, _ in new})
     tables |= {rel for rel, _, kind in new if kind in ("r", "p")}
     res.tables = sorted(tables)
 
 
 def _retry(
-    conn: psycopg.Connection, stmts: list[Statement], res: UnitResult, server_num: int
+    conn: psycopg.Connection,
+    stmts: list[Statement],
+    res: UnitResult,
+    server_num: int,
+    clock: LockClock,
 ) -> None:
     """Run a failed unit once more, after all the others, in its own savepoint: success
     means it only failed for its place in the order."""
@@ -175,13 +193,15 @@ def _retry(
             for i, stmt in enumerate(stmts):
                 if non_transactional(stmt, server_num):
                     continue
+                since = time.monotonic()
                 try:
                     conn.execute(stmt.sql.encode())
                 except psycopg.Error as exc:
                     probe.error = _error_info(exc, stmt, i)
                     raise
+                clock.taken(_locks(conn), since, f"{res.name} (retried)", i + 1)
     except psycopg.Error:
-        pass
+        clock.released(_locks(conn), time.monotonic(), "its retry's savepoint was rolled back")
     res.retry_error = probe.error
 
 
@@ -234,6 +254,7 @@ def dry_run(
     conn = db.connect(url, application_name="deploybook dry run")
     try:
         available = {r[0] for r in conn.execute("SELECT name FROM pg_available_extensions")}
+        clock = LockClock({r[0] for r in conn.execute(_RELATIONS)})
         with conn.transaction(force_rollback=True):
             conn.execute(
                 "SELECT set_config('lock_timeout', %s, true), "
@@ -244,7 +265,7 @@ def dry_run(
             for unit, unit_stmts, res in zip(units, stmts, results, strict=True):
                 say(f"dry run: {unit.name}")
                 t0 = time.perf_counter()
-                _run_unit(conn, unit, unit_stmts, res, server_num, available)
+                _run_unit(conn, unit, unit_stmts, res, server_num, available, clock)
                 res.duration_s = round(time.perf_counter() - t0, 3)
             say("dry run: recording the migrated state (extensions, vector columns)")
             state = migrated.capture(
@@ -253,7 +274,8 @@ def dry_run(
             for unit_stmts, res in zip(stmts, results, strict=True):
                 if res.error and not res.missing_extensions:
                     say(f"dry run: retrying {res.name} after all the others")
-                    _retry(conn, unit_stmts, res, server_num)
+                    _retry(conn, unit_stmts, res, server_num, clock)
+        holds = clock.end(time.monotonic())  # the rollback released every lock still held
         conn.close()  # the rolled-back transaction is gone; measure from outside it
         say("fingerprinting the schema and counting rows (after)")
         cat_after, counts_after, seq_after = _measure(probe)
@@ -319,7 +341,9 @@ def dry_run(
                 critical=False,
             )
         )
-    return DryRunReport(results, checks, fp_before, fp_after, counts_before, counts_after, state)
+    return DryRunReport(
+        results, checks, fp_before, fp_after, counts_before, counts_after, state, holds
+    )
 
 
 def _folder(units: Sequence[LocalMigration]) -> Path | None:
