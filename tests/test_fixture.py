@@ -4,8 +4,10 @@ each variant produces exactly the trouble its failure rehearsal needs."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import subprocess
 import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
@@ -114,6 +116,23 @@ def test_tags_history_and_describe(good: Checkout) -> None:
     assert good.git("log", "-1", "--format=%an <%ae>|%cn", "v1.4.0").strip() == (
         "Americano Dev <dev@americano.example>|Americano CI"
     )
+
+
+def test_release_script_is_executable_at_both_tags(good: Checkout) -> None:
+    """`./ops/release.sh` (what the params' deploy/rollback/scale/flag commands run, in the
+    checkout) is committed executable before the previous release, so both tags have it."""
+    for ref in ("v1.3.0", "v1.4.0"):
+        mode = good.git("ls-tree", ref, "ops/release.sh").split()[0]
+        assert mode == "100755", (ref, mode)
+    script = good.path / "ops" / "release.sh"
+    assert os.access(script, os.X_OK) and script.read_text().startswith("#!/bin/sh\n")
+    result = subprocess.run(
+        ["./ops/release.sh", "flag", "--env", "sandbox", "--flag", "x", "--on"],
+        cwd=good.path, capture_output=True, text=True, timeout=10,
+    )  # fmt: skip
+    assert result.returncode == 0 and result.stdout == "flag x on in sandbox\n"
+    bad = subprocess.run(["./ops/release.sh", "rm"], cwd=good.path, capture_output=True, text=True)
+    assert bad.returncode == 2 and "usage:" in bad.stderr
 
 
 def test_generation_is_deterministic(good: Checkout, tmp_path: Path) -> None:

@@ -90,7 +90,11 @@ class _Builder:
         (self.path / rel).unlink()
 
     def copy_layer(self, layer: Path) -> None:
-        """Copy a data folder into the repo, mapping `dot-` name prefixes to `.`."""
+        """Copy a data folder into the repo, mapping `dot-` name prefixes to `.`.
+
+        A script (its first bytes ``#!``) is made executable, whatever mode the installed
+        data file has, so git commits it as 100755 (``./ops/release.sh`` must run).
+        """
         for src in sorted(layer.rglob("*")):
             if src.is_dir() or "__pycache__" in src.parts or src.suffix == ".pyc":
                 continue
@@ -100,6 +104,9 @@ class _Builder:
             target = self.path.joinpath(*parts)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, target)
+            with src.open("rb") as head:
+                if head.read(2) == b"#!":
+                    target.chmod(0o755)
 
     def commit(self, message: str, when: datetime | None = None) -> None:
         when = when or self.tick()

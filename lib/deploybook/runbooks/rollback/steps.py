@@ -18,19 +18,17 @@ from deploybook.core.checks import Check, Checks, Status
 from deploybook.core.lock import run_lock
 from deploybook.core.render import describe_breach
 from deploybook.core.steps import DONE, SKIPPED, Step, StepLedger
-from deploybook.errors import DeploybookError, RestoreRefused, SnapshotCorrupt
+from deploybook.errors import CommandFailed, DeploybookError, RestoreRefused, SnapshotCorrupt
 from deploybook.runbooks.rollback.plan import SECTION, Revert, RollbackPlan
 from deploybook.runbooks.smoke import suite as smoke
 from deploybook.session import runbook as session
 from deploybook.session.approvals import Confirmation
 from deploybook.systems import notify
-from deploybook.systems.commands import run_command
 from deploybook.systems.postgres import db
 from deploybook.systems.postgres.restore import compare_inventory, restore
 from deploybook.systems.postgres.snapshot import snapshot, verify_snapshot
 from deploybook.systems.postgres.tools import pg_tools
-
-COMMAND_TIMEOUT_S = 600.0
+from deploybook.systems.workdir import preflight, run_in_checkout
 
 
 @dataclass
@@ -153,6 +151,7 @@ def _step_check(name: str, step: Step, evidence: str, critical: bool = True) -> 
 # -- the steps -------------------------------------------------------------------------------
 def _preflight(run: session.Runbook, plan: RollbackPlan, confirmation: Confirmation | None) -> None:
     """Everything that can refuse the rollback, checked before anything changes."""
+    _commands_present(run, plan)
     url = run.database_url()
     tools = pg_tools(run.pg_bin_dir, db.server_version(url)[0])
     name = f"snapshot {Path(plan.snapshot.path).name} intact"
@@ -187,13 +186,32 @@ def _preflight(run: session.Runbook, plan: RollbackPlan, confirmation: Confirmat
     run.record(Check("restore confirmed", SECTION, Status.PASS, explained))
 
 
+def _commands_present(run: session.Runbook, plan: RollbackPlan) -> None:
+    """Every revert command can start in the checkout, or the rollback stops here."""
+    name = "revert commands present in the checkout"
+    problems = preflight(
+        [(f"revert {r.service}", r.argv, None, ".") for r in plan.reverts],
+        run.params.checkout.path,
+    )
+    if problems:
+        message = "\n".join(problems) + "\nNothing was changed."
+        run.record(Check(name, SECTION, Status.FAIL, message))
+        raise CommandFailed(message)
+
+
 def _revert(recovery: Recovery, revert: Revert) -> bool:
     run, name = recovery.run, f"revert {revert.service}"
     describe = f"{revert.service} {revert.current or '?'} → {revert.target}: `{revert.command}`"
     try:
         step = recovery.ledger.run(
             name,
-            lambda: run_command(revert.argv, COMMAND_TIMEOUT_S),
+            lambda: run_in_checkout(
+                name,
+                revert.argv,
+                None,
+                checkout=run.params.checkout.path,
+                timeout_s=run.params.rollout.command_timeout_s,
+            ),
             execute=run.execute,
             describe=describe,
         )

@@ -1,37 +1,39 @@
 """The steps of a rollout (plan sections 11 and 13), built from params.
 
 Every command is an argv template from params rendered here, up front, so a bad template
-or value fails the dry run as well as the real one. A step's action is a closure that
+or value fails the dry run as well as the real one; every one runs in the checkout
+(`deploybook.systems.workdir`), and one that is not there fails a first step before
+anything changes. A step's action is a closure that
 `deploybook.runbooks.rollout.cells.execute` runs through the step ledger; building a plan changes
 nothing (it only reads the pending migrations, to show them).
 """
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from deploybook.core import render
-from deploybook.core.checks import Checks, Status
+from deploybook.core.checks import Check, Checks, Status
 from deploybook.core.secrets import scrub
-from deploybook.errors import GateFailed, MigrationFailed, NotifyFailed
+from deploybook.errors import CommandFailed, GateFailed, MigrationFailed, NotifyFailed
 from deploybook.runbooks.rollout.gates import resolve_stage
 from deploybook.runbooks.rollout.releasenotes import ReleaseNotes
 from deploybook.runbooks.smoke import suite as smoke
 from deploybook.session.runbook import Runbook, show
 from deploybook.systems import notify
-from deploybook.systems.commands import CommandResult, render_argv, run_template
+from deploybook.systems.commands import CommandResult, render_argv
 from deploybook.systems.http import check_health
 from deploybook.systems.postgres import db
 from deploybook.systems.prisma import apply as prisma_apply
 from deploybook.systems.prisma import migrations
+from deploybook.systems.workdir import preflight, run_in_checkout
 
 SECTIONS = {"staging": "11", "production": "13"}
 VERSIONS_STEP, MIGRATE_STEP = "record running versions", "apply migrations"
+COMMANDS_STEP = "commands present in the checkout"
 HEALTH_RETRIES = 3
 
 
@@ -73,11 +75,6 @@ class Plan:
         return render.plan_text(self)
 
 
-def _command_env() -> dict[str, str]:
-    # Params name `deploybook` and `python`: this installation's come first on PATH.
-    return {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-
-
 def _show_output(result: CommandResult) -> CommandResult:
     for stream in (result.stdout, result.stderr):
         for line in stream.rstrip().splitlines()[-20:]:
@@ -98,18 +95,58 @@ class _Builder:
             self.values["previous_version"] = run.previous_release
         self.timeout = self.spec.command_timeout_s
         self.extra_checks = Checks()  # smoke and announcement checks, added to the run
+        self.checkout = run.params.checkout.path
+        # (what, template, values, cwd in the checkout): every command, for the preflight
+        self.commands: list[tuple[str, list[str], dict[str, Any], str]] = []
+        self.problems: list[str] = []
 
     def step(self, name: str, describe: str, action: Callable[[], Any] | None, skip: str = ""):
         return PlannedStep(name, scrub(describe), action, self.section, skip)
 
+    def invoke(
+        self,
+        what: str,
+        template: list[str],
+        values: dict[str, Any],
+        *,
+        subdir: str = ".",
+        timeout_s: float | None = None,
+        env: dict[str, str] | None = None,
+    ) -> CommandResult:
+        """Run one configured command in the checkout, its output shown as it ends."""
+        result = run_in_checkout(
+            what,
+            template,
+            values,
+            checkout=self.checkout,
+            timeout_s=timeout_s or self.timeout,
+            subdir=subdir,
+            env=env,
+        )
+        return _show_output(result)
+
+    def shown(
+        self, what: str, template: list[str], values: dict[str, Any], subdir: str = "."
+    ) -> str:
+        """The rendered command for the plan, noted for the preflight."""
+        self.commands.append((what, template, values, subdir))
+        return " ".join(render_argv(template, values))
+
     def command(self, name: str, template: list[str], values: dict[str, Any], **kw: Any):
-        shown = " ".join(render_argv(template, values))
-        kw.setdefault("timeout_s", self.timeout)
+        shown = self.shown(name, template, values, kw.get("subdir", "."))
+        return self.step(name, shown, lambda: self.invoke(name, template, values, **kw))
 
-        def action() -> CommandResult:
-            return _show_output(run_template(template, values, env=_command_env(), **kw))
+    def preflight(self) -> PlannedStep | None:
+        """A first step that fails, before anything changes, when a command cannot start."""
+        self.problems = problems = preflight(self.commands, self.checkout)
+        if not problems:
+            return None
+        message = "\n".join(problems)
 
-        return self.step(name, shown, action)
+        def refuse() -> None:
+            raise CommandFailed(message + "\nNothing was changed.")
+
+        return self.step(COMMANDS_STEP, f"{len(problems)} command(s) cannot start", refuse)
 
     def versions(self) -> PlannedStep:
         targets = ", ".join(f"{s.name} {s.base_url}{s.health_path}" for s in self.params.services)
@@ -134,9 +171,10 @@ class _Builder:
             return [self.step("build and test", "", None, "not configured (params rollout.build)")]
         steps = []
         for item in items:
-            cwd = Path(self.params.checkout.path) / item.cwd
             steps.append(
-                self.command(item.name, item.argv, self.values, cwd=cwd, timeout_s=item.timeout_s)
+                self.command(
+                    item.name, item.argv, self.values, subdir=item.cwd, timeout_s=item.timeout_s
+                )
             )
         return steps
 
@@ -146,8 +184,8 @@ class _Builder:
         raw = list(params.database.raw_sql)
         custom = self.spec.migrate_command
         if custom:
-            argv = render_argv(custom, self.values)
-            describe = f"{' '.join(argv)} (configured instead of the built-in migrate deploy)"
+            shown = self.shown(MIGRATE_STEP, custom, self.values)
+            describe = f"{shown} (configured instead of the built-in migrate deploy)"
         else:
             describe = f"prisma migrate deploy (built in) from {folder}: {_pending(run, folder)}"
         if raw:
@@ -158,9 +196,7 @@ class _Builder:
             before = {r.migration_name for r in migrations.read_applied(url) or [] if r.applied}
             local = migrations.read_migrations(folder)
             if custom:
-                cwd = Path(params.checkout.path)
-                env = {**_command_env(), params.database.url_env: url}
-                _show_output(run_template(custom, self.values, self.timeout, env=env, cwd=cwd))
+                self.invoke(MIGRATE_STEP, custom, self.values, env={params.database.url_env: url})
                 after = migrations.read_applied(url) or []
                 names = [
                     r.migration_name for r in after if r.applied and r.migration_name not in before
@@ -222,14 +258,11 @@ class _Builder:
         commands = []
         for svc in services:
             values = {**self.values, "service": svc.name, "replicas": svc.warmup_replicas}
-            commands.append((svc.scale, values))
-        shown = "; ".join(" ".join(render_argv(t, v)) for t, v in commands)
+            commands.append((f"scale {svc.name}", svc.scale, values))
+        shown = "; ".join(self.shown(*c) for c in commands)
 
         def action() -> list[str]:
-            return [
-                _show_output(run_template(t, v, self.timeout, env=_command_env())).summary()
-                for t, v in commands
-            ]
+            return [self.invoke(*c).summary() for c in commands]
 
         return self.step("scale up for warm-up", shown, action)
 
@@ -237,14 +270,11 @@ class _Builder:
         template, names = self.spec.flag_command, self.spec.flags
         if not template or not names:
             return self.step("flip flags", "", None, "not configured (params rollout.flag_command)")
-        commands = [{**self.values, "flag": flag} for flag in names]
-        shown = "; ".join(" ".join(render_argv(template, v)) for v in commands)
+        commands = [(f"flag {flag}", template, {**self.values, "flag": flag}) for flag in names]
+        shown = "; ".join(self.shown(*c) for c in commands)
 
         def action() -> list[str]:
-            return [
-                _show_output(run_template(template, v, self.timeout, env=_command_env())).summary()
-                for v in commands
-            ]
+            return [self.invoke(*c).summary() for c in commands]
 
         return self.step("flip flags", shown, action)
 
@@ -325,6 +355,12 @@ def plan(run: Runbook, stage: str = "", notes: ReleaseNotes | None = None) -> Pl
         steps.append(b.announce("announce start", subject, lambda: _start_text(run, steps, notes)))
         steps += [b.scale(), b.migrate(), *b.deploys(), b.flags(), b.smoke()]
         steps.append(b.announce("announce completion", done, lambda: _done_text(run)))
+    refusal = b.preflight()
+    if refusal is not None:
+        steps.insert(0, refusal)
+        if not run.execute:  # executed, the step itself fails and is recorded
+            evidence = "\n".join(b.problems) + "\nA real run would stop here, changing nothing."
+            run.record(Check(COMMANDS_STEP, b.section, Status.FAIL, evidence))
     result = Plan(run.env, run.release, stage, steps, b.extra_checks)
     show(result)
     return result
