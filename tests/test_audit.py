@@ -151,3 +151,46 @@ def test_records_trusts_what_precedes_a_tampered_record(outputs: Path) -> None:
     assert entry is not None and (kind, "edited after it was recorded" in what) == ("edited", True)
     with pytest.raises(records.RecordUntrusted, match=r"\(not in the ledger\)"):
         records.at("staging", "staging/v1.4.0/forged.ipynb", outputs)
+
+
+def test_04_row_counts_refuse_an_edited_02_record(tmp_path: Path) -> None:
+    """04's post-deploy validation compares with the snapshot of a verified 02 record only."""
+    import nbformat
+
+    from deploybook.core.checks import Status
+    from deploybook.runbooks.smoke.validation import row_count_check, snapshot_counts
+
+    out = tmp_path / "outputs"
+    snap = {"path": "s.dump", "sha256": "a" * 64, "inventory": {"row_counts": {"users": 3}}}
+    glued = nbformat.v4.new_output(
+        "display_data",
+        data={
+            "application/scrapbook.scrap.json+json": {
+                "name": "snapshot",
+                "data": snap,
+                "encoder": "json",
+                "version": 1,
+            }
+        },
+        metadata={"scrapbook": {"name": "snapshot", "data": True, "display": False}},
+    )
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells.append(nbformat.v4.new_code_cell("# glued", outputs=[glued]))
+    record = audit.record_path(out, "staging", "v1.4.0", "02-migration-dry-run")
+    record.parent.mkdir(parents=True)
+    nbformat.write(notebook, record)
+    rel = str(record.relative_to(out))
+    audit.append_ledger(
+        out,
+        "staging",
+        record=rel,
+        runbook="02-migration-dry-run",
+        release="v1.4.0",
+        status="passed",
+    )
+    assert snapshot_counts("staging", "v1.4.0", out)[0] == {"users": 3}
+
+    record.write_text(record.read_text().replace('"users": 3', '"users": 0'))
+    check = row_count_check(None, "staging", "v1.4.0", ["users"], out)  # no database needed
+    assert check.status is Status.FAIL and check.data == rel
+    assert f"02-migration-dry-run record {rel} cannot be trusted (edited)" in check.evidence
