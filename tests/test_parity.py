@@ -10,9 +10,9 @@ from deploybook.checkout import ratelimits
 from deploybook.checkout import sources as appsource
 from deploybook.core.checks import Status
 from deploybook.errors import ConfigError
+from deploybook.runbooks.preconditions.observed import dotenv_names, listing_names
 from deploybook.runbooks.preconditions.parity import (
     database_identity,
-    dotenv_names,
     judge_databases,
     judge_keys,
     judge_parity,
@@ -25,6 +25,29 @@ REAL = Path(__file__).resolve().parents[2] / "shared" / "americano"
 def test_dotenv_names_ignore_values_and_comments() -> None:
     text = '# X=1\nexport A="x=y"\nB=\n  C = 3\nnot a line\nD\n'
     assert dotenv_names(text) == ["A", "B", "C", "D"]
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("A=secret-1\nexport B='x'\n# C=3\nD\n", ["A", "B", "D"]),
+        ('["A", "B", "not a name", 3]', ["A", "B"]),
+        ('{"A": "secret-1", "B": {"nested": "secret-2"}}', ["A", "B"]),
+        (
+            '[{"key": "A", "value": "s"}, {"Name": "B"}, {"envVar": {"key": "C", "value": "s"}}]',
+            ["A", "B", "C"],
+        ),
+    ],
+    ids=["lines", "json-names", "json-object", "json-objects"],
+)
+def test_listing_names_keep_names_only(text: str, names: list[str]) -> None:
+    assert listing_names(text) == names
+
+
+def test_a_broken_json_listing_never_quotes_its_text() -> None:
+    with pytest.raises(ConfigError) as caught:
+        listing_names('{"A": "secret-canary-1", ')
+    assert "does not parse" in str(caught.value) and "secret-canary" not in str(caught.value)
 
 
 def test_parity_lists_missing_keys_with_their_file() -> None:

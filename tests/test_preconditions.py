@@ -8,9 +8,12 @@ names the thing. Checkouts are real git repositories; health checks hit real HTT
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import sys
 import tempfile
+import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,10 +22,14 @@ from typing import Any
 import pytest
 from http_stub import StubServer, free_port
 
-from deploybook.config import Params, PreconditionsSpec, SuiteCommand, load_params
+from deploybook.config import EnvSource, Params, PreconditionsSpec, SuiteCommand, load_params
 from deploybook.core.checks import Checks, Status
+from deploybook.errors import ConfigError
 from deploybook.runbooks.preconditions import checks as pc
+from deploybook.runbooks.preconditions import environments as envs
 from deploybook.runbooks.preconditions import release as rel
+from deploybook.runbooks.preconditions import testresults as tr
+from deploybook.sandbox import platform
 from deploybook.sandbox.fixture import (
     INVENTORY,
     RATE_LIMITS,
@@ -34,7 +41,8 @@ from deploybook.sandbox.fixture import (
 
 ROOT = Path(__file__).resolve().parent.parent
 RELEASE, PREVIOUS = "v1.4.0", "v1.3.0"
-EXPECTED_WARNINGS = {"deployment window scheduled"}  # no window_start in the sandbox params
+# No window_start in the sandbox params; the fixture's committed JUnit predates its commit.
+EXPECTED_WARNINGS = {"deployment window scheduled", "JUnit results newer than the release commit"}
 
 
 # --- fixtures ----------------------------------------------------------------------------------
@@ -66,6 +74,10 @@ def sandbox_params(
         "PG_BIN_DIR": "/usr/bin",
         **environ,
     }
+    state = values.get("DEPLOYBOOK_STATE_DIR")
+    if state and not platform.env_file(state, file).exists():  # the sandbox platform's vars
+        known = {env: {} for env in ("sandbox", "sandbox-production")}
+        platform.write_env_files(state, path, RELEASE, known)
     params = load_params(ROOT / "params" / f"{file}.yaml", values)
     if pre:
         spec = params.preconditions.model_copy(update=pre)
@@ -73,7 +85,9 @@ def sandbox_params(
     return params
 
 
-def offline_checks(params: Params, reviewed_by: str | None = "Sam Services") -> Checks:
+def offline_checks(
+    params: Params, environ: dict[str, str], reviewed_by: str | None = "Sam Services"
+) -> Checks:
     """Every check of runbook 01 that needs no running services."""
     checks = Checks()
     checks += rel.scope(params, RELEASE, PREVIOUS)
@@ -81,11 +95,11 @@ def offline_checks(params: Params, reviewed_by: str | None = "Sam Services") -> 
     checks += rel.schedule(params, RELEASE)
     checks += pc.epic_done(params, RELEASE)
     checks += pc.embedding_decision(params, RELEASE)
-    checks += pc.zero_test_failures(params, RELEASE)
+    checks += tr.zero_test_failures(params, RELEASE)
     checks += pc.rate_limits_reviewed(params, reviewed_by, RELEASE)
     checks += rel.release_tag(params, RELEASE, PREVIOUS)
     checks += rel.artifacts(params, RELEASE)
-    checks += pc.env_parity(params, RELEASE)
+    checks += envs.env_parity(params, RELEASE, environ)
     checks += pc.checklist(params, RELEASE)
     return checks
 
@@ -102,11 +116,13 @@ def failed(checks: Checks) -> set[str]:
 
 
 def test_good_release_passes_every_check(checkouts, no_stack) -> None:
-    checks = offline_checks(sandbox_params(checkouts("good"), no_stack))
+    checks = offline_checks(sandbox_params(checkouts("good"), no_stack), no_stack)
     not_passed = {c.name: c.status for c in checks if c.status is not Status.PASS}
     assert set(not_passed) == EXPECTED_WARNINGS, checks.to_text()
     assert all(status is Status.WARN for status in not_passed.values())
-    assert len(checks) == 18
+    assert len(checks) == 20
+    parity = by_name(checks)["env keys match .env.example files"].evidence
+    assert "sandbox: 29 names observed (dotenv file " in parity
 
 
 VARIANTS = [
@@ -167,7 +183,7 @@ VARIANTS = [
 def test_each_variant_fails_exactly_its_check(
     checkouts, no_stack, variant: str, check: str, messages: list[str]
 ) -> None:
-    checks = offline_checks(sandbox_params(checkouts(variant), no_stack))
+    checks = offline_checks(sandbox_params(checkouts(variant), no_stack), no_stack)
     assert failed(checks) == {check}, checks.to_text()
     evidence = by_name(checks)[check].evidence
     for message in messages:
@@ -313,7 +329,7 @@ def test_configured_test_commands(
     os.utime(stale, (old, old))
     command = SuiteCommand(name="suite", argv=argv, timeout_s=timeout, junit=["reports/*.xml"])
     params = sandbox_params(checkout, no_stack, test_commands=[command])
-    check = pc.zero_test_failures(params, RELEASE)[0]
+    check = tr.zero_test_failures(params, RELEASE)[0]
     assert check.status is status, check.evidence
     assert message in check.evidence
     assert "source: ran 1 configured command(s)" in check.evidence
@@ -325,9 +341,101 @@ def test_no_reports_fail_and_say_where_they_were_looked_for(tmp_path: Path, no_s
     params = params.model_copy(
         update={"checkout": params.checkout.model_copy(update={"junit_globs": ["ci/*.xml"]})}
     )
-    check = pc.zero_test_failures(params, RELEASE)[0]
+    check = tr.zero_test_failures(params, RELEASE)[0]
     assert check.status is Status.FAIL
     assert check.evidence.startswith(f"no JUnit XML matched ci/*.xml under {checkout.path}")
+
+
+FRESH = "JUnit results newer than the release commit"
+COVERED = "plan's test files in the test results"
+
+
+@pytest.mark.parametrize(
+    ("file", "status"), [("sandbox", Status.WARN), ("sandbox-production", Status.FAIL)]
+)
+def test_stale_junit_warns_in_staging_and_fails_in_production(
+    checkouts, no_stack, file: str, status: Status
+) -> None:
+    """The fixture's committed reports were written an hour before the release commit.
+
+    Production fails: it is the last gate and nothing reruns the tests there, so a report
+    older than the commit would let untested code through; staging's 03 tests its build.
+    """
+    params = sandbox_params(checkouts("good"), no_stack, file=file)
+    checks = by_name(tr.zero_test_failures(params, RELEASE))
+    fresh = checks[FRESH]
+    assert fresh.status is status and fresh.critical
+    assert fresh.evidence.startswith(
+        "2 of 2 JUnit report(s) stale: written before v1.4.0's commit was made 2025-10-29"
+    )
+    assert (
+        "test-results/api-pytest.xml written 2025-10-29 09:00:00 UTC (its testsuite timestamp): "
+        "before the commit — stale"
+    ) in fresh.evidence
+    assert checks["zero test failures (CI green)"].status is Status.PASS  # the counts are fine
+    if status is Status.FAIL:
+        assert FRESH in {c.name for c in checks.values() if c.status is Status.FAIL}
+
+
+def test_reports_written_after_the_commit_pass_and_say_how_that_is_known(
+    tmp_path, no_stack
+) -> None:
+    checkout = create_checkout(tmp_path / "americano")
+    platform.write_ci_results(checkout.path)  # CI ran at the tag: timestamps now
+    params = sandbox_params(checkout, no_stack, file="sandbox-production")
+    checks = by_name(tr.zero_test_failures(params, RELEASE))
+    assert checks[FRESH].status is Status.PASS, checks[FRESH].evidence
+    assert "all 2 JUnit report(s) fresh (v1.4.0's commit was made" in checks[FRESH].evidence
+    assert "(its testsuite timestamp): after the commit" in checks[FRESH].evidence
+
+    # Without a timestamp attribute the file's mtime decides, and the evidence says so.
+    report = checkout.path / "test-results" / "web-vitest.xml"
+    report.write_text(re.sub(r' timestamp="[^"]*"', "", report.read_text()))
+    old = datetime(2025, 10, 1, tzinfo=UTC).timestamp()
+    os.utime(report, (old, old))
+    fresh = by_name(tr.zero_test_failures(params, RELEASE))[FRESH]
+    assert fresh.status is Status.FAIL
+    assert "test-results/web-vitest.xml written 2025-10-01 00:00:00 UTC (the file's mtime)" in (
+        fresh.evidence
+    )
+    os.utime(report, None)
+    assert by_name(tr.zero_test_failures(params, RELEASE))[FRESH].status is Status.PASS
+
+
+def test_junit_max_age_accepts_recent_reports_written_before_the_commit(tmp_path, no_stack) -> None:
+    """A window for CI that ran before a late release commit (here: a commit made now)."""
+    checkout = create_checkout(tmp_path / "americano")
+    platform.write_ci_results(checkout.path, datetime.now(UTC) - timedelta(minutes=30))
+    add_commit(checkout, {"NOTE.md": "late\n"}, "docs: release note")
+    from deploybook.sandbox.fixture import _git
+
+    _git(checkout.path, "tag", "-f", "-a", RELEASE, "-m", "retagged")
+    params = sandbox_params(checkout, no_stack, file="sandbox-production")
+    assert by_name(tr.zero_test_failures(params, RELEASE))[FRESH].status is Status.FAIL
+    windowed = sandbox_params(
+        checkout, no_stack, file="sandbox-production", junit_max_age=timedelta(hours=1)
+    )
+    fresh = by_name(tr.zero_test_failures(windowed, RELEASE))[FRESH]
+    assert fresh.status is Status.PASS, fresh.evidence
+    assert "within junit_max_age (1:00:00) of now" in fresh.evidence
+
+
+def test_plan_test_files_missing_from_the_results_warn(tmp_path, no_stack) -> None:
+    checkout = create_checkout(tmp_path / "americano")
+    params = sandbox_params(checkout, no_stack)
+    covered = by_name(tr.zero_test_failures(params, RELEASE))[COVERED]
+    assert covered.status is Status.PASS and not covered.critical
+    assert "apps/api/tests/test_e2e_epic4.py (as tests.test_e2e_epic4)" in covered.evidence
+    assert "apps/web/src/lib/__tests__/embedding-service.test.ts (as src/lib/__tests__/" in (
+        covered.evidence
+    )
+
+    report = checkout.path / "test-results" / "api-pytest.xml"
+    report.write_text(report.read_text().replace("tests.test_e2e_epic4", "tests.test_other"))
+    covered = by_name(tr.zero_test_failures(params, RELEASE))[COVERED]
+    assert covered.status is Status.WARN
+    assert "1 of 2 plan test file(s) not in the JUnit results:" in covered.evidence
+    assert "apps/api/tests/test_e2e_epic4.py: no test case names it" in covered.evidence
 
 
 @pytest.mark.parametrize(("exit_code", "status"), [(0, Status.PASS), (1, Status.FAIL)])
@@ -338,7 +446,7 @@ def test_ci_command_decides_ci_green(checkouts, no_stack, exit_code: int, status
     ci_check = checks["CI green for the release commit"]
     assert ci_check.status is status
     assert "ci for v1.4.0" in ci_check.evidence
-    assert pc.zero_test_failures(params, RELEASE)[0].name == "zero test failures"
+    assert tr.zero_test_failures(params, RELEASE)[0].name == "zero test failures"
 
 
 # --- artifacts and tag --------------------------------------------------------------------------
@@ -444,38 +552,203 @@ def test_schedule_plot_is_a_figure(checkouts, no_stack) -> None:
     assert figure.axes and "v1.4.0 schedule" in figure._suptitle.get_text()
 
 
-def test_parity_names_the_missing_key_and_its_file(checkouts, no_stack) -> None:
-    params = sandbox_params(checkouts("good"), no_stack)
-    keys = [k for k in params.preconditions.env_keys if k != "REDIS_URL"]
-    checks = by_name(
-        pc.env_parity(sandbox_params(checkouts("good"), no_stack, env_keys=keys), RELEASE)
+PARITY, PEER = "env keys match .env.example files", "staging and production key sets match"
+CANARY = "canary-envvalue-5a7c0e"
+
+
+def _shown(checks: Checks) -> str:
+    """Everything a record would keep of these checks: evidence and data."""
+    return checks.to_text() + json.dumps([c.evidence for c in checks] + [c.data for c in checks])
+
+
+def _listing(keys: list[str], form: str) -> str:
+    values = {k: f"{CANARY}-{i}" for i, k in enumerate(keys)}
+    if form == "json-list":  # e.g. a platform's `env ls --json`: objects with key and value
+        return json.dumps(
+            [{"key": k, "value": v, "target": ["production"]} for k, v in values.items()]
+        )
+    if form == "json-object":  # e.g. `config --json`
+        return json.dumps(values)
+    return "# listing\n" + "\n".join(f"export {k}={v}" for k, v in values.items()) + "\n"
+
+
+def _lister(checkout: Path, text: str, exit_code: int = 0, sleep_s: float = 0) -> list[str]:
+    """A listing command that lives in the checkout (proves it runs there), prints ``text``."""
+    script = checkout / f"envlist{zlib.crc32(repr((text, exit_code, sleep_s)).encode())}.py"
+    script.write_text(
+        f"import sys, time\ntime.sleep({sleep_s})\nsys.stdout.write({text!r})\n"
+        f"sys.stderr.write({CANARY!r})\nsys.exit({exit_code})\n"
     )
-    check = checks["env keys match .env.example files"]
-    assert check.status is Status.FAIL
-    assert "REDIS_URL (in .env.example) is not defined in sandbox" in check.evidence
-    assert checks["staging and production key sets match"].status is Status.FAIL
+    return [sys.executable, script.name]
+
+
+@pytest.mark.parametrize("form", ["lines", "json-list", "json-object"])
+def test_observed_command_listing_passes_and_keeps_names_only(
+    tmp_path: Path, no_stack, form: str
+) -> None:
+    checkout = create_checkout(tmp_path / "americano")
+    keys = platform.example_keys(checkout.path, RELEASE)
+    source = EnvSource(command=_lister(checkout.path, _listing(keys, form)))
+    checks = envs.env_parity(
+        sandbox_params(checkout, no_stack, env_source=source), RELEASE, no_stack
+    )
+    parity = by_name(checks)[PARITY]
+    assert parity.status is Status.PASS, parity.evidence
+    assert "sandbox: 29 names observed (command `" in parity.evidence
+    assert by_name(checks)[PEER].status is Status.PASS
+    assert CANARY not in _shown(checks)
+
+
+def test_observed_environment_lacking_a_key_fails_naming_it(checkouts, no_stack, tmp_path) -> None:
+    keys = [k for k in platform.example_keys(checkouts("good").path, RELEASE) if k != "CRON_SECRET"]
+    dotenv = tmp_path / "sandbox.env"
+    dotenv.write_text(_listing(keys, "lines"))
+    params = sandbox_params(checkouts("good"), no_stack, env_source=EnvSource(dotenv=dotenv))
+    checks = by_name(envs.env_parity(params, RELEASE, no_stack))
+    assert checks[PARITY].status is Status.FAIL
+    assert "CRON_SECRET (in .env.example) is not defined in sandbox" in checks[PARITY].evidence
+    assert f"names observed (dotenv file {dotenv}" in checks[PARITY].evidence
+    assert checks[PEER].status is Status.FAIL
+    assert "only in sandbox-production: CRON_SECRET" in checks[PEER].evidence
+    assert CANARY not in _shown(Checks(checks.values()))
+
+    allowed = sandbox_params(
+        checkouts("good"),
+        no_stack,
+        env_source=EnvSource(dotenv=dotenv),
+        parity_allow=["CRON_SECRET"],
+    )
+    assert not failed(envs.env_parity(allowed, RELEASE, no_stack))
+
+
+@pytest.mark.parametrize("file", ["sandbox", "sandbox-production"])
+def test_staging_and_production_observing_different_names_fail(
+    checkouts, tmp_path: Path, file: str
+) -> None:
+    """Each side reads its own source: production's listing has a name staging lacks."""
+    environ = {"DEPLOYBOOK_STATE_DIR": str(tmp_path / "state")}
+    params = sandbox_params(checkouts("good"), environ, file=file)
+    production = platform.env_file(environ["DEPLOYBOOK_STATE_DIR"], "sandbox-production")
+    production.write_text(production.read_text() + f"LEGACY_WEBHOOK_SECRET={CANARY}\n")
+    checks = envs.env_parity(params, RELEASE, environ)
+    peer = by_name(checks)[PEER]
+    assert by_name(checks)[PARITY].status is Status.PASS  # extra names are not a parity gap
+    assert peer.status is Status.FAIL
+    assert "only in sandbox-production: LEGACY_WEBHOOK_SECRET" in peer.evidence
+    assert "sandbox: 29 names observed" in peer.evidence
+    assert "sandbox-production: 30 names observed" in peer.evidence
+    assert CANARY not in _shown(checks)
+
+
+def _envlist_failures(checkout: Path) -> list[tuple[EnvSource, str]]:
+    return [
+        (EnvSource(command=_lister(checkout, f"A={CANARY}\n", exit_code=3)), "exited 3"),
+        (EnvSource(command=["no-such-env-lister"]), "executable 'no-such-env-lister' not found"),
+        (
+            EnvSource(command=_lister(checkout, "A=1\n", sleep_s=5), timeout_s=0.5),
+            "timed out after 0.5 s",
+        ),
+        (EnvSource(command=_lister(checkout, f'[{{"key": "{CANARY}')), "does not parse"),
+        (EnvSource(command=_lister(checkout, "\n")), "lists no variable names"),
+        (EnvSource(dotenv=checkout / "missing.env"), "cannot be read (No such file or directory)"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "case", range(6), ids=["exit-3", "not-found", "timeout", "bad-json", "empty", "no-file"]
+)
+def test_a_source_that_cannot_be_observed_fails_naming_it(tmp_path: Path, no_stack, case) -> None:
+    checkout = create_checkout(tmp_path / "americano")
+    source, message = _envlist_failures(checkout.path)[case]
+    checks = envs.env_parity(
+        sandbox_params(checkout, no_stack, env_source=source), RELEASE, no_stack
+    )
+    check = by_name(checks)[PARITY]
+    assert check.status is Status.FAIL and message in check.evidence, check.evidence
+    assert source.describe() in check.evidence or "no-such-env-lister" in check.evidence
+    assert CANARY not in _shown(checks)
+
+
+def test_process_environment_observed_with_a_prefix(checkouts, no_stack) -> None:
+    keys = platform.example_keys(checkouts("good").path, RELEASE)
+    environ = {**no_stack, **{f"OBSERVED_{k}": CANARY for k in keys}}
+    source = EnvSource(process=True, prefix="OBSERVED_")
+    params = sandbox_params(checkouts("good"), environ, env_source=source)
+    checks = envs.env_parity(params, RELEASE, environ)
+    assert by_name(checks)[PARITY].status is Status.PASS
+    assert "(process environment (names starting OBSERVED_, stripped)" in checks[0].evidence
+    assert CANARY not in _shown(checks)
+
+
+def test_a_declared_list_is_accepted_as_declared_not_observed(checkouts, no_stack) -> None:
+    params = sandbox_params(checkouts("good"), no_stack, env_source=None)
+    checks = by_name(envs.env_parity(params, RELEASE, no_stack))
+    assert checks[PARITY].status is Status.WARN
+    assert "sandbox: 29 names declared, not observed (params env_keys" in checks[PARITY].evidence
+    assert checks[PEER].status is Status.WARN
     assert (
-        "only in sandbox-production: REDIS_URL"
-        in checks["staging and production key sets match"].evidence
+        "declared, not observed for sandbox: set preconditions.env_source" in checks[PEER].evidence
     )
 
-    allowed = sandbox_params(checkouts("good"), no_stack, env_keys=keys, parity_allow=["REDIS_URL"])
-    assert not failed(pc.env_parity(allowed, RELEASE))
+    keys = [k for k in params.preconditions.env_keys if k != "REDIS_URL"]
+    short = sandbox_params(checkouts("good"), no_stack, env_source=None, env_keys=keys)
+    checks = by_name(envs.env_parity(short, RELEASE, no_stack))
+    assert checks[PARITY].status is Status.FAIL  # a declared gap is still a gap
+    assert "REDIS_URL (in .env.example) is not defined in sandbox" in checks[PARITY].evidence
+
+    none = sandbox_params(checkouts("good"), no_stack, env_source=None, env_keys=[])
+    check = envs.env_parity(none, RELEASE, no_stack)[0]
+    assert check.status is Status.FAIL
+    assert "no source for sandbox's variable names: set preconditions.env_source" in check.evidence
 
 
-def test_parity_reads_key_names_from_a_file(checkouts, no_stack, tmp_path: Path) -> None:
+def test_a_key_file_is_declared_and_its_values_are_never_read(
+    checkouts, no_stack, tmp_path
+) -> None:
     names = tmp_path / "staging.keys"
-    params = sandbox_params(checkouts("good"), no_stack)
-    names.write_text(
-        "\n".join(f"{k}=secret-{i}" for i, k in enumerate(params.preconditions.env_keys))
+    keys = platform.example_keys(checkouts("good").path, RELEASE)
+    names.write_text(_listing(keys, "lines"))
+    params = sandbox_params(
+        checkouts("good"), no_stack, env_source=None, env_keys=[], env_keys_file=names
     )
-    from_file = sandbox_params(checkouts("good"), no_stack, env_keys=[], env_keys_file=names)
-    check = pc.env_parity(from_file, RELEASE)[0]
-    assert check.status is Status.PASS
-    assert "secret-" not in check.evidence
+    checks = envs.env_parity(params, RELEASE, no_stack)
+    assert checks[0].status is Status.WARN and "declared, not observed" in checks[0].evidence
+    assert CANARY not in _shown(checks)
 
-    none = sandbox_params(checkouts("good"), no_stack, env_keys=[])
-    assert "no key list for sandbox" in pc.env_parity(none, RELEASE)[0].evidence
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ({"command": ["x"], "dotenv": "y.env"}, "exactly one of command"),
+        ({"dotenv": None}, "(got none)"),
+        ({"dotenv": "y.env", "prefix": "P_"}, "prefix filters the process environment only"),
+        ({"process": True, "prefix": "P-"}, "String should match pattern"),
+        ({"command": "vercel env ls"}, "Input should be a valid list"),
+    ],
+)
+def test_a_bad_source_stops_at_load_naming_the_key(
+    tmp_path: Path, source: dict, message: str
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        json.dumps(
+            {
+                "extends": str(ROOT / "params" / "sandbox.yaml"),
+                "preconditions": {"env_source": source},
+            }
+        )
+    )
+    environ = {
+        "AMERICANO_CHECKOUT": str(tmp_path),
+        "DEPLOYBOOK_STATE_DIR": str(tmp_path),
+        "PG_BIN_DIR": "/x",
+    }
+    environ |= {v: "http://127.0.0.1:9" for v in ("API_URL", "WEB_URL", "CHATMOCK_URL", "OCR_URL")}
+    environ |= {"DEPLOYBOOK_WEBHOOK_URL": "http://127.0.0.1:9", "DEPLOYBOOK_SMTP_HOST": "h"}
+    with pytest.raises(ConfigError) as caught:
+        load_params(bad, {**environ, "DEPLOYBOOK_SMTP_PORT": "25"})
+    assert "preconditions.env_source" in str(caught.value) and message in str(caught.value)
+    assert str(bad) in str(caught.value)
 
 
 def test_feature_flag_default_mismatch_fails(checkouts, no_stack) -> None:
@@ -532,7 +805,7 @@ def fake_stack(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 def test_sandbox_databases_compared_from_the_stack(checkouts, fake_stack) -> None:
     checks = by_name(
-        pc.environments_isolated(sandbox_params(checkouts("good"), fake_stack), fake_stack)
+        envs.environments_isolated(sandbox_params(checkouts("good"), fake_stack), fake_stack)
     )
     check = checks["staging and production databases separate"]
     assert check.status is Status.PASS
@@ -547,7 +820,9 @@ def test_same_api_key_planted_in_both_sandboxes_fails(checkouts, fake_stack) -> 
         "SANDBOX_OPENAI_API_KEY": shared,
         "SANDBOX_PRODUCTION_OPENAI_API_KEY": shared,
     }
-    checks = by_name(pc.environments_isolated(sandbox_params(checkouts("good"), environ), environ))
+    checks = by_name(
+        envs.environments_isolated(sandbox_params(checkouts("good"), environ), environ)
+    )
     check = checks["staging and production API keys differ"]
     assert check.status is Status.FAIL
     assert "share the same OPENAI_API_KEY" in check.evidence
@@ -556,13 +831,13 @@ def test_same_api_key_planted_in_both_sandboxes_fails(checkouts, fake_stack) -> 
 
 def test_sandbox_api_keys_differ_by_default(checkouts, fake_stack) -> None:
     checks = by_name(
-        pc.environments_isolated(sandbox_params(checkouts("good"), fake_stack), fake_stack)
+        envs.environments_isolated(sandbox_params(checkouts("good"), fake_stack), fake_stack)
     )
     assert checks["staging and production API keys differ"].status is Status.PASS
 
 
 def test_sandbox_without_a_stack_warns_with_the_reason(checkouts, no_stack) -> None:
-    checks = pc.environments_isolated(sandbox_params(checkouts("good"), no_stack), no_stack)
+    checks = envs.environments_isolated(sandbox_params(checkouts("good"), no_stack), no_stack)
     assert {c.status for c in checks} == {Status.WARN}
     assert "the sandbox stack is not running" in checks[0].evidence
 
@@ -607,7 +882,7 @@ def test_real_environments_compare_values_named_in_params(
     checkouts, production: dict[str, str], db: Status, keys: Status
 ) -> None:
     environ = {**SECRETS, **production}
-    checks = by_name(pc.environments_isolated(_staging(checkouts("good")), environ))
+    checks = by_name(envs.environments_isolated(_staging(checkouts("good")), environ))
     assert checks["staging and production databases separate"].status is db
     assert checks["staging and production API keys differ"].status is keys
     text = "\n".join(c.evidence for c in checks.values())
@@ -616,9 +891,51 @@ def test_real_environments_compare_values_named_in_params(
 
 
 def test_real_environment_without_peer_values_warns_how_to_provide_them(checkouts) -> None:
-    checks = pc.environments_isolated(_staging(checkouts("good")), dict(SECRETS))
+    checks = envs.environments_isolated(_staging(checkouts("good")), dict(SECRETS))
     assert {c.status for c in checks} == {Status.WARN}
     assert "export PRODUCTION_DATABASE_URL for DATABASE_URL" in checks[0].evidence
+
+
+def _production(checkout: Checkout) -> Params:
+    return load_params(
+        ROOT / "params" / "production.yaml",
+        {"AMERICANO_CHECKOUT": str(checkout.path), "PG_BIN_DIR": "/usr/bin"},
+    )
+
+
+def test_production_without_peer_values_fails_and_says_how(checkouts) -> None:
+    """The production gate must not pass without comparing: both checks fail (critical)."""
+    checks = envs.environments_isolated(_production(checkouts("good")), dict(SECRETS))
+    assert {c.status for c in checks} == {Status.FAIL} and all(c.critical for c in checks)
+    assert "not compared (required in production)" in checks[0].evidence
+    assert "export STAGING_DATABASE_URL for DATABASE_URL" in checks[0].evidence
+    text = checks.to_text()
+    assert not [v for v in SECRETS.values() if v in text]
+
+
+def test_production_with_a_peer_key_missing_fails(checkouts) -> None:
+    environ = {
+        **SECRETS,
+        "STAGING_DATABASE_URL": "postgresql://app:x@db-staging.internal:5432/americano",
+        "STAGING_OPENAI_API_KEY": "sk-staging-9876543210",
+    }  # STAGING_GEMINI_API_KEY missing
+    checks = by_name(envs.environments_isolated(_production(checkouts("good")), environ))
+    assert checks["staging and production databases separate"].status is Status.PASS
+    keys = checks["staging and production API keys differ"]
+    assert keys.status is Status.FAIL
+    assert "not compared (required in production): GEMINI_API_KEY (not set in staging)" in (
+        keys.evidence
+    )
+    environ["STAGING_GEMINI_API_KEY"] = "gm-staging-9876543210"
+    checks = envs.environments_isolated(_production(checkouts("good")), environ)
+    assert {c.status for c in checks} == {Status.PASS}
+
+
+def test_sandbox_production_without_a_stack_fails(checkouts, no_stack) -> None:
+    params = sandbox_params(checkouts("good"), no_stack, file="sandbox-production")
+    checks = envs.environments_isolated(params, no_stack)
+    assert {c.status for c in checks} == {Status.FAIL}
+    assert "the sandbox stack is not running" in checks[0].evidence
 
 
 # --- health endpoints ---------------------------------------------------------------------------

@@ -6,12 +6,13 @@ or ``${VAR:-default}`` (service URLs, hosts); secrets themselves are never writt
 params file, only the *names* of the variables that hold them. A bad file raises
 `ConfigError` naming the file, the key path and what was expected (exit code 2).
 
-- `models`: the pydantic models and their defaults;
+- `models`: the pydantic models and their defaults (`envsource`: where env names come from);
 - `layers`: ``extends`` and the deep merge;
 - `interpolation`: ``${VAR}``;
 - `loading`: file -> merged tree -> interpolated -> validated `Params`.
 """
 
+from deploybook.config.envsource import EnvSource
 from deploybook.config.interpolation import interpolate
 from deploybook.config.layers import ParamsTree, read_params_tree, read_params_yaml
 from deploybook.config.loading import load_params, read_params, resolve_params
@@ -41,6 +42,7 @@ __all__ = [
     "CheckoutSpec",
     "DatabaseSpec",
     "DesignRule",
+    "EnvSource",
     "EnvironmentSpec",
     "EpicSpec",
     "NotificationTarget",

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from deploybook.config.envsource import EnvSource
 from deploybook.errors import ConfigError
 
 SEMVER = re.compile(r"^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
@@ -285,7 +286,10 @@ class PreconditionsSpec(_Model):
     # Component -> paths whose git tree SHA at the tag is its artifact SHA.
     artifacts: dict[str, list[str]] = {"web": ["apps/web"], "api": ["apps/api"]}
     artifact_digests: dict[str, str] = {}  # component -> image digest, when built elsewhere
-    env_keys: list[str] = []  # variable names the target environment defines
+    # Where the target environment's variable names are observed (see EnvSource); without
+    # it the declared env_keys / env_keys_file are compared, shown "declared, not observed".
+    env_source: EnvSource | None = None
+    env_keys: list[str] = []  # variable names the target environment defines (declared)
     env_keys_file: Path | None = None  # dotenv or one name per line; only names are read
     parity_allow: list[str] = []  # names allowed to differ (examples vs env, staging vs prod)
     peer_env: str | None = None  # the other side (staging <-> production); default staging_env
@@ -302,6 +306,14 @@ class PreconditionsSpec(_Model):
     codebases: list[str] = []
     # Plan section 6: the test files whose suites must show zero failures; present at the tag.
     test_files: list[str] = []
+    # JUnit read from files counts only if written after the release tag's commit, or at
+    # most this long before now ("2h", "90m"); older is "stale".
+    junit_max_age: timedelta | None = None
+
+    @field_validator("junit_max_age", mode="before")
+    @classmethod
+    def _junit_age(cls, v: Any) -> Any:
+        return parse_duration(v) if isinstance(v, str) else v
     # Plan section 19: the files the plan refers readers to; present at the tag (not critical).
     references: list[str] = []
     freeze_allow: list[str] = []  # commit SHA prefixes allowed inside the freeze

@@ -156,7 +156,7 @@ def up(
     """Start (or reuse) the stack and return its state. Idempotent."""
     from deploybook.systems.prisma import migrations
 
-    from . import fixture
+    from . import fixture, platform
     from .postgres import PgCluster
 
     state = (state or paths.state_dir()).resolve()
@@ -261,6 +261,11 @@ def up(
             tmp = _state_file(state).with_suffix(".tmp")
             tmp.write_text(json.dumps(new_state, indent=2))
             os.replace(tmp, _state_file(state))
+            # What runbook 01 observes: each env's platform variables and CI's reports.
+            seen = {**os.environ, "DEPLOYBOOK_STATE_DIR": str(state)}
+            values = {env: sandbox_environment(env, seen) for env in env_info}
+            platform.write_env_files(state, checkout_dir, RELEASE, values)
+            platform.write_ci_results(checkout_dir)
         except BaseException:
             _kill_daemon(proc)
             raise

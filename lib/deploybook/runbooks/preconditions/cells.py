@@ -2,9 +2,10 @@
 
 Each takes the `Runbook`, records its checks on it (and glues the artifact SHAs the
 rollout compares) and returns the new checks for the cell to show. The checks themselves
-are in `release` (scope, inventory, schedule, tag, artifacts), `checks` (isolation,
-epic, tests, secrets, rate limits, parity, checklist, health) and `design`, which take
-params and tests call directly.
+are in `release` (scope, inventory, schedule, tag, artifacts), `environments` (isolation,
+parity), `testresults` (zero failures, fresh results, the plan's test files), `checks`
+(epic, secrets, rate limits, checklist, health) and `design`, which take params and tests
+call directly.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from deploybook.core.checks import Checks
-from deploybook.runbooks.preconditions import checks, design, release
+from deploybook.runbooks.preconditions import checks, design, environments, release, testresults
 from deploybook.session import approvals, scraps
 from deploybook.session.runbook import Runbook
 
@@ -50,7 +51,7 @@ def inventory(run: Runbook) -> Checks:
 
 def environments_isolated(run: Runbook) -> Checks:
     """Section 3: staging and production share neither database nor API keys."""
-    return run.record(checks.environments_isolated(run.params))
+    return run.record(environments.environments_isolated(run.params))
 
 
 def schedule(run: Runbook) -> Checks:
@@ -75,7 +76,7 @@ def embedding_decision(run: Runbook) -> Checks:
 
 def zero_test_failures(run: Runbook) -> Checks:
     """Section 6: the configured test commands (or JUnit reports) show zero failures."""
-    return run.record(checks.zero_test_failures(run.params, run.release))
+    return run.record(testresults.zero_test_failures(run.params, run.release))
 
 
 def secrets_configured(run: Runbook) -> Checks:
@@ -105,7 +106,7 @@ def artifacts(run: Runbook) -> Checks:
 
 def env_parity(run: Runbook) -> Checks:
     """Section 9: environment keys against ``.env.example`` and the peer environment."""
-    return run.record(checks.env_parity(run.params, run.release))
+    return run.record(environments.env_parity(run.params, run.release))
 
 
 def checklist(run: Runbook) -> Checks:

@@ -1,4 +1,5 @@
-"""The checks of runbook 01: plan sections 3, 6, 9 and 10 (1, 2, 5 and 8 are in `release`).
+"""The checks of runbook 01: plan sections 6 and 10 (1, 2, 5 and 8 are in `release`, 3 and 9
+in `environments`, the test results of 6 in `testresults`).
 
 Each function takes the validated params plus the run's values (release, previous
 release, attestation) and returns `Checks`; `cells` records them on the run. Files are
@@ -17,26 +18,21 @@ from typing import Any
 
 from deploybook.checkout import ratelimits, statusfile
 from deploybook.checkout import sources as appsource
-from deploybook.checkout.junit import judge_suites, read_reports, run_suite
 from deploybook.config import Params
 from deploybook.core.checks import Check, Checks, Status, run_check
 from deploybook.core.secrets import register
 from deploybook.errors import ConfigError
 from deploybook.runbooks.preconditions import parity
-from deploybook.runbooks.preconditions.planfiles import plan_files
 from deploybook.systems import git as repo
 from deploybook.systems.commands import run_template
 
 __all__ = [
     "checklist",
     "embedding_decision",
-    "env_parity",
-    "environments_isolated",
     "epic_done",
     "health_endpoints",
     "rate_limits_reviewed",
     "secrets_configured",
-    "zero_test_failures",
 ]
 
 _PLACEHOLDER = re.compile(
@@ -92,40 +88,6 @@ def embedding_decision(params: Params, release: str) -> Checks:
 
     name = f"embedding dimension {dimension} decision recorded"
     return Checks([run_check(name, "6", probe, critical=False)])
-
-
-# --- section 6: zero test failures ------------------------------------------------------------
-
-
-def zero_test_failures(params: Params, release: str | None = None) -> Checks:
-    """Plan section 6: run the configured test commands (or read JUnit XML); zero failures.
-
-    Without `preconditions.ci_command` these results are also the checklist's "CI green".
-    """
-    spec, root = params.preconditions, Path(params.checkout.path)
-    name = "zero test failures" + ("" if spec.ci_command else " (CI green)")
-
-    def probe() -> tuple[Status, str, Any]:
-        suites, problems, ok_commands = [], [], 0
-        if spec.test_commands:
-            for cmd in spec.test_commands:
-                s, p, ok = run_suite(cmd, root)
-                suites, problems, ok_commands = suites + s, problems + p, ok_commands + ok
-            source = f"ran {len(spec.test_commands)} configured command(s)"
-        else:
-            suites, problems = read_reports(root, params.checkout.junit_globs)
-            source = f"read JUnit XML ({', '.join(params.checkout.junit_globs)})"
-        status, evidence = judge_suites(suites, problems, ok_commands)
-        evidence += f"\nsource: {source}"
-        if release and not spec.test_commands and repo.tag_exists(root, release):
-            head, tagged = repo.commit_sha(root, "HEAD"), repo.commit_sha(root, release)
-            if head != tagged:
-                status = _worst(status, Status.WARN)
-                evidence += f"\ncheckout HEAD {head[:10]} is not {release} ({tagged[:10]})"
-        return status, evidence, [s.as_dict() for s in suites]
-
-    tested = run_check(name, "6", probe)
-    return Checks([tested, *plan_files(params, release, "6")] if release else [tested])
 
 
 # --- section 6: secrets and rate limits -------------------------------------------------------
@@ -222,94 +184,6 @@ def rate_limits_reviewed(
         return status, "\n".join([head, f"limits in {where}@{release}:", *lines]), rows
 
     return Checks([run_check("external rate limits reviewed", "6", probe)])
-
-
-# --- section 9: configuration parity ----------------------------------------------------------
-
-
-def env_parity(params: Params, release: str) -> Checks:
-    """Plan section 9: `.env.example` keys vs the target environment; staging vs production."""
-    spec, env = params.preconditions, params.environment.name
-
-    def examples_probe() -> tuple[Status, str, Any]:
-        target = parity.target_keys(spec)
-        if target is None:
-            return Status.FAIL, (
-                f"no key list for {env}: set preconditions.env_keys or env_keys_file "
-                "(names of the variables the environment defines)"
-            )
-        examples = {}
-        for rel in params.checkout.env_examples:
-            text = _at_tag(params, release, rel)
-            examples[rel] = None if text is None else set(parity.dotenv_names(text))
-        return parity.judge_parity(examples, target, spec.parity_allow, env)
-
-    def peer_probe() -> tuple[Status, str]:
-        peer = parity.peer_name(params)
-        if peer is None:
-            return Status.SKIP, "no peer environment configured (preconditions.peer_env)"
-        mine = parity.target_keys(spec)
-        theirs = parity.target_keys(parity.peer_spec(params, peer))
-        if mine is None or theirs is None:
-            who = env if mine is None else peer
-            return Status.WARN, f"{who} has no key list (preconditions.env_keys): not compared"
-        return parity.judge_peer_keys(mine, theirs, spec.parity_allow, env, peer)
-
-    return Checks(
-        [
-            run_check("env keys match .env.example files", "9", examples_probe),
-            run_check("staging and production key sets match", "9", peer_probe),
-        ]
-    )
-
-
-# --- section 3: environment isolation ---------------------------------------------------------
-
-
-def environments_isolated(params: Params, environ: Mapping[str, str] | None = None) -> Checks:
-    """Plan section 3: staging and production share neither database nor API keys.
-
-    Values are compared, never shown: databases by (host, port, name), keys by salted
-    fingerprint. When the peer's values are not available here the checks warn and say how.
-    """
-    spec, env = params.preconditions, params.environment.name
-    peer = parity.peer_name(params)
-    db_name, keys = params.database.url_env, list(spec.isolated_keys)
-
-    def load() -> tuple[dict[str, str], dict[str, str], str | None]:
-        mine = parity.environment_values(params, environ)
-        for name in (db_name, *keys):
-            register(mine.get(name))
-        theirs, why = parity.peer_values(params, peer, [db_name, *keys], environ)
-        return mine, theirs, why
-
-    state: dict[str, Any] = {}
-
-    def db_probe() -> tuple[Status, str]:
-        if peer is None:
-            return Status.SKIP, "no peer environment configured (preconditions.peer_env)"
-        state["values"] = mine, theirs, why = load()
-        if why:
-            return Status.WARN, f"not compared: {why}"
-        if not mine.get(db_name) or not theirs.get(db_name):
-            missing = env if not mine.get(db_name) else peer
-            return Status.WARN, f"not compared: {db_name} is not known for {missing}"
-        return parity.judge_databases(mine[db_name], theirs[db_name], env, peer)
-
-    def keys_probe() -> tuple[Status, str]:
-        if peer is None:
-            return Status.SKIP, "no peer environment configured (preconditions.peer_env)"
-        mine, theirs, why = state.get("values") or load()
-        if why:
-            return Status.WARN, f"not compared: {why}"
-        return parity.judge_keys(mine, theirs, keys, env, peer)
-
-    return Checks(
-        [
-            run_check("staging and production databases separate", "3", db_probe),
-            run_check("staging and production API keys differ", "3", keys_probe),
-        ]
-    )
 
 
 # --- section 10: the pre-deploy checklist -----------------------------------------------------

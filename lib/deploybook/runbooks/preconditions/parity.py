@@ -1,7 +1,8 @@
 """Configuration parity and environment isolation (plan sections 3 and 9), by names only.
 
 Parity compares *names*: the keys each `.env.example` declares against the variables the
-target environment defines, and staging's key set against production's. Isolation needs
+target environment defines (observed by `observed`), and staging's names against
+production's. Isolation needs
 values, so it never shows or keeps them: databases are compared by (host, port, database)
 parsed from their URLs, API keys by HMAC-SHA256 fingerprints under a random salt made for
 one comparison and dropped with it.
@@ -11,8 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
-import re
 import secrets as _random
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -26,38 +25,7 @@ from deploybook.session.environment import (  # noqa: F401 - re-exported for the
     peer_values,
 )
 
-_NAME = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*(?:=|$)")
-
-
 # --- names ----------------------------------------------------------------------------------
-
-
-def dotenv_names(text: str) -> list[str]:
-    """Variable names in a dotenv file (or a list of names, one a line); values are ignored."""
-    names = []
-    for line in text.splitlines():
-        if line.strip().startswith("#"):
-            continue
-        if match := _NAME.match(line):
-            names.append(match.group(1))
-    return list(dict.fromkeys(names))
-
-
-def target_keys(spec: PreconditionsSpec) -> set[str] | None:
-    """The names the target environment defines (params list ∪ key file); None if unknown."""
-    if not spec.env_keys and spec.env_keys_file is None:
-        return None
-    names = set(spec.env_keys)
-    if spec.env_keys_file is not None:
-        path = Path(spec.env_keys_file)
-        try:
-            names |= set(dotenv_names(path.read_text(encoding="utf-8")))
-        except OSError as exc:
-            raise ConfigError(
-                f"preconditions.env_keys_file {path} cannot be read ({exc.strerror}): "
-                "export the environment's variable names there (names only are read)"
-            ) from None
-    return names
 
 
 def judge_parity(
@@ -123,11 +91,14 @@ def judge_peer_keys(
     return Status.PASS, f"{env} and {peer_env} define the same {len(mine & peer)} key names{note}"
 
 
-def peer_spec(params: Params, peer_env: str) -> PreconditionsSpec:
+def peer_spec(
+    params: Params, peer_env: str, environ: Mapping[str, str] | None = None
+) -> PreconditionsSpec:
     """The peer environment's `preconditions` section, read from its params file beside ours.
 
-    Only that section is interpolated and validated, so a peer whose services resolve
-    elsewhere (a sandbox that is down, another network) still yields its key names.
+    Only that section is interpolated (against this environment's variables: a sandbox's
+    include its stack's) and validated, so a peer whose services resolve elsewhere
+    (another network) still yields where its names come from.
     """
     folder = Path(params.source).parent if params.source else Path("params")
     path = folder / f"{peer_env}.yaml"
@@ -137,7 +108,8 @@ def peer_spec(params: Params, peer_env: str) -> PreconditionsSpec:
         raise ConfigError(f"peer params file {path} cannot be read: {exc}") from None
     section = raw.get("preconditions") or {} if isinstance(raw, dict) else {}
     try:
-        return PreconditionsSpec.model_validate(interpolate(section, os.environ, "preconditions"))
+        values = environment_values(params, environ)
+        return PreconditionsSpec.model_validate(interpolate(section, values, "preconditions"))
     except ConfigError:
         raise
     except ValueError as exc:
