@@ -19,10 +19,10 @@
 # > for the monitoring window, and validate the data the migration touched.*
 #
 # This runbook changes nothing. `watch_window_s` shortens the monitoring window (default: the
-# params file's `thresholds.watch_window_s`); `expect_version` makes every health check
-# require that running release (empty: any) and every migration of the checkout to be
-# applied (empty: unapplied migrations only warn). `spot_checks_confirmed` records the manual
-# spot checks in a headless run, e.g. `{"4.1": "Dana Lee"}` (item tag or text -> who checked).
+# params file's `thresholds.watch_window_s`); `expect_version` overrides the version every
+# health check requires (empty: from the records, see below). `spot_checks_confirmed` records
+# the manual spot checks in a headless run, e.g. `{"4.1": "Dana Lee"}` (item tag or text ->
+# who checked).
 
 # %% tags=["parameters"] id="04-01"
 env = "sandbox"
@@ -63,9 +63,18 @@ run
 # All requests run at once (the suite takes about as long as its slowest endpoint). Each
 # check shows its status code, latency against its budget and the answer's evidence; a
 # failed critical check stops the gate.
+#
+# Every service must run the expected version: after the newest executed 03-rollout of this
+# release here, the release; after a later executed 05-rollback, what it reverted each
+# service to; `expect_version` overrides both; with neither record, the release itself (a
+# note). A service running another version fails its health check, naming both versions.
+# When the release is known to run here, every migration of the checkout must be applied.
+
+# %% id="04-19"
+expected = book.smoke.expected_version(run, expect_version)
 
 # %% id="04-04"
-book.smoke.run_suite(run, expect_version)
+book.smoke.run_suite(run, expected)
 
 # %% [markdown] id="04-05"
 # ## 14 Monitoring window
@@ -101,7 +110,7 @@ book.smoke.record_breach(run, watch)
 # latest passing 02-migration-dry-run record (skipped when there is none).
 
 # %% id="04-11"
-book.smoke.post_deploy_validation(run, expect_version)
+book.smoke.post_deploy_validation(run, expected)
 
 # %% [markdown] id="04-12"
 # ## 15 Manual spot checks

@@ -34,7 +34,7 @@ from deploybook.systems.prisma import migrations
 
 ROOT = Path(__file__).resolve().parent.parent
 URL_ENV = "VALIDATION_TEST_DATABASE_URL"
-ENV, RELEASE = "staging", "v1.4.0"
+ENV, RELEASE, PREVIOUS = "staging", "v1.4.0", "v1.3.0"
 APPLIED, COUNTS = validation.APPLIED, validation.ROW_COUNTS
 SPOT_CHECKS = read_params_yaml(ROOT / "params" / "sandbox.yaml")["spot_checks"]
 
@@ -356,11 +356,13 @@ def test_interactive_form_records_who_and_when(tmp_path: Path, glued) -> None:
 def test_04_records_spot_checks_and_validation(sandbox) -> None:
     """Headless 04 on the sandbox: the parameter confirms the spot checks, the scrap
     `spot_checks` holds who and when, and validation names the unapplied migrations
-    (the shared sandbox is at the previous release: warnings, since no expect_version)."""
+    (the shared sandbox is at the previous release, which expect_version names: the
+    release's migrations are not required, so unapplied ones only warn)."""
     from deploybook.ops.runner import run_runbook
 
     parameters = {
         "operator": "ci",
+        "expect_version": PREVIOUS,
         "watch_window_s": 4,
         "spot_checks_confirmed": {f"4.{i}": "Dana Lee" for i in range(1, 7)},
     }

@@ -58,7 +58,8 @@ def plan() -> list[Step]:
     prod = "sandbox-production"
     steps = []
     for env in ("sandbox", prod):
-        smoke = {**lead, "expect_version": RELEASE, "spot_checks_confirmed": _spot_checks_done(env)}
+        # No expect_version: 04 expects what the 03 record says (the release).
+        smoke = {**lead, "spot_checks_confirmed": _spot_checks_done(env)}
         steps += [
             Step("01-preconditions", env, {**lead, "rate_limits_reviewed_by": "Sam Services"}),
             Step("02-migration-dry-run", env, dict(lead)),

@@ -1,6 +1,7 @@
 """Runbook 04-smoke: plan sections 12, 14 and 15, one function per cell."""
 
 from deploybook.runbooks.smoke.cells import (
+    expected_version,
     post_deploy_validation,
     record_breach,
     record_spot_checks,
@@ -11,6 +12,7 @@ from deploybook.runbooks.smoke.cells import (
 )
 
 __all__ = [
+    "expected_version",
     "post_deploy_validation",
     "record_breach",
     "record_spot_checks",

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from deploybook.core.checks import Checks
+from deploybook.core.checks import Check, Checks
 from deploybook.runbooks.smoke import suite, validation, watch
+from deploybook.runbooks.smoke.expected import Expected, expected_versions
 from deploybook.runbooks.smoke.monitor import ROLLBACK, WatchResult
 from deploybook.runbooks.smoke.spotchecks import SpotChecks, spot_check_results, spot_checks
 from deploybook.session import scraps
 from deploybook.session.runbook import Runbook, show
 
 __all__ = [
+    "Expected",
+    "expected_version",
     "post_deploy_validation",
     "record_breach",
     "record_spot_checks",
@@ -28,10 +31,32 @@ __all__ = [
 ]
 
 
-def run_suite(run: Runbook, expect_version: str | None = None) -> Checks:
-    """Health, the params' smoke checks and the ChatMock round trip (section 12); an
-    ``expect_version`` also checks the version each service reports."""
-    return run.record(suite.run_suite(run.params, expect_version=expect_version or None))
+def expected_version(run: Runbook, expect_version: str | None = None) -> Expected | None:
+    """The version every service must run: the ``expect_version`` parameter, else the
+    newest executed 03-rollout (the release) or later 05-rollback (what it reverted to),
+    else the release itself with a note. Recorded as a check; None when a record it would
+    read cannot be trusted (that check fails, naming the record)."""
+    found = expected_versions(run.env, run.release, expect_version or None)
+    check = found if isinstance(found, Check) else found.check()
+    run.record(check)
+    show(f"expecting {check.evidence}")
+    return found if isinstance(found, Expected) else None
+
+
+def _versions(run: Runbook, expected: Expected | str | None) -> suite.Versions:
+    if not isinstance(expected, Expected):
+        return expected or None
+    if expected.per_service:
+        return {svc.name: expected.of(svc.name) for svc in run.params.services}
+    return expected.version
+
+
+def run_suite(run: Runbook, expected: Expected | str | None = None) -> Checks:
+    """Health, the params' smoke checks and the ChatMock round trip (section 12); the
+    expected version (`expected_version`, or a version) is checked on every service: one
+    running another version fails its health check naming both."""
+    versions = _versions(run, expected)
+    return run.record(suite.run_suite(run.params, expect_version=versions))
 
 
 def watch_slas(run: Runbook, window_s: float | None = None, progress: Any = True) -> WatchResult:
@@ -61,11 +86,16 @@ def record_breach(run: Runbook, result: WatchResult) -> None:
     )
 
 
-def post_deploy_validation(run: Runbook, expect_version: str | None = None) -> Checks:
-    """Data integrity after the migration (section 15); without ``expect_version`` the
-    release is not assumed deployed here, so unapplied migrations only warn."""
+def post_deploy_validation(run: Runbook, expected: Expected | str | None = None) -> Checks:
+    """Data integrity after the migration (section 15). Every migration of the checkout
+    must be applied only when the release is known to run here (a parameter or a 03
+    record); otherwise (assumed, or rolled back) unapplied migrations only warn."""
+    if isinstance(expected, Expected):
+        required = not expected.assumed and expected.version == run.release
+    else:
+        required = bool(expected)
     checks = validation.post_deploy_validation(
-        run.params, release=run.release, require_applied=bool(expect_version)
+        run.params, release=run.release, require_applied=required
     )
     return run.record(checks)
 

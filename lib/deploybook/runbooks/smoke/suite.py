@@ -12,6 +12,7 @@ import asyncio
 import json
 import re
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -55,14 +56,24 @@ def smoke_specs(params: Params) -> list[SmokeSpec]:
     ]
 
 
-def health_specs(params: Params, expect_version: str | None = None) -> list[SmokeSpec]:
-    """One health request per service; ``expect_version`` also checks the running release."""
+Versions = str | Mapping[str, str] | None
+
+
+def _version_of(expect_version: Versions, service: str) -> str | None:
+    if isinstance(expect_version, Mapping):
+        return expect_version.get(service) or None
+    return expect_version or None
+
+
+def health_specs(params: Params, expect_version: Versions = None) -> list[SmokeSpec]:
+    """One health request per service; ``expect_version`` (one version, or one per service)
+    also checks the running release."""
     return [
         SmokeSpec(
             name=f"{svc.name} health",
             section=SECTION_SMOKE,
             url=svc.base_url + svc.health_path,
-            expect_version=expect_version,
+            expect_version=_version_of(expect_version, svc.name),
             latency_budget_ms=HEALTH_TIMEOUT_S * 1000,
             timeout_s=HEALTH_TIMEOUT_S,
             retries=1,
@@ -192,13 +203,13 @@ async def _round_trip(params: Params, model: str | None, budget_ms: float) -> Ch
         return await _round_trip_async(client, base_url, model, budget_ms)
 
 
-def health_checks(params: Params, expect_version: str | None = None) -> Checks:
+def health_checks(params: Params, expect_version: Versions = None) -> Checks:
     """Health of every service (status, JSON, healthy, and the expected version if given)."""
     specs = health_specs(params, expect_version)
     return _run_sync(lambda: run_smoke_async(specs, _health=True))
 
 
-def run_suite(params: Params, expect_version: str | None = None) -> Checks:
+def run_suite(params: Params, expect_version: Versions = None) -> Checks:
     """Health, the params' smoke checks and the ChatMock round trip, all at once.
 
     Every request is in flight together, so the suite takes about as long as its slowest
