@@ -86,7 +86,8 @@ book.migration_dry_run.verify_snapshot_restore(run, snap, keep=keep_scratch)
 #
 # > *`prisma migrate status`: which migrations are applied, which are pending.*
 #
-# Also: failed rows in `_prisma_migrations`, checksum drift (a migration edited after it
+# Also: failed rows in `_prisma_migrations` (a migration that failed or was cut off: Prisma
+# refuses with P3009 until `prisma migrate resolve`), checksum drift (a migration edited after it
 # was applied), migrations applied but missing locally, folder names, duplicate timestamps,
 # loose `.sql` files, the provider in `migration_lock.toml` — and that the migrations on
 # disk are exactly the release tag's.
@@ -102,9 +103,12 @@ book.migration_dry_run.migration_status(run)
 #
 # Pending migrations, then `database.raw_sql` in the given order, each under its own
 # savepoint, with `lock_timeout` and `statement_timeout` from params (5 s / 60 s by
-# default) so the dry run never waits behind live traffic. By default on staging and the
-# sandbox it runs on a scratch restore of the fresh snapshot (the most realistic target);
-# `dry_run_target = "live"` uses the live database instead. Each shows ok or its error
+# default) so the dry run never waits behind live traffic. In every environment it runs by
+# default on a scratch restore of the fresh snapshot (the most realistic target, and no
+# lock on the live database); `dry_run_target = "live"` uses the live database instead,
+# where every lock the migrations take is held until the dry run ends: refused in
+# production unless params set `database.allow_live_dry_run: true`, and the record then
+# shows each lock and how long it was held, worst first. Each shows ok or its error
 # (SQLSTATE, statement, line), the locks it took and the tables it touched; knock-on
 # failures name their root cause ("blocked by …"), and a migration that needs a later one
 # is an ordering error. Statements PostgreSQL refuses in a transaction

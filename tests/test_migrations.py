@@ -634,6 +634,7 @@ def test_dry_run_times_each_lock_until_the_transaction_ends_worst_first(
     lines = shown.evidence.splitlines()
     assert "longest concepts ACCESS EXCLUSIVE for" in lines[0]
     assert lines[1].startswith("concepts (table) ACCESS EXCLUSIVE held ")
-    assert "blocked reads and writes (taken by 20251001000000_alter, statement 1" in lines[1]
+    assert "blocked reads and writes (20251001000000_alter statement 1)" in lines[1]
+    assert "transaction ended, worst first" in lines[0]
     quiet = lock_check([h for h in holds if not h.blocks], "7")
     assert quiet.status is Status.PASS and "none blocking" in quiet.evidence

@@ -8,6 +8,9 @@ database's schema fingerprint and exact row counts are what they were before.
 from __future__ import annotations
 
 import os
+import shutil
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,12 +22,16 @@ from sandbox_fixtures import CANARIES
 
 from deploybook.config import read_params_yaml
 from deploybook.core.checks import Check, Checks, Status
+from deploybook.errors import GateFailed, MigrationFailed
 from deploybook.ops.runner import run_runbook
 from deploybook.runbooks.migration_dry_run import cells as mc
 from deploybook.sandbox import fixture, stack
 from deploybook.session.runbook import Runbook
 from deploybook.systems.postgres import db, fingerprint
 from deploybook.systems.postgres.snapshot import file_sha256
+from deploybook.systems.prisma import migrations
+from deploybook.systems.prisma.apply import apply_pending
+from deploybook.systems.prisma.lockclock import BLOCKS, mode_name
 
 ROOT = Path(__file__).resolve().parents[1]
 PENDING = [
@@ -36,6 +43,10 @@ PENDING = [
 
 def _url() -> str:
     return stack.sandbox_environment("sandbox")["DATABASE_URL"]
+
+
+def _sandbox_checkout() -> str:
+    return stack.sandbox_environment("sandbox")["AMERICANO_CHECKOUT"]
 
 
 def _facts(url: str) -> tuple[str, dict[str, int]]:
@@ -70,10 +81,13 @@ def make_run(unchanged: str, tmp_path: Path) -> Iterator[Callable[..., Runbook]]
     saved = os.environ.copy()
     os.environ["DEPLOYBOOK_OUTPUTS"] = str(tmp_path / "outputs")
 
-    def make(checkout: Path | None = None, **database: Any) -> Runbook:
+    def make(
+        checkout: Path | None = None, environment: dict[str, str] | None = None, **database: Any
+    ) -> Runbook:
         raw = read_params_yaml(ROOT / "params" / "sandbox.yaml")
         if checkout is not None:
             raw["checkout"]["path"] = str(checkout)
+        raw["environment"].update(environment or {})
         raw["database"].update({k: str(v) for k, v in database.items()})
         path = tmp_path / "sandbox.yaml"
         path.write_text(yaml.safe_dump(raw))
@@ -228,3 +242,127 @@ def test_vector_check_and_lint_read_the_migrated_state(
     rows = db.row_counts(_url())["content_chunks"]
     assert f"content_chunks: {rows:,} rows" in index.evidence
     assert ("SERIOUS" in index.evidence) is (rows > 0)
+
+
+# -- where the dry run runs (issue 16 item 2) ----------------------------------------------
+PRODUCTION = {"role": "production"}
+
+
+def test_production_refuses_a_live_dry_run_parameter_before_anything_runs(
+    make_run: Callable[..., Runbook], unchanged: str
+) -> None:
+    run = make_run(environment=PRODUCTION)
+    checks = mc.dry_run(run, target="live", progress=False)
+    assert [c.name for c in checks] == ["dry run target"] and not checks.ok
+    refused = checks[0]
+    assert refused.status is Status.FAIL and refused.critical
+    assert refused.evidence.startswith("ConfigError: dry_run_target (runbook parameter) 'live'")
+    assert "production environment 'sandbox'" in refused.evidence
+    assert "`database.allow_live_dry_run: true`" in refused.evidence
+    assert "ACCESS EXCLUSIVE" in refused.evidence
+    with pytest.raises(GateFailed, match="dry run target"):
+        run.finish()
+
+
+def test_production_refuses_live_from_params_too(
+    make_run: Callable[..., Runbook], unchanged: str
+) -> None:
+    run = make_run(environment=PRODUCTION, dry_run_target="live")
+    checks = mc.dry_run(run, progress=False)
+    assert [(c.name, c.status) for c in checks] == [("dry run target", Status.FAIL)]
+    assert "ConfigError: database.dry_run_target 'live' is refused" in checks[0].evidence
+    assert "`database.allow_live_dry_run: true`" in checks[0].evidence
+    staging = _by_name(mc.dry_run(make_run(dry_run_target="live"), progress=False))
+    assert staging["dry run target"].status is Status.PASS  # staging may
+    assert "live database" in staging["dry run target"].evidence
+
+
+def test_production_dry_run_defaults_to_a_scratch_restore(
+    make_run: Callable[..., Runbook], unchanged: str
+) -> None:
+    run = make_run(environment=PRODUCTION)
+    snap = mc.take_snapshot(run, progress=False)
+    checks = _by_name(mc.dry_run(run, snap, progress=False))
+    target = checks["dry run target"]
+    assert target.status is Status.PASS and "scratch restore deploybook_scratch_" in target.evidence
+    assert "dry run locks held (live)" not in checks
+    assert all(checks[f"dry run: {name}"].status is Status.PASS for name in PENDING)
+    assert checks["dry run changed nothing"].status is Status.PASS
+
+
+def test_allowed_live_production_dry_run_records_lock_hold_times(
+    make_run: Callable[..., Runbook], unchanged: str
+) -> None:
+    run = make_run(environment=PRODUCTION, allow_live_dry_run=True)
+    checks = _by_name(mc.dry_run(run, target="live", progress=False))
+    target = checks["dry run target"]
+    assert target.status is Status.WARN and not target.critical
+    assert "allowed by database.allow_live_dry_run" in target.evidence
+    locks = checks["dry run locks held (live)"]
+    held = [h["held_s"] for h in locks.data]
+    assert held and held == sorted(held, reverse=True) and held[0] > 0
+    assert {h["taken_by"] for h in locks.data} <= {*PENDING, "analytics_views.sql"}
+    # Blocking locks (on relations traffic uses) lead the evidence, worst first; the ones
+    # on tables the migrations create are only counted.
+    blocking = [h for h in locks.data if not h["created"] and h["mode"] in BLOCKS]
+    assert blocking, "the release's foreign keys lock the tables they reference"
+    assert locks.status is Status.WARN and not locks.critical
+    lines = locks.evidence.splitlines()
+    worst = blocking[0]
+    assert f"longest {worst['relation']} {mode_name(worst['mode'])} for" in lines[0]
+    assert lines[1].startswith(f"{worst['relation']} ({worst['kind']}) ")
+    assert f"held {worst['held_s']:.2f}s, blocked writes" in lines[1]
+    created = [h for h in locks.data if h["created"]]
+    assert created and f"; {len(created)} on relations the dry run created" in lines[0]
+    assert len(locks.evidence) < 2000, "the evidence must not be cut"
+    assert checks["dry run changed nothing"].status is Status.PASS
+    assert all(checks[f"dry run: {name}"].status is Status.PASS for name in PENDING)
+
+
+# -- a migration killed mid-way (issue 16 item 6) -------------------------------------------
+def test_status_fails_naming_a_migration_whose_apply_was_cut_off(
+    make_run: Callable[..., Runbook], tmp_path: Path, pg_db: str
+) -> None:
+    """A real apply loses its connection mid-migration (the backend is terminated while the
+    migration sleeps): 02's status names the failed row and both ways to resolve it."""
+    checkout = tmp_path / "checkout"
+    shutil.copytree(_sandbox_checkout(), checkout, symlinks=True)
+    folder = checkout / "apps/web/prisma/migrations"
+    name = "20991231000000_slow_backfill"
+    (folder / name).mkdir()
+    (folder / name / "migration.sql").write_text(
+        'CREATE TABLE "slow" ("id" INTEGER);\nSELECT pg_sleep(30);\n'
+    )
+    errors: list[Exception] = []
+
+    def apply() -> None:
+        try:
+            apply_pending(pg_db, migrations.read_migrations(folder))
+        except MigrationFailed as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=apply)
+    worker.start()
+    deadline = time.monotonic() + 20
+    while name not in [r.migration_name for r in migrations.read_applied(pg_db) or []]:
+        assert time.monotonic() < deadline, "the slow migration never started"
+        time.sleep(0.1)
+    with db.connect(pg_db, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = 'deploybook migrate'"
+        )
+    worker.join(timeout=20)
+    assert len(errors) == 1 and errors[0].migration == name
+
+    os.environ["H16B_DATABASE_URL"] = pg_db
+    run = make_run(checkout=checkout, url_env="H16B_DATABASE_URL")
+    checks = _by_name(mc.migration_status(run))
+    failed = checks["failed migrations"]
+    assert failed.status is Status.FAIL and failed.critical and failed.data == [name]
+    assert failed.evidence.startswith(f"{name} started ")
+    assert "prisma migrate deploy refuses with P3009" in failed.evidence
+    assert f"`prisma migrate resolve --rolled-back {name}`" in failed.evidence
+    assert f"`prisma migrate resolve --applied {name}`" in failed.evidence
+    with pytest.raises(GateFailed, match="failed migrations"):
+        run.finish()

@@ -124,9 +124,12 @@ class DatabaseSpec(_Model):
     snapshot_compress: int = Field(6, ge=0, le=9)
     raw_sql: list[str] = []  # loose .sql files to run, in order, for analytics
     # Where the dry run applies the pending migrations: a scratch restore of the fresh
-    # snapshot (most realistic) or the live database. None: scratch on staging and
-    # sandbox, live on production (where a full restore may be too slow for the window).
+    # snapshot (the default, in every environment) or the live database.
     dry_run_target: Literal["scratch", "live"] | None = None
+    # A live dry run runs every pending migration in ONE transaction, rolled back at the
+    # end: each lock it takes (ACCESS EXCLUSIVE for most DDL) is held until then, and
+    # traffic on those tables waits. Refused in production unless this allows it.
+    allow_live_dry_run: bool = False
     lock_timeout: str = Field("5s", pattern=r"^\d+(ms|s|min)?$")
     statement_timeout: str = Field("60s", pattern=r"^\d+(ms|s|min)?$")
     # Production's rollout needs a 02 snapshot younger than this ("2h", "90m", "1h30m").

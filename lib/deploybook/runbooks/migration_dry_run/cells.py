@@ -36,6 +36,7 @@ from deploybook.systems.postgres.snapshot import Snapshot
 from deploybook.systems.prisma import dryrun, migrated, migrations
 from deploybook.systems.prisma import lint as sqllint
 from deploybook.systems.prisma import schema as prisma_schema
+from deploybook.systems.prisma.lockclock import lock_check
 from deploybook.systems.prisma.migrated import MigratedState
 
 __all__ = [
@@ -238,13 +239,37 @@ def _at_release(run: Runbook) -> Check:
 
 
 def dry_run_target(run: Runbook, requested: str = "") -> str:
-    """ "scratch" or "live": the parameter, else params, else scratch unless production."""
-    target = requested or run.params.database.dry_run_target
-    if not target:
-        target = "live" if run.params.environment.is_production else "scratch"
+    """ "scratch" (the default in every environment) or "live": the parameter, else params.
+    Live is refused in a production-role environment unless params set
+    ``database.allow_live_dry_run`` (ConfigError naming the setting and the fix)."""
+    spec = run.params.database
+    target = requested or spec.dry_run_target or "scratch"
+    setting = "dry_run_target (runbook parameter)" if requested else "database.dry_run_target"
     if target not in ("scratch", "live"):
-        raise ConfigError(f"dry_run_target {target!r}: expected 'scratch' or 'live'")
+        raise ConfigError(f"{setting} {target!r}: expected 'scratch' or 'live'")
+    if target == "live" and run.params.environment.is_production and not spec.allow_live_dry_run:
+        raise ConfigError(
+            f"{setting} 'live' is refused in production environment {run.env!r}: every pending "
+            "migration would run in one transaction on the live database, holding each lock it "
+            "takes (ACCESS EXCLUSIVE for most DDL) until the dry run ends while production "
+            "traffic waits. Leave dry_run_target unset (a scratch restore of the fresh "
+            "snapshot), or set `database.allow_live_dry_run: true` in the params file to "
+            "accept that cost"
+        )
     return target
+
+
+def _target_check(run: Runbook, where: str, evidence: str) -> Check:
+    if where == "live" and run.params.environment.is_production:
+        return Check(
+            "dry run target",
+            SECTION,
+            Status.WARN,
+            "live production database, allowed by database.allow_live_dry_run: every lock the "
+            "pending migrations take is held until the dry run ends (hold times below)",
+            critical=False,
+        )
+    return Check("dry run target", SECTION, Status.PASS, evidence, critical=False)
 
 
 def dry_run(
@@ -253,14 +278,19 @@ def dry_run(
     """Pending migrations, then ``database.raw_sql`` in order, in one rolled-back
     transaction; ends with the proof that the schema and row counts did not change.
 
-    On a scratch target the fresh snapshot is restored into a scratch database first and
-    dropped afterwards, so the live database is not even read under lock."""
+    By default the fresh snapshot is restored into a scratch database first and dropped
+    afterwards, so the live database is not even read under lock. On the live database
+    (refused in production unless params allow it) the record also shows each lock taken
+    and how long it was held: what traffic waited for."""
     spec = run.params.database
+    try:
+        where = dry_run_target(run, target)
+    except ConfigError as exc:  # refused before anything runs
+        return run.record(_failed("dry run target", exc))
     checks = Checks()
     scratch = None
     try:
         url = run.database_url()
-        where = dry_run_target(run, target)
         local = migrations.read_migrations(_migrations_folder(run))
         status = migrations.migration_status(local, url, spec.raw_sql)
         raw = local.raw(spec.raw_sql)
@@ -280,25 +310,17 @@ def dry_run(
                     jobs=spec.snapshot_jobs,
                 )
             checks.append(
-                Check(
-                    "dry run target",
-                    SECTION,
-                    Status.PASS,
+                _target_check(
+                    run,
+                    where,
                     f"scratch restore {scratch} of snapshot {snap.sha256[:12]}… "
                     "(pass dry_run_target='live' to use the live database)",
-                    critical=False,
                 )
             )
             url = kept.scratch_url or url
         else:
             checks.append(
-                Check(
-                    "dry run target",
-                    SECTION,
-                    Status.PASS,
-                    "live database, inside a transaction that is rolled back",
-                    critical=False,
-                )
+                _target_check(run, where, "live database, inside a transaction that is rolled back")
             )
         with _progress(progress, "dry run") as tick:
             report = dryrun.dry_run(
@@ -312,6 +334,8 @@ def dry_run(
                 history=[*local.migrations, *raw],
             )
         checks.extend(report.checks)
+        if where == "live":
+            checks.append(lock_check(report.lock_holds, SECTION))
     except DeploybookError as exc:
         checks.append(_failed("dry run", exc))
     finally:

@@ -84,18 +84,22 @@ class LockClock:
 
 
 def _line(h: LockHold) -> str:
-    effect = f"blocked {h.blocks}" if h.blocks else "created by the dry run" if h.created else ""
     return (
         f"{h.relation} ({h.kind}) {mode_name(h.mode)} held {h.held_s:.2f}s"
-        + (f", {effect}" if effect else "")
-        + f" (taken by {h.taken_by}, statement {h.statement}; until {h.until})"
+        + (f", blocked {h.blocks}" if h.blocks else "")
+        + f" ({h.taken_by} statement {h.statement}"
+        + ("" if h.until == TRANSACTION_END else f"; until {h.until}")
+        + ")"
     )
 
 
-def lock_check(holds: list[LockHold], section: str, limit: int = 12) -> Check:
-    """The record of a live dry run's locks: each with its hold time, worst first; a
-    warning when one blocked traffic on an existing relation (never a gate: it is over)."""
+def lock_check(holds: list[LockHold], section: str, limit: int = 8) -> Check:
+    """The record of a live dry run's locks, worst first: those that blocked traffic on
+    existing relations, then the harmless ones; locks on relations the dry run created are
+    counted (nobody else can see those). A warning when traffic was blocked, never a gate."""
     blocking = [h for h in holds if h.blocks]
+    harmless = [h for h in holds if not h.blocks and not h.created]
+    created = [h for h in holds if h.created]
     if blocking:
         worst = blocking[0]
         summary = (
@@ -104,10 +108,19 @@ def lock_check(holds: list[LockHold], section: str, limit: int = 12) -> Check:
         )
     else:
         summary = f"{len(holds)} locks, none blocking ordinary reads or writes"
-    lines = [_line(h) for h in holds[:limit]]
-    if len(holds) > limit:
-        lines.append(f"… and {len(holds) - limit} more (in this check's data)")
-    head = f"{summary}; each held from the statement that took it until released, worst first:"
+    if created:
+        summary += (
+            f"; {len(created)} on relations the dry run created (invisible to traffic, "
+            f"longest {created[0].held_s:.2f}s)"
+        )
+    shown = [*blocking, *harmless][:limit]
+    lines = [_line(h) for h in shown]
+    if hidden := len(blocking) + len(harmless) - len(shown):
+        lines.append(f"… and {hidden} more (in this check's data)")
+    head = (
+        f"{summary}. Each held from the statement that took it until the dry run's "
+        "transaction ended, worst first:"
+    )
     return Check(
         "dry run locks held (live)",
         section,
