@@ -12,7 +12,7 @@ from sandbox_fixtures import CANARIES, files_containing
 
 from deploybook.core import audit
 from deploybook.ops.runner import run_runbook
-from deploybook.sandbox import stack
+from deploybook.sandbox import platform, stack
 
 PARAMS = {"previous_release": "v1.3.0", "rate_limits_reviewed_by": "Sam Services", "operator": "ci"}
 
@@ -30,6 +30,19 @@ def test_01_passes_and_leaves_record_html_and_ledger(sandbox) -> None:
     health = [n for n in names if n.split()[0] in ("api", "web", "chatmock", "ocr")]
     assert len(health) == 4 and all(names[n] == "pass" for n in health)
     assert all(status != "fail" for status in names.values())
+    evidence = {c["name"]: c["evidence"] for c in checks}
+    # The rehearsal exercises the observed paths: names from the env's platform variables,
+    # JUnit that CI wrote after the release commit.
+    assert names["env keys match .env.example files"] == "pass"
+    assert (
+        "sandbox: 29 names observed (dotenv file " in evidence["env keys match .env.example files"]
+    )
+    assert names["staging and production key sets match"] == "pass"
+    assert (
+        "sandbox-production: 29 names observed" in evidence["staging and production key sets match"]
+    )
+    assert names["JUnit results newer than the release commit"] == "pass"
+    assert names["plan's test files in the test results"] == "pass"
 
     html = result.html.read_text()
     assert "deploybook-checks" in html and "secret OPENAI_API_KEY configured" in html
@@ -80,7 +93,28 @@ def test_01_service_down_fails_gate_but_records(sandbox) -> None:
     assert failed and all("ocr" in c["name"] for c in failed)
 
 
+def test_01_passes_in_the_production_role_with_observed_facts(sandbox) -> None:
+    """sandbox-production: isolation compared with the staging sandbox, fresh JUnit, parity."""
+    result = run_runbook("01-preconditions", "sandbox-production", "v1.4.0", dict(PARAMS))
+    assert result.status == "passed", result.error
+    checks = sb.read_notebook(str(result.record)).scraps["checks"].data
+    names = {c["name"]: c["status"] for c in checks}
+    for name in (
+        "staging and production databases separate",
+        "staging and production API keys differ",
+        "env keys match .env.example files",
+        "staging and production key sets match",
+        "JUnit results newer than the release commit",
+    ):
+        assert names[name] == "pass", name
+
+
 def test_no_canary_in_any_output(sandbox) -> None:
-    """Runs after the others in this file: nothing under outputs/ holds a secret value."""
+    """Runs after the others in this file: nothing under outputs/ holds a secret value,
+    though the env listings 01 observes hold them (the database password, the API keys)."""
     run_runbook("01-preconditions", "sandbox", "v1.4.0", dict(PARAMS))
+    listing = platform.env_file(sandbox["state_dir"], "sandbox").read_text()
+    observed = [v for v in CANARIES.values() if v in listing]
+    assert CANARIES["SANDBOX_OPENAI_API_KEY"] in observed
+    assert CANARIES["DEPLOYBOOK_SANDBOX_DB_PASSWORD"] in observed
     assert files_containing(sandbox["outputs"], list(CANARIES.values())) == []
