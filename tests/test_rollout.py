@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from deploybook.errors import GateFailed, LockHeld
 from deploybook.ops.rehearsal import SIGNOFFS
 from deploybook.ops.runner import run_runbook
 from deploybook.runbooks.rollout import cells as rollout
+from deploybook.runbooks.rollout import gates as rollout_gates
 from deploybook.runbooks.rollout import releasenotes
 from deploybook.sandbox import stack
 from deploybook.session import runbook as session
@@ -225,6 +227,27 @@ def test_attempts_resume_until_complete(tmp_path: Path, monkeypatch: pytest.Monk
     assert key() == f"{base}#2"
 
 
+@pytest.mark.parametrize(
+    ("taken", "why"),
+    [
+        (timedelta(minutes=-30), None),
+        (
+            timedelta(hours=-3, minutes=-5),
+            "3h 05m ago: older than database.snapshot_max_age (2h 00m)",
+        ),
+        (timedelta(minutes=-90), "before the freeze began (2026-01-10 11:00 UTC)"),
+        (None, "is not an ISO timestamp"),
+    ],
+    ids=["fresh", "too-old", "before-the-freeze", "no-time"],
+)
+def test_snapshot_age_against_the_limit_and_the_freeze(taken, why) -> None:
+    now = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
+    created = (now + taken).isoformat().replace("+00:00", "Z") if taken else "yesterday"
+    freeze = now - timedelta(hours=1)  # e.g. T-24h with the window tomorrow at 11:00
+    found = rollout_gates.judge_snapshot_age(created, timedelta(hours=2), freeze, now)
+    assert found == why if why is None else why in found
+
+
 # --- staging ------------------------------------------------------------------------------
 
 
@@ -254,7 +277,7 @@ def test_dry_run_prints_every_command_and_changes_nothing(
         "smoke tests",
     ]
     assert "would run: python -c print('build web v1.4.0')" in out
-    assert f"deploybook sandbox deploy --env {SCRATCH} --service web --version {RELEASE}" in out
+    assert f"./ops/release.sh deploy --env {SCRATCH} --service web --version {RELEASE}" in out
     assert f"3 pending: {', '.join(PENDING)}" in out
     assert system_state(SCRATCH) == before
     assert not rollout.ledger_path(run).exists()
@@ -438,7 +461,10 @@ def test_production_fails_midway_then_resumes(
         (r["id"], r["migration_name"]) for r in prisma(PRODUCTION) if r["migration_name"] in PENDING
     ] == applied  # nothing applied twice
     assert second.previous_versions == dict.fromkeys(("api", "web", "chatmock", "ocr"), PREVIOUS)
-    assert second.applied_migrations == PENDING and second.snapshot == production_snapshot
+    assert second.applied_migrations == PENDING
+    copied = dict(second.snapshot or {})  # 03 names the 02 record it verified (05 re-checks it)
+    assert copied.pop("record").endswith("-02-migration-dry-run.ipynb")
+    assert copied == production_snapshot
     replicas = stack.admin("/admin/state", method="GET")["envs"][PRODUCTION]
     assert {svc["replicas"] for svc in replicas.values()} == {2}
 
@@ -451,3 +477,97 @@ def test_production_fails_midway_then_resumes(
     assert any("FAILED" in t and "deploy chatmock" in t for t in texts)
     assert sum(f"[{PRODUCTION}] rollout of {RELEASE} complete" in t for t in texts) == 1
     assert run.finish().ok
+
+
+# --- production: what the gate trusts, and a required announcement -------------------------
+
+
+def run_production(params: Path | None = None) -> Any:
+    """03 in production through papermill, as CI runs it, with every sign-off."""
+    parameters = {
+        "previous_release": PREVIOUS,
+        "operator": "ci",
+        "execute": True,
+        "approvals": dict(SIGNOFFS),
+    }
+    return run_runbook(
+        "03-rollout", PRODUCTION, RELEASE, parameters, params_file=params, html=False
+    )
+
+
+def failed_checks(result: Any) -> dict[str, str]:
+    import scrapbook as sb
+
+    rows = sb.read_notebook(str(result.record)).scraps["checks"].data
+    return {r["name"]: r["evidence"] for r in rows if r["status"] == "fail"}
+
+
+def test_production_refuses_an_edited_staging_record(
+    rollout_stack: dict[str, Any], staged: Any, production_snapshot: dict[str, Any]
+) -> None:
+    original = staged.record.read_bytes()
+    staged.record.write_bytes(original.replace(b"completed", b"completed ", 1))  # a hand edit
+    before = system_state(PRODUCTION)
+    try:
+        result = run_production()
+    finally:
+        staged.record.write_bytes(original)
+    assert result.status == "failed" and "staging rollout passed" in (result.error or "")
+    failed = failed_checks(result)
+    rel = str(staged.record.relative_to(rollout_stack["outputs"]))
+    assert list(failed) == ["staging rollout passed for this release"], failed
+    evidence = failed["staging rollout passed for this release"]
+    assert f"03-rollout record {rel} cannot be trusted (edited)" in evidence
+    assert f"deploybook run 03-rollout --env {STAGING} --release {RELEASE}" in evidence
+    assert system_state(PRODUCTION) == before
+
+
+def test_production_refuses_an_old_snapshot(
+    rollout_stack: dict[str, Any],
+    staged: Any,
+    production_snapshot: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    outputs = tmp_path / "outputs"  # a copy: the old snapshot must not outlive this test
+    shutil.copytree(rollout_stack["outputs"], outputs)
+    monkeypatch.setenv("DEPLOYBOOK_OUTPUTS", str(outputs))
+    taken = datetime.now(UTC) - timedelta(hours=3, minutes=10)
+    old = {**production_snapshot, "created_at": taken.isoformat().replace("+00:00", "Z")}
+    fake_record(outputs, PRODUCTION, "02-migration-dry-run", {"snapshot": old})
+    before = system_state(PRODUCTION)
+    result = run_production()
+    assert result.status == "failed"
+    failed = failed_checks(result)
+    assert list(failed) == ["snapshot from 02-migration-dry-run"], failed
+    evidence = failed["snapshot from 02-migration-dry-run"]
+    assert "3h 10m ago: older than database.snapshot_max_age (2h 00m)" in evidence
+    assert f"deploybook run 02-migration-dry-run --env {PRODUCTION}" in evidence
+    assert system_state(PRODUCTION) == before
+
+
+def test_production_stops_when_a_required_announcement_fails(
+    rollout_stack: dict[str, Any],
+    staged: Any,
+    production_snapshot: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No `required` in params: production makes the target required; it is down, so the
+    rollout stops at its first step that would be seen, before anything changes."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        down = f"http://127.0.0.1:{s.getsockname()[1]}/hooks/T/B/secretpath"
+    monkeypatch.setenv("DEPLOYBOOK_TEST_DOWN_HOOK", down)
+    hook = {"kind": "webhook", "url_env": "DEPLOYBOOK_TEST_DOWN_HOOK", "backoff_s": 0.05}
+    params = write_params(
+        rollout_stack["base"] / "prod-announce-down.yaml", PRODUCTION, notifications=[hook]
+    )
+    before = system_state(PRODUCTION)
+    result = run_production(params)
+    assert result.status == "failed" and "announce start" in (result.error or "")
+    failed = failed_checks(result)
+    evidence = failed["announce via webhook $DEPLOYBOOK_TEST_DOWN_HOOK"]
+    assert "not delivered after 3 attempt(s)" in evidence and "attempt 3:" in evidence
+    assert "step: announce start" in failed
+    assert "secretpath" not in json.dumps(failed)
+    assert system_state(PRODUCTION) == before  # no scale, migration or deploy ran
