@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from deploybook.config.envsource import EnvSource
+from deploybook.config.notifications import NotificationTarget
 from deploybook.errors import ConfigError
 
 SEMVER = re.compile(r"^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
@@ -214,30 +215,6 @@ class Schedule(_Model):
     rollback_window_minutes: int = Field(60, gt=0)
 
 
-class NotificationTarget(_Model):
-    """Where announcements go; addresses that are secrets are named by env var.
-
-    ``required``: a failed delivery fails the run (03 stops before any change). Unset means
-    required in a production-role environment and not elsewhere (`Params` resolves it).
-    """
-
-    kind: Literal["webhook", "email"]
-    required: bool | None = None
-    url_env: str | None = None  # webhook URL (a Slack webhook URL is a secret)
-    attempts: int = Field(3, ge=1, le=6)  # webhook tries, exponential backoff between them
-    backoff_s: float = Field(1.0, gt=0, le=30)  # the first wait; doubled after each try
-    smtp_host: str | None = None
-    smtp_port: int | None = None
-    # none | starttls (upgrade, usually port 587) | implicit (TLS from the start, port 465)
-    tls: Literal["none", "starttls", "implicit"] = "none"
-    ca_file: str | None = None  # a PEM bundle to verify the server with (default: system's)
-    username_env: str | None = None  # SMTP login: the names of secret env variables
-    password_env: str | None = None
-    sender: str | None = None
-    recipients: list[str] = []
-    incident: bool = False  # also receives incident reports
-
-
 class SuiteCommand(_Model):
     """A test suite runbook 01 runs: argv (no shell), where, how long, the JUnit it writes."""
 
@@ -317,6 +294,7 @@ class PreconditionsSpec(_Model):
     @classmethod
     def _junit_age(cls, v: Any) -> Any:
         return parse_duration(v) if isinstance(v, str) else v
+
     # Plan section 19: the files the plan refers readers to; present at the tag (not critical).
     references: list[str] = []
     freeze_allow: list[str] = []  # commit SHA prefixes allowed inside the freeze
