@@ -81,6 +81,8 @@ book.preconditions.inventory(run)
 #
 # Databases are compared by host, port and name parsed from their URLs; keys by HMAC-SHA256
 # fingerprints under a salt made for this comparison only. No value is shown or stored.
+# Without the peer's values the checks fail in production (nothing was compared) and warn
+# elsewhere.
 
 # %% id="01-08"
 book.preconditions.environments_isolated(run)
@@ -119,7 +121,10 @@ book.preconditions.embedding_decision(run)
 #
 # Runs the configured test commands with their timeouts (`preconditions.test_commands`), or
 # reads the JUnit XML the CI wrote (`checkout.junit_globs`); tests, failures, errors and
-# skipped per suite, and the name of every failing test.
+# skipped per suite, and the name of every failing test. JUnit read from files must be
+# written after the release tag's commit (its `timestamp`, else the file's time) or within
+# `preconditions.junit_max_age`: stale results warn, and fail in production. The plan's test
+# files should appear in the results.
 
 # %% id="01-16"
 book.preconditions.zero_test_failures(run)
@@ -166,7 +171,10 @@ book.preconditions.artifacts(run)
 # > *Every key of each `.env.example` is set in the target environment; staging and
 # > production define the same keys.*
 #
-# Names only, never values.
+# Names only, never values: the target environment's names are observed where params say
+# (`preconditions.env_source`: the platform's env listing, a dotenv file or the process
+# environment), production's and staging's each from its own source. A list typed into
+# params (`env_keys`) still counts but warns "declared, not observed".
 
 # %% id="01-25"
 book.preconditions.env_parity(run)
