@@ -271,7 +271,8 @@ VARIABLES = {
 
 @pytest.mark.parametrize("env", ENVS)
 def test_layered_params_equal_the_flat_files_they_replaced(env: str, tmp_path: Path) -> None:
-    """Moving the release-wide facts into a base file changed no value of any environment."""
+    """Layers merge to exactly the reviewed flat form of each environment (first computed
+    from the pre-`extends` files; a deliberate params change updates both, in one commit)."""
     import json
 
     from deploybook.config import read_params_yaml

@@ -122,7 +122,7 @@ def test_good_release_passes_every_check(checkouts, no_stack) -> None:
     assert all(status is Status.WARN for status in not_passed.values())
     assert len(checks) == 20
     parity = by_name(checks)["env keys match .env.example files"].evidence
-    assert "sandbox: 29 names observed (dotenv file " in parity
+    assert "sandbox: 29 names observed (command `./ops/release.sh env --env sandbox`" in parity
 
 
 VARIANTS = [
@@ -312,7 +312,7 @@ def _writer(report: str, exit_code: int = 0, sleep_s: float = 0) -> list[str]:
         (_writer(_junit(1), exit_code=1), 30, Status.FAIL, "t::case0 (failure: boom)"),
         (_writer(_junit(), sleep_s=5), 0.5, Status.FAIL, "timed out after 0.5 s"),
         ([sys.executable, "-c", "raise SystemExit(3)"], 30, Status.FAIL, "older than this run"),
-        (["no-such-test-runner"], 30, Status.FAIL, "executable 'no-such-test-runner' not found"),
+        (["no-such-test-runner"], 30, Status.FAIL, "'no-such-test-runner' is not on PATH"),
     ],
     ids=["passing", "failing", "timeout", "stale-report", "missing-executable"],
 )
@@ -643,7 +643,7 @@ def test_staging_and_production_observing_different_names_fail(
 def _envlist_failures(checkout: Path) -> list[tuple[EnvSource, str]]:
     return [
         (EnvSource(command=_lister(checkout, f"A={CANARY}\n", exit_code=3)), "exited 3"),
-        (EnvSource(command=["no-such-env-lister"]), "executable 'no-such-env-lister' not found"),
+        (EnvSource(command=["no-such-env-lister"]), "'no-such-env-lister' is not on PATH"),
         (
             EnvSource(command=_lister(checkout, "A=1\n", sleep_s=5), timeout_s=0.5),
             "timed out after 0.5 s",
@@ -734,7 +734,8 @@ def test_a_bad_source_stops_at_load_naming_the_key(
         json.dumps(
             {
                 "extends": str(ROOT / "params" / "sandbox.yaml"),
-                "preconditions": {"env_source": source},
+                # sandbox.yaml observes with a command: clear it, so only `source` speaks.
+                "preconditions": {"env_source": {"command": [], **source}},
             }
         )
     )

@@ -35,7 +35,8 @@ def test_01_passes_and_leaves_record_html_and_ledger(sandbox) -> None:
     # JUnit that CI wrote after the release commit.
     assert names["env keys match .env.example files"] == "pass"
     assert (
-        "sandbox: 29 names observed (dotenv file " in evidence["env keys match .env.example files"]
+        "sandbox: 29 names observed (command `./ops/release.sh env --env sandbox`"
+        in evidence["env keys match .env.example files"]
     )
     assert names["staging and production key sets match"] == "pass"
     assert (

@@ -20,7 +20,7 @@ from pathlib import Path
 from deploybook.config import SuiteCommand
 from deploybook.core.checks import Status
 from deploybook.errors import CommandFailed
-from deploybook.systems.commands import run_command
+from deploybook.systems.workdir import run_in_checkout
 
 _LIST_LIMIT = 20
 
@@ -300,7 +300,15 @@ def run_suite(cmd: SuiteCommand, checkout: Path) -> tuple[list[Suite], list[str]
     """Run one configured test command; its JUnit report (if any) gives the counts."""
     started = time.time()
     try:
-        result = run_command(cmd.argv, cmd.timeout_s, cwd=checkout / cmd.cwd, check=False)
+        result = run_in_checkout(
+            cmd.name,
+            cmd.argv,
+            None,
+            checkout=checkout,
+            subdir=cmd.cwd,
+            timeout_s=cmd.timeout_s,
+            check=False,
+        )
     except CommandFailed as exc:
         return [], [f"{cmd.name}: {exc}"], False
     problems = []

@@ -72,7 +72,8 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from deploybook.sandbox import stack
+    from deploybook.core import paths
+    from deploybook.sandbox import platform, stack
 
     action = args.action
     if action == "up":
@@ -89,6 +90,14 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
             raise DeploybookError("sandbox is not running: run `deploybook sandbox up` first")
         for key, value in sorted(values.items()):
             print(f"export {key}={value!s}")
+    elif action == "platform-env":
+        path = platform.env_file(paths.state_dir(), args.env)
+        if not path.is_file():
+            raise DeploybookError(
+                f"no platform variables for {args.env!r} at {path}: "
+                "run `deploybook sandbox up` (a stack started before they existed: down, then up)"
+            )
+        print(path.read_text(encoding="utf-8"), end="")
     elif action == "deploy":
         stack.admin(f"/admin/{args.env}/{args.service}/version", {"version": args.version})
         print(f"{args.env}/{args.service} now runs {args.version}")
@@ -176,6 +185,12 @@ def build_parser() -> argparse.ArgumentParser:
     env = sbx_sub.add_parser("env", help="print the variables a sandbox env resolves against")
     env.add_argument("env")
     env.set_defaults(func=cmd_sandbox)
+    listing = sbx_sub.add_parser(
+        "platform-env",
+        help="print a sandbox env's variables as its hosting platform lists them (NAME=value)",
+    )
+    listing.add_argument("--env", required=True)
+    listing.set_defaults(func=cmd_sandbox)
     for name, helptext in (
         ("deploy", "switch a stand-in to a version"),
         ("scale", "set replicas"),

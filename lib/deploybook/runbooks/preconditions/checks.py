@@ -24,7 +24,7 @@ from deploybook.core.secrets import register
 from deploybook.errors import ConfigError
 from deploybook.runbooks.preconditions import parity
 from deploybook.systems import git as repo
-from deploybook.systems.commands import run_template
+from deploybook.systems.workdir import run_in_checkout
 
 __all__ = [
     "checklist",
@@ -198,11 +198,12 @@ def checklist(params: Params, release: str) -> Checks:
 
         def ci_probe() -> tuple[Status, str]:
             commit = repo.commit_sha(checkout.path, release)
-            result = run_template(
+            result = run_in_checkout(
+                "ci_command",
                 spec.ci_command,
                 {"release": release, "commit": commit},
-                120,
-                cwd=checkout.path,
+                checkout=checkout.path,
+                timeout_s=120,
                 check=False,
             )
             tail = (result.stdout.strip() or result.stderr.strip()).splitlines()[-3:]

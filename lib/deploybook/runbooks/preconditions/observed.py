@@ -20,7 +20,7 @@ from typing import Any
 
 from deploybook.config import EnvSource, PreconditionsSpec
 from deploybook.errors import CommandFailed, ConfigError
-from deploybook.systems.commands import run_command
+from deploybook.systems.workdir import run_in_checkout
 
 _VALID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*(?:=|$)")
@@ -84,12 +84,21 @@ def listing_names(text: str) -> list[str]:
     return dotenv_names(text)
 
 
-def _run_listing(source: EnvSource, checkout: Path) -> str:
+def _run_listing(
+    source: EnvSource, checkout: Path, environ: Mapping[str, str] | None = None
+) -> str:
+    """The listing command's output, run in the checkout like every configured command
+    (``environ``, when given, is added to the command's environment)."""
     what = source.describe()
-    try:
-        result = run_command(source.command, source.timeout_s, cwd=checkout, check=False)
-    except CommandFailed as exc:  # not found / not allowed: the message names argv only
-        raise CommandFailed(f"env listing {exc}") from None
+    result = run_in_checkout(
+        "env listing",
+        source.command,
+        None,
+        checkout=checkout,
+        timeout_s=source.timeout_s,
+        env=dict(environ) if environ is not None else None,
+        check=False,
+    )
     if result.timed_out:
         raise CommandFailed(f"{what} timed out after {source.timeout_s:g} s (run in {checkout})")
     if result.returncode != 0:
@@ -107,7 +116,7 @@ def observe(
     what = source.describe()
     if source.command:
         try:
-            names = listing_names(_run_listing(source, checkout))
+            names = listing_names(_run_listing(source, checkout, environ))
         except ConfigError as exc:
             raise ConfigError(f"preconditions.env_source: {what}: {exc}") from None
     elif source.dotenv is not None:
