@@ -182,14 +182,21 @@ class ScrapeSource:
 
 
 class PrometheusQuerySource:
-    """A Prometheus server's ``/api/v1/query``; ``selector`` narrows to one service."""
+    """A Prometheus server's ``/api/v1/query``; ``selector`` narrows to one service.
+
+    Every query sums over the series the selector matches, so several replicas behind a
+    load balancer are watched as one service (Prometheus scrapes each replica itself).
+    Metric names default to the prometheus-client conventions the stand-ins follow.
+    """
 
     QUERIES = {
-        "error_rate": "sum(rate(http_requests_total{errors}[{range}]))"
-        " / sum(rate(http_requests_total{labels}[{range}]))",
+        # no 5xx series at all is a rate of 0 (or vector(0)); no traffic series is no data
+        "error_rate": "(sum(rate({requests}{errors}[{range}])) or vector(0))"
+        " / sum(rate({requests}{labels}[{range}]))",
         "p95_ms": "1000 * histogram_quantile(0.95,"
-        " sum by (le) (rate(http_request_duration_seconds_bucket{labels}[{range}])))",
-        "queue_depth": "sum(queue_depth{labels})",
+        " sum by (le) (rate({buckets}{labels}[{range}])))",
+        "queue_depth": "sum({queue}{labels})",
+        "requests": "sum(increase({requests}{labels}[{range}]))",
     }
 
     def __init__(
@@ -200,6 +207,9 @@ class PrometheusQuerySource:
         range_: str = "1m",
         queries: Mapping[str, str] | None = None,
         timeout_s: float = 5.0,
+        requests_metric: str = REQUESTS,
+        bucket_metric: str = DURATION_BUCKET,
+        queue_metric: str = QUEUE_DEPTH,
     ) -> None:
         self.url, self.timeout_s = url.rstrip("/"), timeout_s
         labels = f"{{{selector}}}" if selector else ""
@@ -211,8 +221,10 @@ class PrometheusQuerySource:
                 f"known: {', '.join(self.QUERIES)}"
             )
         templates = {**self.QUERIES, **(queries or {})}
+        names = {"requests": requests_metric, "buckets": bucket_metric, "queue": queue_metric}
         self.queries = {
-            m: t.format(labels=labels, errors=errors, range=range_) for m, t in templates.items()
+            m: t.format(labels=labels, errors=errors, range=range_, **names)
+            for m, t in templates.items()
         }
         self._client = httpx.Client()
 
