@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from deploybook.config.envsource import EnvSource
+from deploybook.config.metrics import MetricsSpec
 from deploybook.config.notifications import NotificationTarget
 from deploybook.errors import ConfigError
 
@@ -160,6 +161,7 @@ class ServiceSpec(_Model):
     base_url: str
     health_path: str = "/health"
     metrics_path: str | None = "/metrics"
+    metrics: MetricsSpec | None = None  # unset: synthetic probes (config/metrics.py)
     deploy: list[str] = []
     rollback: list[str] = []
     scale: list[str] = []

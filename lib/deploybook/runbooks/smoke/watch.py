@@ -1,4 +1,4 @@
-"""Runbook 04's SLA watch (plan section 14) from params: which metrics endpoints, which
+"""Runbook 04's SLA watch (plan section 14) from params: which metrics sources, which
 thresholds, and the facts of a sustained breach that 05-rollback reads.
 
 The watching itself (sampling, breach episodes, the plot) is `deploybook.runbooks.smoke.monitor`.
@@ -11,15 +11,16 @@ from typing import Any
 from deploybook.config import Params
 from deploybook.runbooks.smoke.monitor import Thresholds as SlaThresholds
 from deploybook.runbooks.smoke.monitor import WatchResult, watch
+from deploybook.runbooks.smoke.sources import sources_for
+from deploybook.systems.metrics import Source
 
 SECTION_WATCH = "14"
 
 
-def metrics_sources(params: Params) -> dict[str, str]:
-    """Each service's Prometheus text endpoint (services without ``metrics_path`` are skipped)."""
-    return {
-        svc.name: svc.base_url + svc.metrics_path for svc in params.services if svc.metrics_path
-    }
+def metrics_sources(params: Params) -> dict[str, Source]:
+    """Each watched service's metrics source, as its params ``metrics`` choose (see
+    `deploybook.runbooks.smoke.sources`); the caller closes them."""
+    return sources_for(params)
 
 
 def watch_slas(
@@ -31,16 +32,21 @@ def watch_slas(
     lasting ``breach_sustain_s`` fails the check "SLA breached" and ends the watch early.
     """
     t = params.thresholds
-    return watch(
-        metrics_sources(params),
-        SlaThresholds(error_rate=t.error_rate, p95_ms=t.p95_ms, queue_depth=t.queue_depth),
-        window_s=window_s or t.watch_window_s,
-        interval_s=t.watch_interval_s,
-        sustain_s=t.breach_sustain_s,
-        progress=progress,
-        section=SECTION_WATCH,
-        **kwargs,
-    )
+    sources = metrics_sources(params)
+    try:
+        return watch(
+            sources,
+            SlaThresholds(error_rate=t.error_rate, p95_ms=t.p95_ms, queue_depth=t.queue_depth),
+            window_s=window_s or t.watch_window_s,
+            interval_s=t.watch_interval_s,
+            sustain_s=t.breach_sustain_s,
+            progress=progress,
+            section=SECTION_WATCH,
+            **kwargs,
+        )
+    finally:
+        for source in sources.values():
+            source.close()
 
 
 def breach_facts(result: WatchResult) -> dict[str, Any] | None:
