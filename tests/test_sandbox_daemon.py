@@ -162,10 +162,120 @@ def test_error_fault_answers_its_status_and_is_counted(d):
     metrics = httpx.get(d.url("sandbox", "api", "/metrics")).text
     line = 'http_requests_total{method="POST",path="/adaptive/question/next",status="503"}'
     assert _metric(metrics, line) == 3
-    assert _metric(metrics, "queue_depth") >= 60
+    assert _metric(metrics, "queue_depth") == 0  # a fault invents no queue
     d.admin("DELETE", "/admin/sandbox/api/fault")
-    assert _metric(httpx.get(d.url("sandbox", "api", "/metrics")).text, "queue_depth") <= 3
+    assert _metric(httpx.get(d.url("sandbox", "api", "/metrics")).text, "queue_depth") == 0
     assert httpx.get(d.url("sandbox", "api", "/health")).status_code == 200
+
+
+@pytest.mark.parametrize("fault", [{"error_rate": 1.0, "status": 503}, {"latency_ms": 50}])
+def test_no_invented_queue_depth_under_a_fault(d, fault):
+    """Scrape after scrape, a faulty stand-in's queue gauge is what it really holds: 0."""
+    d.admin("POST", "/admin/sandbox-production/api/fault", fault)
+    for _ in range(5):
+        httpx.get(d.url("sandbox-production", "api", "/validation/scenarios/metrics"))
+        metrics = httpx.get(d.url("sandbox-production", "api", "/metrics")).text
+        assert _metric(metrics, "queue_depth") == 0
+
+
+def test_real_traffic_5xx_counted_by_status_and_measured_by_a_scrape(d):
+    """The traffic generator's requests are what /metrics counts; the 5xx rate follows."""
+    from deploybook.sandbox.traffic import Traffic
+    from deploybook.systems.metrics import parse_metrics, rates
+
+    url = d.url("sandbox-production", "api")
+    before = parse_metrics(httpx.get(url + "/metrics").text, at=0)
+    d.admin("POST", "/admin/sandbox-production/api/fault", {"error_rate": 1.0, "status": 503})
+    with Traffic(url, rate_per_s=50, max_requests=20) as t:
+        deadline = time.monotonic() + 10
+        while t.sent < 20 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert t.statuses == {"503": 20}
+    d.admin("DELETE", "/admin/sandbox-production/api/fault")
+    with Traffic(url, rate_per_s=50, max_requests=4) as ok:
+        deadline = time.monotonic() + 10
+        while ok.sent < 4 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert ok.statuses == {"200": 4}
+    metrics = httpx.get(url + "/metrics").text
+    post = 'http_requests_total{method="POST",path="/adaptive/question/next",status="503"}'
+    get = 'http_requests_total{method="GET",path="/validation/scenarios/metrics",status="503"}'
+    assert _metric(metrics, post) >= 10 and _metric(metrics, get) >= 10
+    measured = rates(before, parse_metrics(metrics, at=1))
+    assert (measured.requests, measured.errors) == (24, 20)
+    assert measured.error_rate == pytest.approx(20 / 24)
+    assert measured.queue_depth == 0
+
+
+def test_traffic_stops_when_its_block_ends_and_is_bounded(d):
+    from deploybook.sandbox.traffic import Traffic
+
+    with Traffic(d.url("sandbox", "api"), rate_per_s=100, max_s=0.3) as t:
+        time.sleep(0.8)  # past max_s: it has stopped by itself
+        sent = t.sent
+    assert 1 <= sent <= 40 and not t._thread.is_alive()
+    with Traffic(d.url("sandbox", "api"), rate_per_s=100, max_s=60) as t:
+        time.sleep(0.1)
+    assert not t._thread.is_alive()
+
+
+def _post_question(url: str, n: int) -> None:
+    with httpx.Client(base_url=url, timeout=5) as client:
+        for i in range(n):
+            body = {"session_id": f"s-{i % 3}", "objective_id": "o-1"}
+            assert client.post("/adaptive/question/next", json=body).status_code == 200
+
+
+def test_backlog_mode_queue_grows_under_load_and_stays_0_without(d):
+    """A slow worker: jobs arrive faster than it drains them, so the gauge climbs with
+    the work really held; with no load it stays 0, and it drains once the load stops."""
+    url = d.url("sandbox", "api")
+    queue = lambda: _metric(httpx.get(url + "/metrics").text, "queue_depth")  # noqa: E731
+    _post_question(url, 10)  # a healthy worker drains at once
+    time.sleep(0.1)
+    assert queue() == 0
+    d.admin("POST", "/admin/sandbox/api/fault", {"worker_ms": 200})
+    samples = []
+    for _ in range(3):
+        time.sleep(0.2)
+        samples.append(queue())
+    assert samples == [0, 0, 0]  # no load: nothing held, whatever the worker's speed
+    seen = []
+    for _ in range(4):
+        _post_question(url, 20)
+        seen.append(queue())
+    assert seen == sorted(seen) and seen[-1] >= 50, seen  # climbs under load
+    assert httpx.get(url + "/health").status_code == 200  # requests are still served
+    d.admin("POST", "/admin/sandbox/api/fault", {"worker_ms": 1})  # a worker catching up
+    deadline = time.monotonic() + 10
+    while queue() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert queue() == 0
+
+
+def test_backlog_mode_breaches_the_watch_on_queue_depth(d):
+    """The queue-depth breach, rehearsed on real held work: the watch (scrape source) sees
+    the gauge climb over its threshold while the 5xx rate stays 0."""
+    from deploybook.runbooks.smoke.monitor import Thresholds, watch
+    from deploybook.sandbox.traffic import Traffic
+
+    url = d.url("sandbox", "api")
+    d.admin("POST", "/admin/sandbox/api/fault", {"worker_ms": 500})
+    posts = tuple(
+        ("POST", "/adaptive/question/next", {"session_id": f"b-{i}", "objective_id": "o"})
+        for i in range(4)
+    )
+    with Traffic(url, rate_per_s=40, max_s=30, requests=posts) as t:
+        result = watch(
+            {"api": url + "/metrics"},
+            Thresholds(error_rate=0.05, p95_ms=1500, queue_depth=20),
+            window_s=6,
+            interval_s=0.5,
+            sustain_s=1,
+        )
+    assert t.statuses.keys() == {"200"}
+    assert result.breach is not None and result.breach["metric"] == "queue_depth"
+    assert all(r.get("error_rate") in (None, 0) for r in result.samples)
 
 
 def test_error_fault_limited_to_paths(d):

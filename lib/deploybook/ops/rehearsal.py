@@ -7,14 +7,17 @@ down and says where the records are. Exit 0 only when every step ended as expect
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
 from deploybook.config import read_params_yaml
 from deploybook.core import paths
 from deploybook.errors import DeploybookError
-from deploybook.sandbox import stack
+from deploybook.sandbox import stack, traffic
 
 RELEASE = stack.RELEASE
 PREVIOUS = stack.PREVIOUS
@@ -37,6 +40,14 @@ class Step:
     expect: str = "passed"
     before: Any = None  # a callable run first (e.g. inject a fault)
     because: str | None = None  # an expected failure must fail for this reason
+    # run around the runbook (e.g. user traffic during the watch); stopped whatever happens
+    during: Callable[[], AbstractContextManager[Any]] | None = None
+    breached: str | None = None  # the breach scrap must name this metric (e.g. error_rate)
+
+
+# The drill's users: a fixed rate against the production API for the whole of 04 (bounded).
+DRILL_TRAFFIC_PER_S = 20.0
+DRILL_TRAFFIC_MAX_S = 300.0
 
 
 def _inject_release_bug() -> None:
@@ -44,6 +55,26 @@ def _inject_release_bug() -> None:
     fault = {"error_rate": 1.0, "status": 503, "version": RELEASE}
     stack.admin("/admin/sandbox-production/api/fault", fault)
     print("  injected: sandbox-production api v1.4.0 answers 503 to every request")
+
+
+def _drill_traffic() -> traffic.Traffic:
+    """Users keep using the API during the drill's watch, so its 5xx rate is measured."""
+    print(f"  traffic: {DRILL_TRAFFIC_PER_S:g} requests/s to sandbox-production api during 04")
+    return traffic.against(
+        "sandbox-production", rate_per_s=DRILL_TRAFFIC_PER_S, max_s=DRILL_TRAFFIC_MAX_S
+    )
+
+
+def _breached_metric(record: Any) -> str | None:
+    """The metric named by a record's breach scrap (what 05-rollback reads), if any."""
+    import scrapbook as sb
+
+    try:
+        scrap = sb.read_notebook(str(record)).scraps.get("breach")
+    except (OSError, ValueError):
+        return None
+    data = scrap.data if scrap is not None else None
+    return data.get("metric") if isinstance(data, dict) else None
 
 
 def _spot_checks_done(env: str) -> dict[str, str]:
@@ -74,6 +105,8 @@ def plan() -> list[Step]:
             expect="failed",
             because="SLA breached",
             before=_inject_release_bug,
+            during=_drill_traffic,
+            breached="error_rate",  # measured on the 5xx of real requests, nothing else
         ),
         Step(
             "05-rollback",
@@ -98,8 +131,14 @@ def rehearse(keep_up: bool = False) -> int:
             if step.before:
                 step.before()
             print(f"\n▶ {step.runbook} on {step.env} (expect {step.expect})", flush=True)
-            result = run_runbook(step.runbook, step.env, RELEASE, dict(step.parameters))
+            with step.during() if step.during else contextlib.nullcontext():
+                result = run_runbook(step.runbook, step.env, RELEASE, dict(step.parameters))
             ok = result.status == step.expect and (step.because or "") in (result.error or "")
+            if step.breached:
+                metric = _breached_metric(result.record)
+                if metric != step.breached:
+                    print(f"  breach on {metric!r}, expected {step.breached!r}")
+                    ok = False
             results.append((step, result, ok))
             mark = "ok" if ok else "UNEXPECTED"
             print(f"  {result.status} in {result.duration_s:.1f} s [{mark}] → {result.record}")

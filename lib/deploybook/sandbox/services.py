@@ -1,10 +1,17 @@
 """Stand-ins for the Americano services (api, web, chatmock, ocr) of one environment.
 
 Each instance reports its running version, keeps its own Prometheus registry, applies the
-injected fault (errors, latency, malformed bodies) and then routes the request to the
-Americano contract's handler (`americano.ROUTE_TABLE`). The handlers, their content
-generators and backends live in `americano`, `americano_content` and `americano_backends`;
-their public names are re-exported here.
+injected fault (errors, latency, malformed bodies, a slow background worker) and then routes
+the request to the Americano contract's handler (`americano.ROUTE_TABLE`).
+
+The ``queue_depth`` gauge reports a real queue only: every served POST enqueues one
+background job (the request's follow-up work) that the instance's single worker drains.
+A healthy worker drains at once, so the gauge is 0 when idle; a "slow worker" fault
+(``worker_ms``) makes each job take that long, so under load jobs arrive faster than they
+are drained and the gauge climbs because work is really held. No other fault touches it.
+
+The handlers, their content generators and backends live in `americano`,
+`americano_content` and `americano_backends`; their public names are re-exported here.
 """
 
 from __future__ import annotations
@@ -111,6 +118,8 @@ class Fault(BaseModel):
     down: bool = False
     paths: list[str] | None = None
     malformed: bool = False
+    # A slow background worker: each queued job takes this long (jobs pile up under load).
+    worker_ms: int = Field(0, ge=0, le=600_000)
     # A bug shipped in one build: the fault is active only while that version runs, so a
     # rollback to the previous version really cures it (None = whatever runs).
     version: str | None = None
@@ -125,7 +134,13 @@ class Fault(BaseModel):
 
     @property
     def degrades(self) -> bool:
-        return self.down or self.malformed or self.error_rate > 0 or self.latency_ms > 0
+        return (
+            self.down
+            or self.malformed
+            or self.error_rate > 0
+            or self.latency_ms > 0
+            or self.worker_ms > 0
+        )
 
 
 Handler = Callable[["ServiceInstance", Request, dict[str, str]], Awaitable[Response]]
@@ -157,6 +172,9 @@ class ServiceInstance:
             registry=self.registry,
         )
         self._queue = Gauge("queue_depth", "Jobs waiting to be processed", registry=self.registry)
+        self.jobs: asyncio.Queue[str] = asyncio.Queue()  # paths of the requests' follow-up work
+        self._worker: asyncio.Task[None] | None = None
+        self._queue.set_function(self.jobs.qsize)
         self._version = Gauge(
             "service_version",
             "Running release (1 for the version label)",
@@ -185,11 +203,22 @@ class ServiceInstance:
         }
 
     def metrics(self) -> Response:
-        depth = self.rng.randint(0, 3)
-        if self.fault and self.fault.active(self.version):
-            depth += self.rng.randint(60, 90)  # work piles up behind a failing service
-        self._queue.set(depth)
         return Response(200, generate_latest(self.registry), CONTENT_TYPE_LATEST)
+
+    def enqueue(self, path: str) -> None:
+        """Queue one background job; the single worker drains the queue in order."""
+        self.jobs.put_nowait(path)
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        """The worker: one job at a time; a "slow worker" fault makes each take worker_ms."""
+        while True:
+            path = await self.jobs.get()
+            fault = self.fault
+            slow = fault and fault.worker_ms and fault.active(self.version) and fault.applies(path)
+            await asyncio.sleep(fault.worker_ms / 1000 if slow else 0)
+            self.jobs.task_done()
 
     async def handle(self, req: Request) -> Response:
         """Route one request, applying the injected fault, and record it in the metrics."""
@@ -211,6 +240,8 @@ class ServiceInstance:
                 resp = Response(
                     resp.status, resp.body[: max(1, len(resp.body) // 2)], resp.content_type
                 )
+        if req.method == "POST" and resp.status < 400:
+            self.enqueue(req.path)  # the request's follow-up work, done in the background
         self._requests.labels(method=req.method, path=template, status=str(resp.status)).inc()
         self._duration.labels(path=template).observe(time.perf_counter() - started)
         return resp
