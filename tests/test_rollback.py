@@ -30,7 +30,7 @@ from deploybook.core.lock import run_lock
 from deploybook.errors import ConfigError, LockHeld, RestoreRefused, SnapshotCorrupt
 from deploybook.ops.runner import run_runbook
 from deploybook.runbooks import rollback
-from deploybook.sandbox import stack
+from deploybook.sandbox import stack, traffic
 from deploybook.sandbox.postgres import PgCluster
 from deploybook.session import runbook as session
 from deploybook.systems.postgres import db
@@ -435,12 +435,15 @@ def test_rollout_breach_rollback_drill(before_rollout) -> None:
 
     stack.admin(f"/admin/{ENV}/api/fault", {"error_rate": 1.0, "status": 503})
     try:
-        smoke = run_runbook("04-smoke", ENV, RELEASE, {"operator": "ci"}, html=False)
+        with traffic.against(ENV, rate_per_s=20, max_s=300) as users:  # real requests, bounded
+            smoke = run_runbook("04-smoke", ENV, RELEASE, {"operator": "ci"}, html=False)
     finally:
         # NOTE: a sandbox fault is not tied to a version; the revert would have cleared it.
         stack.admin(f"/admin/{ENV}/api/fault", method="DELETE")
     assert smoke.status == "failed" and "SLA breached" in smoke.error
     breach = sb.read_notebook(str(smoke.record)).scraps["breach"].data
+    assert breach["metric"] == "error_rate" and breach["service"] == "api", breach
+    assert users.statuses.get("503", 0) > 0 and not users._thread.is_alive()
     stack.admin("/admin/messages", method="DELETE")  # keep only the rollback's messages
 
     parameters = {"operator": "ci", "execute": True, "confirm_restore": DATABASE}
