@@ -193,8 +193,7 @@ class PrometheusQuerySource:
         # no 5xx series at all is a rate of 0 (or vector(0)); no traffic series is no data
         "error_rate": "(sum(rate({requests}{errors}[{range}])) or vector(0))"
         " / sum(rate({requests}{labels}[{range}]))",
-        "p95_ms": "1000 * histogram_quantile(0.95,"
-        " sum by (le) (rate({buckets}{labels}[{range}])))",
+        "p95_ms": "1000 * histogram_quantile(0.95, sum by (le) (rate({buckets}{labels}[{range}])))",
         "queue_depth": "sum({queue}{labels})",
         "requests": "sum(increase({requests}{labels}[{range}]))",
     }
