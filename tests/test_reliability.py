@@ -67,7 +67,7 @@ from deploybook.runbooks.migration_dry_run import cells as mc
 from deploybook.runbooks.rollout import cells as rollout
 from deploybook.runbooks.smoke import suite as smoke
 from deploybook.runbooks.smoke import watch as sla_watch
-from deploybook.sandbox import fixture, stack
+from deploybook.sandbox import fixture, stack, traffic
 from deploybook.sandbox.postgres import PgCluster
 from deploybook.session.environment import load_environment_params
 from deploybook.session.records import read_scraps
@@ -431,7 +431,8 @@ def test_api_fault_fails_the_smoke_gate_by_name(rig: Rig, row, case, fault, chec
 def breach(rig: Rig, rolled_out) -> RunResult:
     """A bug shipped in v1.4.0: the API answers 503 while that version runs; 04 detects it."""
     stack.admin(f"/admin/{ENV}/api/fault", {"error_rate": 1.0, "status": 503, "version": RELEASE})
-    return run("04-smoke", ENV, {"expect_version": RELEASE})
+    with traffic.against(ENV, rate_per_s=20, max_s=300):  # users meet the 503s during the watch
+        return run("04-smoke", ENV, {"expect_version": RELEASE})
 
 
 def test_truncated_snapshot_is_refused_and_nothing_changes(rig: Rig, row, dry_run_02, breach):
@@ -488,6 +489,7 @@ def test_sla_breach_leads_to_rollback_without_data_loss(rig: Rig, row, dry_run_0
     )
     r.data_lost = data_lost(snap["inventory"]["row_counts"], counts)
     assert breach.status == "failed" and "SLA breached" in breach.error
+    assert read_scraps(breach.record)["breach"]["metric"] == "error_rate"  # 5xx of real traffic
     assert result.status == "passed", result.error
     assert versions(ENV) == dict.fromkeys(stack.SERVICES, PREVIOUS)
     restored = db.inventory(database_url(ENV))["prisma_migrations"]
