@@ -21,7 +21,7 @@ import pytest
 import yaml
 from pg_fixtures import run_sql
 
-from deploybook.config import Params, Thresholds, load_params, read_params_yaml
+from deploybook.config import Params, load_params, read_params_yaml
 from deploybook.core.checks import Status
 from deploybook.runbooks.smoke import cells as smoke_cells
 from deploybook.runbooks.smoke import suite as smoke
@@ -319,17 +319,17 @@ def test_sustained_5xx_breaches_sla_and_records_facts(
     assert "SLA breached: 5xx rate on api" in fig._suptitle.get_text()
 
 
-def test_fault_without_traffic_breaches_on_queue_depth(
+def test_fault_without_traffic_breaches_on_the_watchs_own_probes(
     params: Params, daemon: dict[str, Any]
 ) -> None:
-    """The sandbox's failing services pile up work: a breach shows with no users at all."""
-    strict = params.model_copy(
-        update={"thresholds": Thresholds(**{**params.thresholds.model_dump(), "queue_depth": 50})}
-    )
+    """No users at all: by default (no ``metrics`` in params) the watch probes each service
+    itself, so a failing service breaches on the 5xx rate it measured."""
+    assert params.service("ocr").metrics is None
     fault(daemon, "ocr", error_rate=1.0)
-    result = sla.watch_slas(strict)
+    result = sla.watch_slas(params)
     facts = sla.breach_facts(result)
-    assert facts and facts["service"] == "ocr" and facts["metric"] == "queue_depth"
+    assert facts and facts["service"] == "ocr" and facts["metric"] == "error_rate"
+    assert facts["peak"] == 1.0
     assert [c.name for c in result.checks.failed] == ["SLA ocr"]
 
 
