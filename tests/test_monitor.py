@@ -14,12 +14,18 @@ import pytest
 from http_stub import StubServer, free_port
 from matplotlib.figure import Figure
 
+from deploybook.config.slo import BurnRate
 from deploybook.core.checks import Status, gate
 from deploybook.core.plots import plot_schedule
 from deploybook.errors import ConfigError, GateFailed
 from deploybook.runbooks.smoke.monitor import (
+    BREACH,
+    INCONCLUSIVE,
+    PASS,
+    ROLLBACK,
     MetricsError,
     PrometheusQuerySource,
+    Reading,
     Sample,
     Thresholds,
     histogram_quantile,
@@ -28,6 +34,7 @@ from deploybook.runbooks.smoke.monitor import (
     scrape,
     watch,
 )
+from deploybook.runbooks.smoke.verdict import burn_alert, burn_rate, judged
 
 METRICS_TEXT = """\
 # TYPE http_requests_total counter
@@ -225,7 +232,7 @@ def test_latency_breach_only_after_the_sustain_duration(api):
     assert rows[0]["p95_ms"] < 100 and rows[-1]["p95_ms"] > 500
 
 
-def test_unreadable_metrics_count_as_a_breach(api):
+def test_unreadable_metrics_are_inconclusive_never_a_breach(api):
     url = f"http://ops:pw-metrics-99@127.0.0.1:{free_port()}/metrics"
     fake = FakeTime()
     result = watch(
@@ -237,10 +244,177 @@ def test_unreadable_metrics_count_as_a_breach(api):
         sleep=fake.sleep,
     )
     [check] = result.checks
-    assert check.status is Status.FAIL
-    assert "SLA breached: metrics unreachable on chatmock" in check.evidence
+    assert result.outcome == INCONCLUSIVE and result.outcomes == {"chatmock": INCONCLUSIVE}
+    assert check.status is Status.FAIL  # the monitor's default: cannot confirm the SLA
+    assert check.evidence.startswith("SLA inconclusive: cannot confirm the SLA of chatmock")
+    assert "errored 7 times in a row" in check.evidence
     assert "connection refused" in check.evidence
+    assert "SLA breached" not in check.evidence and "05-rollback" not in check.evidence
+    assert result.breach is None and result.breaches == []
     assert "pw-metrics-99" not in check.evidence + repr(result.samples)
+    with pytest.raises(GateFailed, match="SLA inconclusive"):
+        gate(result.checks)
+
+
+class Scripted:
+    """A metrics source (the `Source` protocol) answering from a script: a Reading, None for
+    no data at all, or an exception to raise."""
+
+    def __init__(self, script: Callable[[float], Reading | Exception | None]) -> None:
+        self.script, self.t0 = script, None
+
+    def read(self, at: float) -> Reading:
+        self.t0 = at if self.t0 is None else self.t0
+        answer = self.script(at - self.t0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer or Reading()
+
+    def close(self) -> None:
+        pass
+
+
+def scripted_watch(script, thresholds: Thresholds, window_s: float = 60, sustain_s: float = 10):
+    fake = FakeTime()
+    return watch(
+        {"api": Scripted(script)},
+        thresholds,
+        window_s=window_s,
+        interval_s=5,
+        sustain_s=sustain_s,
+        clock=fake.clock,
+        sleep=fake.sleep,
+    )
+
+
+def test_a_service_without_metrics_is_inconclusive_not_breached():
+    result = scripted_watch(lambda t: None, Thresholds())
+    [check] = result.checks
+    assert result.outcome == INCONCLUSIVE and result.breach is None
+    assert "no data: no sample reported 5xx rate, p95 latency, queue depth" in check.evidence
+    assert "05-rollback" not in check.evidence + repr(check.data) + repr(result.raw_samples())
+    assert result.inconclusive == [{"service": "api", "first_s": 0, "last_s": 60, "samples": 13}]
+
+
+@pytest.mark.parametrize(
+    ("failing", "outcome"),
+    [
+        ((10, 15), PASS),  # two errors in a row: a gap, not enough to give up
+        ((10, 15, 20), INCONCLUSIVE),
+        ((10, 20, 30, 40), PASS),  # errors, but never three in a row
+    ],
+)
+def test_a_source_erroring_three_times_in_a_row_is_inconclusive(failing, outcome):
+    def script(t: float) -> Reading | Exception:
+        if t in failing:
+            return MetricsError("GET http://api/metrics answered 502, expected 200")
+        return Reading(error_rate=0.0, p95_ms=50, queue_depth=1, requests=100)
+
+    result = scripted_watch(script, Thresholds())
+    assert result.outcome == outcome and result.breach is None
+    [check] = result.checks
+    assert check.status is (Status.FAIL if outcome == INCONCLUSIVE else Status.PASS)
+    assert "05-rollback" not in check.evidence
+    if outcome == INCONCLUSIVE:
+        assert "errored 3 times in a row (limit 3; last: GET http://api/metrics answered 502" in (
+            check.evidence
+        )
+
+
+def test_low_traffic_is_inconclusive_and_a_single_error_is_not_a_breach():
+    # 1 request in 2 fails: a 50% 5xx rate, measured on too little traffic to mean anything
+    low = Reading(error_rate=0.5, p95_ms=40, requests=2)
+    result = scripted_watch(lambda t: low, Thresholds(min_requests=20, queue_depth=None))
+    [check] = result.checks
+    assert result.outcome == INCONCLUSIVE and result.breach is None and result.breaches == []
+    assert "too little traffic: at most 2 requests per sample, 20 needed" in check.evidence
+    assert "05-rollback" not in check.evidence
+    # the same readings with the default minimum (0) are a measured, sustained breach
+    result = scripted_watch(lambda t: low, Thresholds(queue_depth=None))
+    assert result.outcome == BREACH and result.breach["recommendation"] == ROLLBACK
+
+
+def test_inconclusive_warns_when_params_say_warn():
+    result = scripted_watch(lambda t: None, Thresholds(inconclusive="warn"))
+    [check] = result.checks
+    assert check.status is Status.WARN and result.outcome == INCONCLUSIVE
+    gate(result.checks)  # a warning does not block
+
+
+def test_a_measured_breach_wins_over_missing_data():
+    def script(t: float) -> Reading | Exception:
+        if t < 20:
+            return MetricsError("scrape timed out")
+        return Reading(error_rate=0.4, requests=100)
+
+    result = scripted_watch(script, Thresholds(queue_depth=None))
+    [check] = result.checks
+    assert result.outcome == BREACH and check.data["outcome"] == BREACH
+    assert check.evidence.startswith("SLA breached: 5xx rate on api peak 40.0% > 1.0%")
+    assert "run 05-rollback" in check.evidence
+
+
+def rows(*samples: tuple[float, float, float]) -> list[dict]:
+    """Synthetic samples (t_s, requests, 5xx rate) of one service."""
+    return [{"t_s": t, "requests": n, "error_rate": e, "service": "api"} for t, n, e in samples]
+
+
+RULE = BurnRate(factor=14.4, long_s=300, short_s=60, slo=0.99)
+
+
+@pytest.mark.parametrize(
+    ("samples", "expected"),
+    [
+        # 20% errors for 5 minutes: 20x the 1% budget in both windows
+        ([(t, 100, 0.2) for t in range(15, 301, 15)], 20.0),
+        # burned hard earlier, recovered in the last minute: the short window says it stopped
+        ([(t, 100, 0.5 if t < 240 else 0.0) for t in range(15, 301, 15)], 0.0),
+        # a spike in the last minute only (30x): the long window (7.5x) says it is a blip
+        ([(t, 100, 0.0 if t < 240 else 0.3) for t in range(15, 301, 15)], 7.5),
+    ],
+)
+def test_burn_rate_needs_both_windows(samples, expected):
+    assert burn_alert(rows(*samples), 300, RULE) == pytest.approx(expected)
+
+
+def test_burn_rate_windows_and_the_minimum_request_count():
+    samples = rows((0, 1000, 0.0), (240, 10, 0.0), (300, 1, 1.0))
+    # the long window (0, 300] leaves out t=0; the short one (240, 300] only t=300
+    assert burn_rate(samples, 300, 300, 0.01) == (pytest.approx(1 / 11 / 0.01), 11)
+    assert burn_rate(samples, 300, 60, 0.01) == (pytest.approx(100.0), 1)
+    assert burn_rate(rows(), 300, 60, 0.01) == (None, 0.0)
+    # one error at low traffic: a huge burn rate on one request is not a breach
+    one = rows((240, 1, 0.0), (300, 1, 1.0))
+    assert burn_alert(one, 300, RULE) == pytest.approx(50.0)
+    assert burn_alert(one, 300, RULE, min_requests=20) is None
+
+
+def test_judged_drops_traffic_metrics_below_the_minimum():
+    row = {"error_rate": 1.0, "p95_ms": 900.0, "queue_depth": 3.0, "requests": 1}
+    assert judged(row, 10) == {"error_rate": None, "p95_ms": None, "queue_depth": 3.0}
+    assert judged(row, 0) == {"error_rate": 1.0, "p95_ms": 900.0, "queue_depth": 3.0}
+    assert judged({**row, "requests": None}, 10)["error_rate"] == 1.0  # unknown: as read
+
+
+def test_a_burn_rate_breach_recommends_rollback_without_waiting_for_sustain():
+    steady_burn = Reading(error_rate=0.2, requests=100)
+    thresholds = Thresholds(
+        error_rate=None,
+        queue_depth=None,
+        p95_ms=None,
+        min_requests=50,
+        burn_rate=BurnRate(factor=10, long_s=20, short_s=5, slo=0.99),
+    )
+    result = scripted_watch(lambda t: steady_burn, thresholds, sustain_s=30)
+    assert result.outcome == BREACH
+    b = result.breach
+    assert b["metric"] == "burn_rate" and b["peak"] == pytest.approx(20.0)
+    assert b["recommendation"] == ROLLBACK and result.elapsed_s == 0
+    [check] = result.checks
+    assert "SLA breached: 5xx error-budget burn rate on api peak 20.0x > 10.0x" in check.evidence
+    # the same traffic below the minimum request count: no alert, and nothing judged
+    thin = scripted_watch(lambda t: Reading(error_rate=0.2, requests=10), thresholds, sustain_s=30)
+    assert thin.outcome == INCONCLUSIVE and thin.breach is None
 
 
 def prometheus_answer(values: dict[str, float | None]):

@@ -52,7 +52,7 @@ def test_no_scrap_name_literal_outside_scraps_module() -> None:
 
 
 def test_every_scrap_model_names_one_scrap_and_its_writers() -> None:
-    assert len(scraps.SCRAPS) == 14
+    assert len(scraps.SCRAPS) == 15
     for name, model in scraps.SCRAPS.items():
         assert model.NAME == name and model.WRITTEN_BY and model.SCHEMA_VERSION >= 1
 
@@ -72,6 +72,19 @@ SAMPLES: list[Any] = [
     scraps.RolloutOutcome(stage="staging", status="completed", execute=True, steps=[]),
     scraps.BreachFacts(service="api", metric="error_rate", peak=1.0, threshold=0.05),
     scraps.SpotCheckRecords.model_validate([{"item": "Login (4.1)", "confirmed": False}]),
+    scraps.WatchSamples.model_validate(
+        [
+            {
+                "timestamp": "2025-10-29T09:00:05+00:00",
+                "t_s": 5.0,
+                "service": "api",
+                "values": {"error_rate": None, "p95_ms": None, "queue_depth": None},
+                "requests": None,
+                "version": None,
+                "error": "GET http://api/metrics: connection refused",
+            }
+        ]
+    ),
     scraps.SignOffRecords([{"role": "PM", "name": "Pat", "at": "now", "source": "parameter"}]),
     scraps.RollbackOutcome(dry_run=False, verified=True, recovery_s=12.5, reverted=[]),
 ]

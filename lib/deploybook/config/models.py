@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from deploybook.config.envsource import EnvSource
 from deploybook.config.metrics import MetricsSpec
 from deploybook.config.notifications import NotificationTarget
+from deploybook.config.slo import BurnRate
 from deploybook.errors import ConfigError
 
 SEMVER = re.compile(r"^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
@@ -206,6 +207,10 @@ class Thresholds(_Model):
     breach_sustain_s: float = Field(600, gt=0)
     watch_window_s: float = Field(900, gt=0)
     watch_interval_s: float = Field(15, gt=0)
+    min_requests: float = Field(0, ge=0)  # fewer requests in a sample: 5xx/p95 not judged
+    source_errors_inconclusive: int = Field(3, ge=1)  # errors in a row: inconclusive
+    inconclusive: Literal["fail", "warn"] | None = None  # None: fail in a production role
+    burn_rate: BurnRate | None = None
 
 
 class Schedule(_Model):

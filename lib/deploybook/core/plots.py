@@ -33,6 +33,16 @@ _STATUS_COLOURS = {
 }
 
 
+BREACH_RED, INCONCLUSIVE_AMBER = "#d93025", "#f9ab00"
+
+
+def _shade(ax: Any, first: float, last: float, colour: str, alpha: float) -> None:
+    if last > first:
+        ax.axvspan(first, last, color=colour, alpha=alpha, linewidth=0)
+    else:
+        ax.axvline(first, color=colour, alpha=min(alpha * 3, 0.7), linewidth=3)
+
+
 def _limits(thresholds: Any) -> dict[str, float | None]:
     if hasattr(thresholds, "model_dump"):
         return thresholds.model_dump()
@@ -46,16 +56,20 @@ def plot_watch(
     *,
     sustain_s: float | None = None,
     title: str = "SLA watch",
+    inconclusive: Iterable[Mapping[str, Any]] = (),
 ):
-    """Each metric per service over time, its threshold dashed, breaches shaded.
+    """Each metric per service over time, its threshold dashed, breaches and gaps shaded.
 
-    Sustained breaches are shaded red, short spikes orange; ``x`` marks an unreadable
-    metrics source. ``samples`` are `WatchResult.samples` rows.
+    Sustained breaches are shaded red, short spikes a paler red; spans where a service
+    could not be judged (source errors, no data, too little traffic; ``inconclusive`` rows
+    with ``service``, ``first_s``, ``last_s``) amber; ``x`` marks a metrics error.
+    ``samples`` are `WatchResult.samples` rows.
     """
     import matplotlib.pyplot as plt
 
     limits = _limits(thresholds)
     breaches = list(breaches)
+    gaps = list(inconclusive)
     services = list(dict.fromkeys(r["service"] for r in samples))
     span = max((r["t_s"] for r in samples), default=0.0)
     per, unit = (60.0, "minutes") if span > 600 else (1.0, "seconds")
@@ -72,23 +86,22 @@ def plot_watch(
             if points:
                 xs, ys = zip(*points, strict=True)
                 ax.plot(xs, ys, marker="o", markersize=3, linewidth=1.2, label=service)
-            down = [r["t_s"] / per for r in rows if r.get("unreachable")]
+            down = [r["t_s"] / per for r in rows if r.get("error")]
             if down:
-                ax.plot(down, [0] * len(down), "kx", label=f"{service} unreadable")
+                ax.plot(down, [0] * len(down), "kx", label=f"{service} metrics error")
         limit = limits.get(metric)
         if limit is not None:
             ax.axhline(
                 limit * scale, color="#d93025", linestyle="--", linewidth=1, label="threshold"
             )
         for b in breaches:
-            if b["metric"] not in (metric, "unreachable"):
+            # a burn-rate breach is a 5xx breach: shaded on the 5xx panel
+            if (b["metric"] if b["metric"] != "burn_rate" else "error_rate") != metric:
                 continue
-            colour = "#d93025" if b.get("sustained") else "#f9ab00"
-            first, last = b["first_seen_s"] / per, b["last_seen_s"] / per
-            if last > first:
-                ax.axvspan(first, last, color=colour, alpha=0.18, linewidth=0)
-            else:
-                ax.axvline(first, color=colour, alpha=0.6, linewidth=3)
+            alpha = 0.22 if b.get("sustained") else 0.08
+            _shade(ax, b["first_seen_s"] / per, b["last_seen_s"] / per, BREACH_RED, alpha)
+        for g in gaps:
+            _shade(ax, g["first_s"] / per, g["last_s"] / per, INCONCLUSIVE_AMBER, 0.22)
         ax.set_ylabel(label)
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
@@ -98,6 +111,9 @@ def plot_watch(
     subtitle = f"sustain {sustain_s:g} s" if sustain_s is not None else ""
     if sustained:
         subtitle += f" — SLA breached: {sustained['label']} on {sustained['service']}"
+    elif gaps:
+        unjudged = ", ".join(dict.fromkeys(g["service"] for g in gaps))
+        subtitle += f" — not judged (amber): {unjudged}"
     fig.suptitle(f"{title}{' (' + subtitle.strip(' —') + ')' if subtitle else ''}")
     plt.close(fig)
     return fig

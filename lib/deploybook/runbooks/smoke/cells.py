@@ -8,12 +8,13 @@ returns what its cell shows. The work is in `suite`, `watch` (over `monitor`),
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from deploybook.core.checks import Check, Checks
 from deploybook.runbooks.smoke import suite, validation, watch
 from deploybook.runbooks.smoke.expected import Expected, expected_versions
-from deploybook.runbooks.smoke.monitor import ROLLBACK, WatchResult
+from deploybook.runbooks.smoke.monitor import INCONCLUSIVE, ROLLBACK, WatchResult
 from deploybook.runbooks.smoke.spotchecks import SpotChecks, spot_check_results, spot_checks
 from deploybook.session import scraps
 from deploybook.session.runbook import Runbook, show
@@ -60,23 +61,45 @@ def run_suite(run: Runbook, expected: Expected | str | None = None) -> Checks:
 
 
 def watch_slas(run: Runbook, window_s: float | None = None, progress: Any = True) -> WatchResult:
-    """Watch 5xx rate, p95 latency and queue depth (section 14) and record a check per
-    service; ``window_s`` overrides the params' ``watch_window_s``."""
+    """Watch 5xx rate, p95 latency and queue depth (section 14), record a check per service
+    and glue every raw sample (`scraps.WatchSamples`); ``window_s`` overrides the params'
+    ``watch_window_s``."""
     result = watch.watch_slas(run.params, window_s=window_s, progress=progress)
     run.record(result.checks)
+    scraps.WatchSamples.model_validate(result.raw_samples()).glue()
     return result
 
 
 def sla_plot(run: Runbook, result: WatchResult) -> Any:
-    """The watched metrics against their thresholds, the breach marked."""
+    """The watched metrics against their thresholds: breaches red, unjudged spans amber."""
     return result.plot()
+
+
+class Inconclusive(str):
+    """What the watch could not judge, shown in amber in a notebook."""
+
+    def _repr_html_(self) -> str:
+        lines = "<br>".join(html.escape(line) for line in self.splitlines())
+        style = "border-left:4px solid #f9ab00;background:#fef7e0;padding:6px"
+        return f'<div style="{style}">{lines}</div>'
 
 
 def record_breach(run: Runbook, result: WatchResult) -> None:
     """Glue the breach facts (`scraps.BreachFacts`, what 05-rollback reads) and recommend
-    05-rollback, or say that none is needed."""
+    05-rollback only for a breach measured on data; say what is missing when the watch
+    was inconclusive, and that no rollback is needed otherwise."""
     facts = watch.breach_facts(result)
     if facts is None:
+        missing = result.missing()
+        if result.outcome == INCONCLUSIVE:
+            lines = [f"{svc}: {'; '.join(why)}" for svc, why in missing.items()]
+            show(
+                Inconclusive(
+                    "SLA inconclusive: the watch could not confirm the SLA (not a breach; "
+                    "no rollback recommended on missing data)\n" + "\n".join(lines)
+                )
+            )
+            return
         show("no sustained SLA breach: no rollback recommended")
         return
     scraps.BreachFacts.model_validate(facts).glue()

@@ -1,9 +1,11 @@
-"""SLA windows (plan section 14, and section 16's rollback trigger).
+"""SLA windows (plan section 14, and section 16's rollback trigger): the sampling loop.
 
-`watch` samples every source (see `metrics`) each interval for a window. A metric over its
-threshold in consecutive samples is one breach (`BreachTracker`); once a breach has lasted
-``sustain_s`` the watch stops early: the rollback decision is made, and waiting out the
-window would only delay it. A shorter spike is reported as a warning, not a failure.
+`watch` samples every source (see `metrics`) each interval for a window and keeps every
+sample. How samples become pass, breach or inconclusive is `verdict`'s: a metric over its
+threshold in consecutive samples is one breach episode; once a breach has lasted
+``sustain_s`` the watch stops early (the rollback decision is made, and waiting out the
+window would only delay it). A shorter spike is a warning; a source that errors or reports
+nothing makes the service inconclusive, never breached.
 """
 
 from __future__ import annotations
@@ -14,11 +16,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from deploybook.core.checks import Check, Checks, Status
+from deploybook.core.checks import Checks
 from deploybook.core.secrets import scrub
 from deploybook.errors import ConfigError, DeploybookError
+from deploybook.runbooks.smoke.verdict import (
+    BREACH,
+    INCONCLUSIVE,
+    LABELS,
+    PASS,
+    ROLLBACK,
+    BreachTracker,
+    Thresholds,
+    burn_alert,
+    inconclusive_spans,
+    judged,
+    overall,
+    service_check,
+)
 from deploybook.systems.metrics import (
     MetricsError,
     PrometheusQuerySource,
@@ -34,6 +48,11 @@ from deploybook.systems.metrics import (
 )
 
 __all__ = [
+    "BREACH",
+    "INCONCLUSIVE",
+    "LABELS",
+    "PASS",
+    "ROLLBACK",
     "BreachTracker",
     "MetricsError",
     "PrometheusQuerySource",
@@ -51,92 +70,6 @@ __all__ = [
     "watch",
 ]
 
-ROLLBACK = "run 05-rollback"
-LABELS = {
-    "error_rate": "5xx rate",
-    "p95_ms": "p95 latency",
-    "queue_depth": "queue depth",
-    "unreachable": "metrics unreachable",
-}
-
-
-class Thresholds(BaseModel):
-    """SLA limits; a metric is breached when strictly over its limit. None = not watched."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    error_rate: float | None = Field(default=0.01, ge=0, le=1)
-    p95_ms: float | None = Field(default=1000.0, gt=0)
-    queue_depth: float | None = Field(default=100.0, ge=0)
-
-    def limits(self) -> dict[str, float]:
-        """Watched metrics and their limits; an unreadable source always counts."""
-        limits = {m: getattr(self, m) for m in ("error_rate", "p95_ms", "queue_depth")}
-        return {m: v for m, v in limits.items() if v is not None} | {"unreachable": 0.0}
-
-
-@dataclass
-class Episode:
-    """Consecutive samples of one metric of one service over its threshold."""
-
-    service: str
-    metric: str
-    threshold: float
-    first_seen_s: float
-    last_seen_s: float
-    peak: float
-    samples: int = 1
-
-    @property
-    def duration_s(self) -> float:
-        return self.last_seen_s - self.first_seen_s
-
-
-class BreachTracker:
-    """Turns a stream of readings into breach episodes; knows when one is sustained.
-
-    Duration is first-to-last breaching sample, so a one-sample spike lasts 0 s. A missing
-    value (no traffic, first scrape) neither extends nor ends an episode.
-    """
-
-    def __init__(self, limits: Mapping[str, float], sustain_s: float) -> None:
-        self.limits, self.sustain_s = dict(limits), sustain_s
-        self.episodes: list[Episode] = []
-        self._open: dict[tuple[str, str], Episode] = {}
-        self.sustained: Episode | None = None
-
-    def observe(self, service: str, t: float, values: Mapping[str, float | None]) -> None:
-        for metric, limit in self.limits.items():
-            value = values.get(metric)
-            if value is None:
-                continue
-            key = (service, metric)
-            episode = self._open.get(key)
-            if value > limit:
-                if episode is None:
-                    episode = self._open[key] = Episode(service, metric, limit, t, t, value)
-                    self.episodes.append(episode)
-                else:
-                    episode.last_seen_s, episode.samples = t, episode.samples + 1
-                    episode.peak = max(episode.peak, value)
-                if self.sustained is None and episode.duration_s >= self.sustain_s:
-                    self.sustained = episode
-            elif episode is not None:
-                del self._open[key]
-
-    def breaching(self) -> list[Episode]:
-        return list(self._open.values())
-
-
-def _fmt(metric: str, value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    if metric == "error_rate":
-        return f"{value:.1%}"
-    if metric == "p95_ms":
-        return f"{value:.0f} ms"
-    return f"{value:g}"
-
 
 @dataclass
 class WatchResult:
@@ -152,10 +85,42 @@ class WatchResult:
     sustain_s: float = 0.0
     elapsed_s: float = 0.0
     stopped_early: bool = False
+    inconclusive: list[dict[str, Any]] = field(default_factory=list)  # unjudged spans
 
     @property
     def ok(self) -> bool:
         return self.checks.ok
+
+    @property
+    def outcomes(self) -> dict[str, str]:
+        """Each service's outcome: pass, breach or inconclusive."""
+        return {c.data["service"]: c.data["outcome"] for c in self.checks}
+
+    @property
+    def outcome(self) -> str:
+        """The watch's outcome: breach if any service breached, else inconclusive if any
+        service could not be judged, else pass."""
+        return overall(self.outcomes)
+
+    def missing(self) -> dict[str, list[str]]:
+        """What kept each inconclusive service from being judged."""
+        return {c.data["service"]: c.data["missing"] for c in self.checks if c.data["missing"]}
+
+    def raw_samples(self) -> list[dict[str, Any]]:
+        """Every sample as read (timestamp, service, values, requests, error): the record's
+        raw evidence, kept whatever the outcome."""
+        return [
+            {
+                "timestamp": r["time"],
+                "t_s": r["t_s"],
+                "service": r["service"],
+                "values": {m: r[m] for m in ("error_rate", "p95_ms", "queue_depth")},
+                "requests": r["requests"],
+                "version": r["version"],
+                "error": r["error"],
+            }
+            for r in self.samples
+        ]
 
     def to_frame(self):  # -> pandas.DataFrame (imported lazily)
         import pandas as pd
@@ -165,79 +130,16 @@ class WatchResult:
     def plot(self):  # -> matplotlib Figure
         from deploybook.core.plots import plot_watch
 
-        return plot_watch(self.samples, self.thresholds, self.breaches, sustain_s=self.sustain_s)
+        return plot_watch(
+            self.samples,
+            self.thresholds,
+            self.breaches,
+            sustain_s=self.sustain_s,
+            inconclusive=self.inconclusive,
+        )
 
     def _repr_html_(self) -> str:
         return self.checks._repr_html_()
-
-
-def _facts(e: Episode, wall0: datetime, sustain_s: float, still: bool) -> dict[str, Any]:
-    sustained = e.duration_s >= sustain_s
-    return {
-        "service": e.service,
-        "metric": e.metric,
-        "label": LABELS[e.metric],
-        "threshold": e.threshold,
-        "peak": e.peak,
-        "first_seen": (wall0 + timedelta(seconds=e.first_seen_s)).isoformat(timespec="seconds"),
-        "last_seen": (wall0 + timedelta(seconds=e.last_seen_s)).isoformat(timespec="seconds"),
-        "first_seen_s": round(e.first_seen_s, 3),
-        "last_seen_s": round(e.last_seen_s, 3),
-        "duration_s": round(e.duration_s, 3),
-        "samples": e.samples,
-        "sustained": sustained,
-        "sustain_s": sustain_s,
-        "still_breaching": still,
-        "recommendation": ROLLBACK if sustained else None,
-    }
-
-
-def _describe(f: Mapping[str, Any]) -> str:
-    m = f["metric"]
-    peak = "" if m == "unreachable" else f" peak {_fmt(m, f['peak'])} > {_fmt(m, f['threshold'])}"
-    return (
-        f"{f['label']} on {f['service']}{peak} for {f['duration_s']:g} s "
-        f"({f['samples']} samples, {f['first_seen'][11:19]}Z → {f['last_seen'][11:19]}Z, "
-        f"sustain {f['sustain_s']:g} s)"
-    )
-
-
-def _service_check(
-    name: str,
-    rows: list[dict[str, Any]],
-    facts: list[dict[str, Any]],
-    limits: Mapping[str, float],
-    section: str,
-) -> Check:
-    """One critical check per service: held, spiked (warn) or breached (fail)."""
-    peaks = {
-        m: max((r[m] for r in rows if r.get(m) is not None), default=None)
-        for m in limits
-        if m != "unreachable"
-    }
-    stats = ", ".join(
-        f"max {LABELS[m]} {_fmt(m, v)} (limit {_fmt(m, limits[m])})" for m, v in peaks.items()
-    )
-    stats += f"; {len(rows)} samples"
-    unreadable = [r["error"] for r in rows if r.get("error")]
-    if unreadable:
-        stats += f"; last metrics error: {unreadable[-1]}"
-    data = {"service": name, "peaks": peaks, "limits": dict(limits), "breaches": facts}
-    late = " — still over when the watch ended"
-    spikes = [
-        f"short spike, not sustained: {_describe(f)}{late if f['still_breaching'] else ''}"
-        for f in facts
-        if not f["sustained"]
-    ]
-    if any(f["sustained"] for f in facts):
-        status = Status.FAIL
-        lines = [f"SLA breached: {_describe(f)} — {ROLLBACK}" for f in facts if f["sustained"]]
-        lines += spikes
-    elif facts:
-        status, lines = Status.WARN, spikes
-    else:
-        return Check(f"SLA {name}", section, Status.PASS, f"SLA held: {stats}", True, 0.0, data)
-    return Check(f"SLA {name}", section, status, "\n".join([*lines, stats]), True, 0.0, data)
 
 
 def _as_source(spec: str | Source, timeout_s: float) -> Source:
@@ -291,8 +193,7 @@ def watch(
         )
     if not sources:
         raise ConfigError("watch needs at least one metrics source (service name -> URL)")
-    limits = thresholds.limits()
-    tracker = BreachTracker(limits, sustain_s)
+    tracker = BreachTracker(thresholds.limits(), sustain_s)
     resolved = {name: _as_source(src, timeout_s) for name, src in sources.items()}
     sink, owned = _progress_sink(progress, window_s)
     rows: list[dict[str, Any]] = []
@@ -307,7 +208,7 @@ def watch(
             t = now - started
             for name, source in resolved.items():
                 rows.append(_sample_row(name, source, now, t, wall0))
-                tracker.observe(name, t, rows[-1])
+                tracker.observe(name, t, _judge(rows, name, t, thresholds))
             shown = _report(sink, rows[-len(resolved) :], tracker, t, window_s, shown)
             if tracker.sustained is not None:
                 break
@@ -318,15 +219,11 @@ def watch(
             source.close()
         if owned:
             sink.close()
-    breaching = {id(e) for e in tracker.breaching()}
-    facts = [_facts(e, wall0, sustain_s, id(e) in breaching) for e in tracker.episodes]
+    facts = tracker.facts(wall0)
+    per_service = {name: [r for r in rows if r["service"] == name] for name in resolved}
     checks = Checks(
-        _service_check(
-            name,
-            [r for r in rows if r["service"] == name],
-            [f for f in facts if f["service"] == name],
-            limits,
-            section,
+        service_check(
+            name, per_service[name], [f for f in facts if f["service"] == name], thresholds, section
         )
         for name in resolved
     )
@@ -343,11 +240,24 @@ def watch(
         sustain_s,
         elapsed_s=t,
         stopped_early=first is not None and t < window_s,
+        inconclusive=[s for r in per_service.values() for s in inconclusive_spans(r, thresholds)],
     )
 
 
+def _judge(
+    rows: list[dict[str, Any]], name: str, t: float, thresholds: Thresholds
+) -> dict[str, float | None]:
+    """The latest sample's values that count, with the burn rate when params set one."""
+    values: dict[str, float | None] = judged(rows[-1], thresholds.min_requests)
+    if thresholds.burn_rate is not None:
+        mine = [r for r in rows if r["service"] == name]
+        values["burn_rate"] = burn_alert(mine, t, thresholds.burn_rate, thresholds.min_requests)
+    return values
+
+
 def _sample_row(name: str, source: Source, now: float, t: float, wall0: datetime) -> dict[str, Any]:
-    """One flat row per service per tick (pandas-ready); an unreadable source is data too."""
+    """One flat row per service per tick (pandas-ready); an unreadable source is a row with
+    its error and no values (never a breach: `verdict` counts errors in a row)."""
     row: dict[str, Any] = {
         "t_s": round(t, 3),
         "time": (wall0 + timedelta(seconds=t)).isoformat(timespec="seconds"),
@@ -363,7 +273,6 @@ def _sample_row(name: str, source: Source, now: float, t: float, wall0: datetime
         "queue_depth": reading.queue_depth,
         "requests": reading.requests,
         "version": reading.version,
-        "unreachable": 1.0 if error else 0.0,
         "error": error,
     }
     return row

@@ -23,6 +23,22 @@ def metrics_sources(params: Params) -> dict[str, Source]:
     return sources_for(params)
 
 
+def sla_thresholds(params: Params) -> SlaThresholds:
+    """The params' thresholds for the watch. An inconclusive service fails the gate ("cannot
+    confirm the SLA") in a production role and warns elsewhere, unless params say which."""
+    t = params.thresholds
+    inconclusive = t.inconclusive or ("fail" if params.environment.is_production else "warn")
+    return SlaThresholds(
+        error_rate=t.error_rate,
+        p95_ms=t.p95_ms,
+        queue_depth=t.queue_depth,
+        min_requests=t.min_requests,
+        source_errors_inconclusive=t.source_errors_inconclusive,
+        inconclusive=inconclusive,
+        burn_rate=t.burn_rate,
+    )
+
+
 def watch_slas(
     params: Params, window_s: float | None = None, progress: Any = None, **kwargs: Any
 ) -> WatchResult:
@@ -30,13 +46,14 @@ def watch_slas(
 
     ``window_s`` overrides the params' ``watch_window_s`` (e.g. a short rehearsal); a breach
     lasting ``breach_sustain_s`` fails the check "SLA breached" and ends the watch early.
+    A service the watch cannot judge is inconclusive (`sla_thresholds`), never breached.
     """
     t = params.thresholds
     sources = metrics_sources(params)
     try:
         return watch(
             sources,
-            SlaThresholds(error_rate=t.error_rate, p95_ms=t.p95_ms, queue_depth=t.queue_depth),
+            sla_thresholds(params),
             window_s=window_s or t.watch_window_s,
             interval_s=t.watch_interval_s,
             sustain_s=t.breach_sustain_s,
