@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+import yaml
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -31,7 +32,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from deploybook.config import load_params
+from deploybook.config import load_params, read_params_yaml
 from deploybook.config.metrics import MetricsSpec
 from deploybook.runbooks.smoke.sources import sources_for
 from deploybook.systems.endpoints import SmokeSpec
@@ -314,17 +315,33 @@ VARIABLES = {
 
 
 @pytest.mark.parametrize("env", ["staging", "production"])
-def test_params_choose_each_services_source(env: str) -> None:
-    params = load_params(
-        ROOT / "params" / f"{env}.yaml", VARIABLES | {"PROMETHEUS_URL": "http://127.0.0.1:9"}
+def test_params_choose_each_services_source(env: str, tmp_path: Path) -> None:
+    """Shipped: every service probed (Americano serves no /metrics); an environment that
+    switches the API to Prometheus gets PromQL over job="api"."""
+    params = load_params(ROOT / "params" / f"{env}.yaml", VARIABLES)
+    sources = sources_for(params)
+    try:
+        assert all(isinstance(s, SyntheticSource) for s in sources.values())
+        assert [p.url for p in sources["chatmock"].probes] == ["http://127.0.0.1:9/health"]
+        assert len(sources["api"].probes) > 1  # the API's smoke checks, not only /health
+    finally:
+        for s in sources.values():
+            s.close()
+    services = read_params_yaml(ROOT / "params" / f"{env}.yaml")["services"]
+    for service in services:
+        if service["name"] == "api":
+            service["metrics"] = {"source": "prometheus", "url": "${PROMETHEUS_URL}"}
+    switched = tmp_path / f"{env}-prometheus.yaml"
+    switched.write_text(
+        yaml.safe_dump({"extends": str(ROOT / "params" / f"{env}.yaml"), "services": services})
     )
+    params = load_params(switched, VARIABLES | {"PROMETHEUS_URL": "http://127.0.0.1:9"})
     sources = sources_for(params)
     try:
         assert isinstance(sources["api"], PrometheusQuerySource)
         assert 'job="api"' in sources["api"].queries["error_rate"]
         assert sources["api"].url == "http://127.0.0.1:9"
-        assert isinstance(sources["chatmock"], SyntheticSource)
-        assert [p.url for p in sources["chatmock"].probes] == ["http://127.0.0.1:9/health"]
+        assert isinstance(sources["web"], SyntheticSource)
     finally:
         for s in sources.values():
             s.close()
