@@ -19,9 +19,11 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from matplotlib.colors import to_rgb
 from pg_fixtures import run_sql
 
 from deploybook.config import Params, load_params, read_params_yaml
+from deploybook.config.metrics import MetricsSpec
 from deploybook.core.checks import Status
 from deploybook.runbooks.smoke import cells as smoke_cells
 from deploybook.runbooks.smoke import suite as smoke
@@ -331,6 +333,48 @@ def test_fault_without_traffic_breaches_on_the_watchs_own_probes(
     assert facts and facts["service"] == "ocr" and facts["metric"] == "error_rate"
     assert facts["peak"] == 1.0
     assert [c.name for c in result.checks.failed] == ["SLA ocr"]
+
+
+@pytest.mark.parametrize(
+    ("role", "setting", "status"),
+    [
+        ("staging", None, Status.WARN),  # default outside production: warn
+        ("production", None, Status.FAIL),  # default in production: cannot confirm the SLA
+        ("production", "warn", Status.WARN),
+        ("staging", "fail", Status.FAIL),
+    ],
+)
+def test_a_service_without_metrics_is_inconclusive_never_a_rollback(
+    params: Params, role: str, setting: str | None, status: Status, monkeypatch, capsys
+) -> None:
+    """The api answers 404 on its metrics path: the watch cannot judge it and says so."""
+    scrape_404 = MetricsSpec(source="scrape", path="/no-such-metrics")
+    unmetered = params.model_copy(
+        update={
+            "environment": params.environment.model_copy(update={"role": role}),
+            "thresholds": params.thresholds.model_copy(update={"inconclusive": setting}),
+            "services": [params.service("api").model_copy(update={"metrics": scrape_404})],
+        }
+    )
+    glued: dict[str, Any] = {}
+    monkeypatch.setattr(scraps, "write", lambda name, value, *_: glued.__setitem__(name, value))
+    result = sla.watch_slas(unmetered)
+    [api] = result.checks
+    assert result.outcome == "inconclusive" and api.status is status
+    assert api.evidence.startswith("SLA inconclusive: cannot confirm the SLA of api")
+    assert "errored 7 times in a row" in api.evidence and "404" in api.evidence
+    assert result.breach is None and sla.breach_facts(result) is None
+    smoke_cells.record_breach(None, result)
+    shown = capsys.readouterr().out
+    assert "SLA inconclusive" in shown and "api: the metrics source errored" in shown
+    assert "breach" not in glued  # the breach scrap is for a measured breach only
+    evidence = api.evidence + repr(api.data) + shown + repr(result.raw_samples())
+    assert "05-rollback" not in evidence and "SLA breached" not in evidence
+    fig = result.plot()
+    assert "not judged (amber): api" in fig._suptitle.get_text()
+    amber = to_rgb("#f9ab00")  # the unjudged span is shaded amber, not red
+    assert any(to_rgb(p.get_facecolor()) == amber for p in fig.axes[0].patches)
+    assert scraps.WatchSamples.model_validate(result.raw_samples()).root[0].error
 
 
 # -- post-deploy validation ----------------------------------------------------------------
