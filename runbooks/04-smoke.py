@@ -83,8 +83,14 @@ book.smoke.run_suite(run, expected)
 # > SLAs stay breached for more than 10 minutes, roll back (section 16).*
 #
 # Each service's metrics are sampled every `watch_interval_s` for the window. A short spike
-# is shown as a warning; a breach lasting `breach_sustain_s` fails the check
-# "SLA breached", ends the watch, and is recorded for 05-rollback.
+# is shown as a warning; a breach measured on data lasting `breach_sustain_s` (or, with
+# `thresholds.burn_rate`, the 5xx error budget burning too fast over both windows) fails the
+# check "SLA breached", ends the watch, and is recorded for 05-rollback. A service the watch
+# cannot judge (no data, fewer than `thresholds.min_requests` requests, or its source
+# erroring `source_errors_inconclusive` times in a row) is **inconclusive**, shown in amber
+# with what is missing: never a breach and never a rollback; it fails the gate as "cannot
+# confirm the SLA" in a production role and warns elsewhere (`thresholds.inconclusive`).
+# Every raw sample is kept in the record.
 
 # %% id="04-06"
 watch = book.smoke.watch_slas(run, window_s=watch_window_s)
