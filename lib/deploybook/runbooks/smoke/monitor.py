@@ -71,7 +71,7 @@ __all__ = [
 ]
 
 
-@dataclass
+@dataclass(repr=False)
 class WatchResult:
     """The watch's record: checks for the gate, samples for pandas, the breach for 05-rollback."""
 
@@ -137,6 +137,10 @@ class WatchResult:
             sustain_s=self.sustain_s,
             inconclusive=self.inconclusive,
         )
+
+    def __repr__(self) -> str:
+        # short and stable: the samples are in `raw_samples`, the evidence in the checks
+        return f"WatchResult({self.outcome}: {self.checks.summary()})"
 
     def _repr_html_(self) -> str:
         return self.checks._repr_html_()
