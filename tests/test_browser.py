@@ -24,6 +24,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from debian import debian_binary
 
 pytestmark = pytest.mark.browser
 
@@ -40,37 +41,12 @@ LAB_SETTINGS = {
 }
 
 
-def _unavailable(reason: str) -> None:
-    """Skip, or fail where the browser test must run (CI sets DEPLOYBOOK_REQUIRE_BROWSER=1)."""
-    if os.environ.get("DEPLOYBOOK_REQUIRE_BROWSER") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def chromium() -> str:
-    """Debian's chromium; installed with apt (root or sudo) when missing, else skip with why."""
-    found = shutil.which("chromium") or (CHROMIUM if os.path.exists(CHROMIUM) else None)
-    if found:
-        return found
-    sudo = "" if os.geteuid() == 0 else "sudo -n env "  # CI runners: passwordless sudo
-    if sudo and not shutil.which("sudo"):
-        _unavailable("chromium is missing and installing it needs root: apt-get install chromium")
-    try:
-        proc = subprocess.run(
-            f"{sudo}apt-get update -qq && "
-            f"{sudo}DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium",
-            shell=True,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-    except subprocess.TimeoutExpired:
-        _unavailable("apt-get install chromium timed out after 300 s (no network?)")
-    if proc.returncode != 0 or not os.path.exists(CHROMIUM):
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        _unavailable(f"could not install chromium with apt (no network?): {' | '.join(tail)}")
-    return CHROMIUM
+    """Debian's chromium; installed with apt when missing (fails instead of skipping where
+    CI sets DEPLOYBOOK_REQUIRE_BROWSER=1)."""
+    required = os.environ.get("DEPLOYBOOK_REQUIRE_BROWSER") == "1"
+    return debian_binary("chromium", CHROMIUM, required=required)
 
 
 def _free_port() -> int:

@@ -10,7 +10,6 @@ with prometheus-client's parser. Every test stops what it started.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import threading
@@ -23,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 import yaml
+from debian import debian_binary
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -46,13 +46,6 @@ from deploybook.systems.synthetic import SyntheticSource
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMETHEUS = "/usr/bin/prometheus"
-
-
-def _unavailable(reason: str) -> None:
-    """Skip with the reason, or fail where the test must run (CI sets CI)."""
-    if os.environ.get("CI") or os.environ.get("DEPLOYBOOK_REQUIRE_PROMETHEUS") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 def _free_port() -> int:
@@ -138,30 +131,9 @@ def replicas() -> Iterator[list[Replica]]:
 # -- a real Prometheus ----------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def prometheus_bin() -> str:
-    """Debian's prometheus; installed with apt (root or sudo) when missing, else skip."""
-    found = shutil.which("prometheus") or (PROMETHEUS if os.path.exists(PROMETHEUS) else None)
-    if found:
-        return found
-    sudo = "" if os.geteuid() == 0 else "sudo -n env "
-    if sudo and not shutil.which("sudo"):
-        _unavailable(
-            "prometheus is missing and installing it needs root: apt-get install prometheus"
-        )
-    try:
-        proc = subprocess.run(
-            f"{sudo}apt-get update -qq && {sudo}DEBIAN_FRONTEND=noninteractive "
-            "apt-get install -y -qq --no-install-recommends prometheus",
-            shell=True,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-    except subprocess.TimeoutExpired:
-        _unavailable("apt-get install prometheus timed out after 300 s (no network?)")
-    if proc.returncode != 0 or not os.path.exists(PROMETHEUS):
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        _unavailable(f"could not install prometheus with apt (no network?): {' | '.join(tail)}")
-    return PROMETHEUS
+    """Debian's prometheus; installed with apt when missing (fails instead of skipping in CI)."""
+    required = bool(os.environ.get("CI")) or os.environ.get("DEPLOYBOOK_REQUIRE_PROMETHEUS") == "1"
+    return debian_binary("prometheus", PROMETHEUS, required=required, recommends=False)
 
 
 @pytest.fixture
