@@ -33,6 +33,7 @@ from deploybook.ops.runner import RUNBOOKS, resolve_runbook
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 from nbval_stack import prepared_stack  # noqa: E402  (shared with tests/test_nbval.py)
+from sync_runbooks import keep_source_newest  # noqa: E402  (this folder is on sys.path)
 
 DEFAULT = list(RUNBOOKS)
 WIDGET_STATE = "widgets"
@@ -61,6 +62,7 @@ def execute_in_place(path: Path) -> float:
         source.metadata[WIDGET_STATE] = nbformat.from_dict(scrub(executed.metadata[WIDGET_STATE]))
     nbformat.validate(source)
     nbformat.write(source, path)
+    keep_source_newest(path.with_suffix(".py"))
     return time.monotonic() - started
 
 

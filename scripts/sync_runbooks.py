@@ -26,6 +26,7 @@ tests/test_runbook_sources.py fails when they disagree.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from pathlib import Path
@@ -120,6 +121,12 @@ def keep_references(nb: nbformat.NotebookNode, old: nbformat.NotebookNode | None
     return lost
 
 
+def keep_source_newest(source: Path) -> None:
+    """Touch the jupytext source after its notebook was written: JupyterLab (through
+    jupytext) refuses to open a paired notebook that is newer than its text file."""
+    os.utime(source)
+
+
 def sync(path: Path, check: bool = False) -> bool:
     """Write runbooks/NAME.ipynb from runbooks/NAME.py; returns whether it changed."""
     target = path.with_suffix(".ipynb")
@@ -136,6 +143,7 @@ def sync(path: Path, check: bool = False) -> bool:
         print(f"out of date: {target.relative_to(ROOT)} (run `make runbooks`)")
         return True
     target.write_text(text, encoding="utf-8")
+    keep_source_newest(path)
     print(f"wrote {target.relative_to(ROOT)}")
     if lost:
         print(f"  {lost} changed cell(s) lost their nbval reference: make nbval-refresh")

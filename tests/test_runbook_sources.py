@@ -52,3 +52,13 @@ def test_parameters_cell_is_tagged_once() -> None:
         cells = jupytext.read(source, fmt="py:percent").cells
         tagged = [c for c in cells if "parameters" in c.metadata.get("tags", ())]
         assert len(tagged) == 1 and tagged[0].cell_type == "code", source.stem
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_source_is_not_older_than_its_notebook(source: Path) -> None:
+    """JupyterLab (through jupytext) refuses to open a paired notebook that is newer than
+    its text file: `make runbooks` and `make nbval-refresh` touch the source after writing."""
+    notebook = source.with_suffix(".ipynb")
+    assert source.stat().st_mtime >= notebook.stat().st_mtime, (
+        f"{notebook.name} is newer than {source.name}: JupyterLab would not open it; {FIX}"
+    )
