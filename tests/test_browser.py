@@ -15,7 +15,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 from debian import debian_binary
+from http_stub import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -47,12 +47,6 @@ def chromium() -> str:
     CI sets DEPLOYBOOK_REQUIRE_BROWSER=1)."""
     required = os.environ.get("DEPLOYBOOK_REQUIRE_BROWSER") == "1"
     return debian_binary("chromium", CHROMIUM, required=required)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _stop(proc: subprocess.Popen, url: str, token: str) -> None:
@@ -92,7 +86,7 @@ def jupyterlab(sandbox, tmp_path: Path) -> Iterator[dict]:
         JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
     )
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     url = f"http://127.0.0.1:{port}"
     command = [
         sys.executable,

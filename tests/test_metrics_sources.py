@@ -10,7 +10,6 @@ with prometheus-client's parser. Every test stops what it started.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import threading
 import time
@@ -23,6 +22,7 @@ import httpx
 import pytest
 import yaml
 from debian import debian_binary
+from http_stub import free_port
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -46,12 +46,6 @@ from deploybook.systems.synthetic import SyntheticSource
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMETHEUS = "/usr/bin/prometheus"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # -- a stand-in replica: the sandbox stand-ins' metric names, a real HTTP server ----------
@@ -139,7 +133,7 @@ def prometheus_bin() -> str:
 @pytest.fixture
 def prometheus(prometheus_bin: str, replicas: list[Replica], tmp_path: Path) -> Iterator[str]:
     """Prometheus on a free 127.0.0.1 port scraping both replicas every second as job api."""
-    port = _free_port()
+    port = free_port()
     targets = ", ".join(f"'127.0.0.1:{r.port}'" for r in replicas)
     config = tmp_path / "prometheus.yml"
     config.write_text(
@@ -227,7 +221,7 @@ def test_prometheus_source_sums_two_replicas(prometheus: str, replicas: list[Rep
 
 
 def test_prometheus_down_is_an_error_not_data() -> None:
-    source = PrometheusQuerySource(f"http://127.0.0.1:{_free_port()}", selector='job="api"')
+    source = PrometheusQuerySource(f"http://127.0.0.1:{free_port()}", selector='job="api"')
     try:
         with pytest.raises(MetricsError, match="Prometheus http://127.0.0.1:"):
             source.read(0.0)
@@ -256,7 +250,7 @@ def test_synthetic_source_measures_its_own_probes() -> None:
         assert reading.error_rate == pytest.approx(0.25)
         # 15 of 20 probes answer in ~5 ms, 5 take 250 ms: p95 is among the slow ones
         assert 250 <= reading.p95_ms < 2000
-    down = SyntheticSource([SmokeSpec(name="x", url=f"http://127.0.0.1:{_free_port()}/")])
+    down = SyntheticSource([SmokeSpec(name="x", url=f"http://127.0.0.1:{free_port()}/")])
     try:
         with pytest.raises(MetricsError, match="synthetic probes got no answer"):
             down.read(0.0)

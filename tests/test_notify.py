@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import ssl
 import subprocess
 import threading
@@ -16,6 +15,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from http_stub import free_port
 
 from deploybook.config.models import NotificationTarget
 from deploybook.core.checks import Status
@@ -103,12 +103,6 @@ def webhook() -> Iterator[_Receiver]:
         thread.join(5)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # --- webhook -------------------------------------------------------------------------------
 
 
@@ -158,7 +152,7 @@ def test_webhook_refusal_is_not_retried(webhook: _Receiver) -> None:
 
 
 def test_unreachable_webhook_is_retried_then_named() -> None:
-    url = f"http://127.0.0.1:{_free_port()}/hooks/T/B/secretpath"
+    url = f"http://127.0.0.1:{free_port()}/hooks/T/B/secretpath"
     with pytest.raises(NotifyFailed) as info:
         send_webhook(url, {"text": "hi"}, timeout_s=2, attempts=2, backoff_s=0.05)
     message = str(info.value)
@@ -192,7 +186,7 @@ def test_email_delivers_scrubbed_message(smtp_server: tuple[str, int, _Inbox]) -
 def test_email_to_a_closed_port_is_notify_failed() -> None:
     with pytest.raises(NotifyFailed, match=r"SMTP 127\.0\.0\.1:\d+: could not deliver"):
         send_email(
-            "127.0.0.1", _free_port(), "a@example.org", "b@example.org", "s", "b", timeout_s=2
+            "127.0.0.1", free_port(), "a@example.org", "b@example.org", "s", "b", timeout_s=2
         )
 
 
@@ -378,7 +372,7 @@ def test_unreachable_webhook_is_a_failed_check_not_a_crash(
 ) -> None:
     host, port, inbox = smtp_server
     targets = [
-        {"kind": "webhook", "url": f"http://127.0.0.1:{_free_port()}/hook"},
+        {"kind": "webhook", "url": f"http://127.0.0.1:{free_port()}/hook"},
         {"kind": "webhook", "url_env": "DEPLOYBOOK_TEST_UNSET_VAR"},
         {"kind": "pager"},
         {
@@ -400,7 +394,7 @@ def test_unreachable_webhook_is_a_failed_check_not_a_crash(
 
 def test_required_target_failure_blocks_the_gate() -> None:
     checks = announce(
-        [{"kind": "webhook", "url": f"http://127.0.0.1:{_free_port()}/", "required": True}],
+        [{"kind": "webhook", "url": f"http://127.0.0.1:{free_port()}/", "required": True}],
         "s",
         "t",
         timeout_s=2,

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from deploybook.config.duration import Duration
 from deploybook.config.envsource import EnvSource
 from deploybook.config.metrics import MetricsSpec
 from deploybook.config.notifications import NotificationTarget
@@ -103,18 +104,6 @@ class CheckoutSpec(_Model):
     junit_globs: list[str] = ["test-results/*.xml"]
 
 
-DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-
-
-def parse_duration(text: str) -> timedelta:
-    """``"2h"``, ``"90m"``, ``"1h30m"``, ``"45s"`` as a timedelta (ValueError otherwise)."""
-    match = DURATION.match(text.strip())
-    h, m, s = (int(g or 0) for g in (match.groups() if match else (0, 0, 0)))
-    if not (h or m or s):
-        raise ValueError(f"a duration longer than zero like '2h', '90m' or '1h30m', not {text!r}")
-    return timedelta(hours=h, minutes=m, seconds=s)
-
-
 class DatabaseSpec(_Model):
     """The target database: the URL comes from an environment variable, never from here."""
 
@@ -136,12 +125,7 @@ class DatabaseSpec(_Model):
     lock_timeout: str = Field("5s", pattern=r"^\d+(ms|s|min)?$")
     statement_timeout: str = Field("60s", pattern=r"^\d+(ms|s|min)?$")
     # Production's rollout needs a 02 snapshot younger than this ("2h", "90m", "1h30m").
-    snapshot_max_age: timedelta = timedelta(hours=2)
-
-    @field_validator("snapshot_max_age", mode="before")
-    @classmethod
-    def _duration(cls, v: Any) -> Any:
-        return parse_duration(v) if isinstance(v, str) else v
+    snapshot_max_age: Duration = timedelta(hours=2)
 
     @field_validator("scratch_pattern")
     @classmethod
@@ -295,12 +279,7 @@ class PreconditionsSpec(_Model):
     test_files: list[str] = []
     # JUnit read from files counts only if written after the release tag's commit, or at
     # most this long before now ("2h", "90m"); older is "stale".
-    junit_max_age: timedelta | None = None
-
-    @field_validator("junit_max_age", mode="before")
-    @classmethod
-    def _junit_age(cls, v: Any) -> Any:
-        return parse_duration(v) if isinstance(v, str) else v
+    junit_max_age: Duration | None = None
 
     # Plan section 19: the files the plan refers readers to; present at the tag (not critical).
     references: list[str] = []
