@@ -213,6 +213,8 @@ def verify(outputs: Path, envs: list[str] | None = None) -> tuple[int, list[Prob
                 Problem(env, where, what) for what in _line_problems(entry, index, previous)
             ]
             previous = entry.get("hash", "")
+            if entry.get("copy"):
+                listed.add(entry["copy"])  # a working copy: changes until sealed, not hashed
             for key in ("record", "html"):
                 rel = entry.get(key)
                 if not rel:
@@ -225,3 +227,22 @@ def verify(outputs: Path, envs: list[str] | None = None) -> tuple[int, list[Prob
             if rel not in listed:
                 problems.append(Problem(env, rel, "record is not in the ledger"))
     return count, problems
+
+
+def unsealed(outputs: Path, envs: list[str] | None = None) -> list[tuple[str, str]]:
+    """(env, copy) of every prepared copy (``deploybook open``) that no sealed record names:
+    open now, or abandoned; either way not a record, and never a passed run."""
+    envs = envs or sorted(p.parent.name for p in outputs.glob("*/ledger.jsonl"))
+    found = []
+    for env in envs:
+        try:
+            entries = read_ledger(ledger_path(outputs, env))
+        except AuditError:
+            continue
+        sealed = {e["copy"] for e in entries if e.get("copy") and e.get("record")}
+        found += [
+            (env, e["copy"])
+            for e in entries
+            if e.get("status") == "open" and e.get("copy") and e["copy"] not in sealed
+        ]
+    return found

@@ -116,6 +116,20 @@ class Checks(list):
     def to_records(self) -> list[dict[str, Any]]:
         return [c.as_dict() for c in self]
 
+    def replace(self, new: Iterable[Check], stale: Callable[[Check], bool]) -> None:
+        """Drop the checks a re-run supersedes (``stale``) and put ``new`` where the first of
+        them stood, so the table keeps its order and the gate reads only the latest state."""
+        new = list(new)
+        kept: list[Check] = []
+        at: int | None = None
+        for check in self:
+            if stale(check):
+                at = len(kept) if at is None else at
+            else:
+                kept.append(check)
+        at = len(kept) if at is None else at
+        self[:] = kept[:at] + new + kept[at:]
+
     def to_frame(self):  # -> pandas.DataFrame
         return render.checks_frame(self)
 

@@ -55,19 +55,97 @@ def cmd_run(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+def cmd_open(args: argparse.Namespace) -> int:
+    from deploybook.ops.opener import lab_url, prepare_copy
+
+    copy, entry = prepare_copy(
+        args.runbook,
+        args.env,
+        args.release,
+        _parameter(args.parameter),
+        params_file=Path(args.params_file) if args.params_file else None,
+    )
+    print(f"copy:    {copy}")
+    print(f"ledger:  entry {entry.get('seq')} (open: sealed by its gate cell)")
+    if not args.no_lab:
+        print(f"open:    {lab_url(copy)}")
+    return 0
+
+
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    from deploybook.core import audit, paths
+    from deploybook.core import anchors, audit, paths
 
     outputs = Path(args.outputs).resolve() if args.outputs else paths.outputs_dir()
-    count, problems = audit.verify(outputs, args.env or None)
+    expected = _expected_heads(args.expect_head, args.heads_file)
+    count, problems, heads = anchors.verify(outputs, args.env or None, expected)
     for problem in problems:
         print(f"TAMPERED  {problem}")
+    for head in heads:
+        print(f"head      {head.line()}")
+    for anchor in expected:
+        print(f"expected  {anchor.line() if anchor.env else anchor.head}")
+    for env in _params_envs_without_ledger(outputs, args.env):
+        print(f"note      {env}: a params file but no ledger (nothing recorded yet)")
+    for env, copy in audit.unsealed(outputs, args.env or None):
+        print(f"OPEN      {env}: {copy}: open/abandoned copy, never sealed (not a record)")
     if problems:
         print(
             f"{len(problems)} problem(s) in {count} ledger entries under {outputs}", file=sys.stderr
         )
         return 1
     print(f"ok: {count} ledger entries verified under {outputs}")
+    return 0
+
+
+def _expected_heads(values: list[str] | None, files: list[str] | None) -> list[Any]:
+    """Anchors from --expect-head values and from --heads-file files."""
+    from deploybook.core import anchors
+
+    expected = [anchors.parse_expected(v) for v in values or []]
+    for name in files or []:
+        try:
+            found = anchors.parse(Path(name).read_text(encoding="utf-8", errors="replace"))
+        except OSError as exc:
+            raise ConfigError(f"--heads-file {name}: cannot read it ({exc.strerror})") from None
+        if not found:
+            raise ConfigError(f"--heads-file {name}: no 'ledger ENV length N head HASH' in it")
+        expected += found
+    return expected
+
+
+def _params_envs_without_ledger(outputs: Path, only: list[str] | None) -> list[str]:
+    """Environments with a params file in params/ whose ledger does not exist."""
+    from deploybook.core import audit, paths
+
+    names = []
+    for path in sorted((paths.project_root() / "params").glob("*.yaml")):
+        try:
+            tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        env = (tree.get("environment") or {}).get("name") if isinstance(tree, dict) else None
+        if isinstance(env, str) and (not only or env in only):
+            if not audit.ledger_path(outputs, env).exists():
+                names.append(env)
+    return names
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    from deploybook.ops.approve import approve
+
+    path, approval = approve(
+        args.env,
+        args.release,
+        args.role,
+        key=Path(args.key).expanduser() if args.key else None,
+        name=args.name,
+        params_file=Path(args.params_file) if args.params_file else None,
+        outputs=Path(args.outputs).resolve() if args.outputs else None,
+        confirm=None if args.yes else input,
+    )
+    print(f"approval: {path}")
+    if args.print:
+        print(approval.text(), end="")
     return 0
 
 
@@ -166,12 +244,60 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--log-output", action="store_true", help="stream cell output while running")
     run.set_defaults(func=cmd_run)
 
+    opn = sub.add_parser("open", help="a prepared working copy of a runbook, in JupyterLab")
+    opn.add_argument("runbook", help="01-preconditions … 05-rollback (or 01 … 05)")
+    opn.add_argument("--env", required=True, help="environment; params/<env>.yaml")
+    opn.add_argument("--release", required=True, help="release tag, SemVer vX.Y.Z")
+    opn.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        metavar=("NAME", "VALUE"),
+        help="notebook parameter (never a secret); VALUE is read as YAML",
+    )
+    opn.add_argument("--params-file", help="params YAML (default params/<env>.yaml)")
+    opn.add_argument("--no-lab", action="store_true", help="prepare the copy only")
+    opn.set_defaults(func=cmd_open)
+
     aud = sub.add_parser("audit", help="audit trail commands")
     aud_sub = aud.add_subparsers(dest="action", required=True)
     verify = aud_sub.add_parser("verify", help="detect edited, deleted or reordered records")
     verify.add_argument("--env", action="append", help="only this environment (repeatable)")
     verify.add_argument("--outputs", help="outputs folder (default outputs/)")
+    verify.add_argument(
+        "--expect-head",
+        action="append",
+        metavar="HASH",
+        help="a ledger head an announcement carried (HASH, ENV:HASH or ENV:LENGTH:HASH); "
+        "the ledger must still hold it (repeatable)",
+    )
+    verify.add_argument(
+        "--heads-file",
+        action="append",
+        metavar="FILE",
+        help="a file of heads collected from the receivers (e.g. `deploybook sandbox messages`"
+        " output, an email, a Slack export): every 'ledger ENV length N head HASH' in it",
+    )
     verify.set_defaults(func=cmd_audit_verify)
+
+    apv = sub.add_parser(
+        "approve", help="sign a role's approval of what 03 will roll out (your SSH key)"
+    )
+    apv.add_argument("--env", required=True, help="environment to approve (e.g. production)")
+    apv.add_argument("--release", required=True, help="release tag, SemVer vX.Y.Z")
+    apv.add_argument("--role", required=True, help="your sign-off role (params signoff_roles)")
+    apv.add_argument(
+        "--key",
+        help="SSH key to sign with (default ~/.ssh/id_ed25519; a .pub "
+        "whose private half is in ssh-agent works too)",
+    )
+    apv.add_argument("--name", help="your name in the statement (default: the key's comment)")
+    apv.add_argument("--params-file", help="params YAML (default params/<env>.yaml)")
+    apv.add_argument("--outputs", help="outputs folder holding the records (default outputs/)")
+    apv.add_argument("--yes", action="store_true", help="do not ask to type the role")
+    apv.add_argument("--print", action="store_true", help="also print the approval's text")
+    apv.set_defaults(func=cmd_approve)
 
     sbx = sub.add_parser("sandbox", help="the local rehearsal stack")
     sbx_sub = sbx.add_subparsers(dest="action", required=True)

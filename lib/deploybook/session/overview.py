@@ -230,14 +230,18 @@ def load_overview(env: str, release: str, outputs: Path | None = None) -> Overvi
     if not _ENV_NAME.match(env or ""):
         raise ConfigError(f"environment {env!r} is not a valid name (letters, digits, - _ .)")
     outputs = (outputs or paths.outputs_dir()).resolve()
+    ledger = audit.read_ledger(audit.ledger_path(outputs, env))
+    unsealed = {copy for e, copy in audit.unsealed(outputs, [env]) if e == env}
     entries = [
         e
-        for e in audit.read_ledger(audit.ledger_path(outputs, env))
-        if e.get("release") == release and e.get("record")
+        for e in ledger
+        if e.get("release") == release and (e.get("record") or e.get("copy") in unsealed)
     ]
     rows: list[Row] = []
     params_files: list[str] = []
     for entry in entries:
+        if not entry.get("record"):  # a prepared copy never sealed: shown, never as passed
+            entry = {**entry, "record": entry["copy"], "status": "open/abandoned"}
         record = outputs / entry["record"]
         scraps = _read_scraps(record)
         if (name := _notebook_params_file(record, scraps)) and name not in params_files:

@@ -115,6 +115,8 @@ def find(
     for entry in reversed(entries):
         if entry.get("runbook") != runbook or entry.get("release") != release:
             continue
+        if not entry.get("record"):
+            continue  # a prepared copy still open (or abandoned): not a record
         if passed is not None and (entry.get("status") == "passed") != passed:
             continue
         record = verified(entry, outputs, env)  # RecordUntrusted: never skipped silently

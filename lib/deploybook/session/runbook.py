@@ -8,6 +8,7 @@ does is reachable from tests without a notebook.
 from __future__ import annotations
 
 import getpass
+import itertools
 import os
 import time
 from collections.abc import Iterable
@@ -20,8 +21,10 @@ from deploybook.config import Params, validate_release
 from deploybook.core import paths, render
 from deploybook.core.checks import Check, Checks, gate
 from deploybook.core.secrets import read_secret, register_environment, scrub
-from deploybook.errors import ConfigError
-from deploybook.session import environment, scraps
+from deploybook.errors import ConfigError, GateFailed
+from deploybook.session import environment, panels, scraps, seal
+
+_CALLS = itertools.count()
 
 
 def in_notebook() -> bool:
@@ -38,6 +41,24 @@ def headless() -> bool:
     """True when nobody can click a widget: papermill, CI, plain Python."""
     flag = os.environ.get("DEPLOYBOOK_HEADLESS", "").strip().lower() in ("1", "true", "yes")
     return flag or not in_notebook()
+
+
+def current_execution() -> tuple[str | None, str | None]:
+    """(cell id, execution id) of the notebook cell running now; (None, unique) elsewhere.
+
+    JupyterLab and nbclient send the cell's id in the execute request's metadata; the
+    request's message id tells one execution of that cell from the next.
+    """
+    if in_notebook():
+        from IPython import get_ipython
+
+        kernel = get_ipython().kernel
+        parent = kernel.get_parent("shell") if hasattr(kernel, "get_parent") else {}
+        header = (parent or {}).get("header", {})
+        cell = ((parent or {}).get("metadata") or {}).get("cellId")
+        if header.get("msg_id"):
+            return cell, header["msg_id"]
+    return None, f"call-{next(_CALLS)}"
 
 
 def show(obj: Any) -> None:
@@ -72,6 +93,8 @@ class Runbook:
     checks: Checks = field(init=False, default_factory=Checks)
     started_at: datetime = field(init=False, default_factory=lambda: datetime.now(UTC))
     _clock: float = field(init=False, default_factory=time.monotonic)
+    # id(check) -> (cell id, execution id) that recorded it: what a re-run replaces.
+    _origin: dict[int, tuple[str | None, str | None]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.execute, bool):
@@ -140,13 +163,68 @@ class Runbook:
         return self
 
     def record(self, result: Check | Iterable[Check]) -> Checks:
-        """Add checks to this run's table and show them."""
+        """Add checks to this run's table; a re-run replaces what it supersedes.
+
+        A check is keyed by its name within the run, and a notebook cell owns what it
+        recorded: running a cell again drops that cell's earlier checks and any earlier
+        check of the same name, so a fixed and re-run cell leaves no stale failure for the
+        gate. Checks recorded during one execution of a cell never replace each other.
+        """
         new = Checks([result] if isinstance(result, Check) else result)
-        self.checks.extend(new)
+        cell, execution = current_execution()
+        names = {c.name for c in new}
+
+        def stale(check: Check) -> bool:
+            origin = self._origin.get(id(check))
+            if origin is not None and origin[1] == execution:
+                return False
+            return check.name in names or (
+                cell is not None and origin is not None and origin[0] == cell
+            )
+
+        self.checks.replace(new, stale)
+        self._origin = {id(c): self._origin.get(id(c), (None, None)) for c in self.checks}
+        for check in new:
+            self._origin[id(check)] = (cell, execution)
         return new
 
+    @property
+    def template(self) -> bool:
+        """True when a person runs a committed runbook itself rather than a prepared copy."""
+        return not headless() and seal.is_template(seal.notebook_path())
+
+    @property
+    def copy(self) -> Path | None:
+        """The prepared copy (``deploybook open``) this interactive run seals at its gate."""
+        path = seal.notebook_path()
+        if headless() or path is None or not (path.parent.parent / "ledger.jsonl").is_file():
+            return None
+        return path
+
     def finish(self) -> Checks:
-        """Glue the checks and timings, show the whole table, then apply the gate."""
+        """Glue the checks and timings, show the whole table, then apply the gate.
+
+        In a prepared copy the table is shown first and the copy is sealed into the record
+        (`deploybook.session.seal`) whether the gate passes or not, as headless runs are.
+        """
+        if self.copy is None:
+            return self._gate()
+        show(self.checks)
+        error: str | None = None
+        try:
+            self._gate()
+        except GateFailed as exc:
+            error = f"GateFailed: {exc}"
+        entry = seal.seal(self, error)
+        print(
+            f"sealed: {entry['record']} (ledger entry {entry['seq']}, "
+            f"sha256 {entry['record_sha256'][:12]}…, {entry['status']})"
+        )
+        if error:
+            raise GateFailed(error.removeprefix("GateFailed: "), self.checks.failed)
+        return Checks()
+
+    def _gate(self) -> Checks:
         duration = time.monotonic() - self._clock
         scraps.CheckRecords.model_validate(self.checks.to_records()).glue()
         scraps.Timing(
@@ -159,5 +237,18 @@ class Runbook:
 
 
 def start(name: str, **parameters: Any) -> Runbook:
-    """Begin a runbook: validate parameters and params file, show the header."""
-    return Runbook(name=name, **parameters).header()
+    """Begin a runbook: validate parameters and params file, show the header.
+
+    A committed runbook opened by a person is a template: it shows so, and refuses
+    ``execute=True`` (a prepared copy from ``deploybook open`` is the place to change things).
+    """
+    panels.install()
+    run = Runbook(name=name, **parameters)
+    if run.template and run.execute:
+        raise ConfigError(
+            f"runbooks/{name}.ipynb is the committed template: execute=True is refused here; "
+            f"open a prepared copy with `deploybook open {name} --env {run.env} "
+            f"--release {run.release} -p execute true`",
+            key="execute",
+        )
+    return run.header()

@@ -20,6 +20,7 @@ from deploybook.core.render.notebook import (
     spot_checks_text,
 )
 from deploybook.core.render.overview import overview_cell, overview_page
+from deploybook.core.render.panels import refusal_html, refusal_text
 from deploybook.core.render.rollback import (
     describe_breach,
     overwrite_html,
@@ -52,6 +53,8 @@ __all__ = [
     "plan_text",
     "recovery_html",
     "recovery_text",
+    "refusal_html",
+    "refusal_text",
     "rollback_plan_html",
     "rollback_plan_text",
     "rollout_html",

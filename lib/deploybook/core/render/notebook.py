@@ -20,6 +20,12 @@ def header_html(run: Any) -> str:
         if run.execute
         else "<b style='color:#070'>DRY RUN: nothing will be changed</b>"
     )
+    if getattr(run, "template", False):
+        mode = (
+            "<b style='color:#b00'>template — open a prepared copy with "
+            f"<code>deploybook open {e(run.name)} --env {e(run.env)} --release "
+            f"{e(run.release)}</code></b> (execute=True is refused here)<br>" + mode
+        )
     return (
         f"<div class='deploybook-header'><h3>You are here: {e(run.name)} "
         f"on {e(run.env)} for {e(run.release)}</h3>"

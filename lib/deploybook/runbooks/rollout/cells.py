@@ -34,6 +34,7 @@ from deploybook.runbooks.rollout.attempts import (
     when,
 )
 from deploybook.runbooks.rollout.gates import Gates, check_gates
+from deploybook.runbooks.rollout.gates import signoffs as gate_signoffs
 from deploybook.runbooks.rollout.plan import (
     MIGRATE_STEP,
     SECTIONS,
@@ -45,7 +46,7 @@ from deploybook.runbooks.rollout.plan import (
 from deploybook.runbooks.rollout.releasenotes import ReleaseNotes
 from deploybook.runbooks.rollout.releasenotes import release_notes as _build_notes
 from deploybook.runbooks.smoke.suite import running_versions
-from deploybook.session import approvals, scraps
+from deploybook.session import confirm, scraps
 from deploybook.session.runbook import Runbook, show
 from deploybook.systems import notify
 
@@ -231,7 +232,15 @@ def _planned(ledger: StepLedger, s: PlannedStep) -> Step:
 
 
 def _run_steps(run: Runbook, the_plan: Plan, ledger: StepLedger, result: RolloutResult) -> None:
-    for s in the_plan.steps:
+    waits = confirm.waits(run.execute)
+    for number, s in enumerate(the_plan.steps, 1):
+        key = f"{run.env}:{result.run_key}:{s.name}"
+        if waits and s.action is not None and (confirm.given(key) or not ledger.is_done(s.name)):
+            # Finished steps are not asked again; their confirmation stays in the table.
+            total = len(the_plan.steps)
+            run.record(
+                confirm.require(key, number, total, s.name, s.describe, run.operator, s.section)
+            )
         if s.action is None:
             print(f"⏭ {s.name}: skip: {s.skip}", flush=True)
             step = Step(s.name, SKIPPED, s.describe, detail=f"skip: {s.skip}")
@@ -282,9 +291,10 @@ def _announce_failure(run: Runbook, result: RolloutResult) -> None:
 # --- the runbook's other cells -----------------------------------------------------------------
 
 
-def signoffs(run: Runbook, approvals_given: dict[str, Any] | None) -> approvals.SignOffs:
-    """Sign-offs from the ``approvals`` parameter (headless) or the form (JupyterLab)."""
-    collected = approvals.collect_signoffs(run.params.signoff_roles, approvals_given, run.operator)
+def signoffs(run: Runbook, approvals_given: dict[str, Any] | None) -> Any:
+    """Signed approval files (which roles are signed, by whom, for what, missing or void),
+    or on a sandbox the ``approvals`` parameter (headless) / the form (JupyterLab)."""
+    collected = gate_signoffs(run, approvals_given)
     show(collected)
     return collected
 
