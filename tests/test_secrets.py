@@ -75,3 +75,92 @@ def test_judge_secret(name: str, value: str | None, status: Status, words: str) 
     assert words in evidence
     if value and value.strip():
         assert value not in evidence
+
+
+# --- issue 22: every encoding, every secret-named variable, never a malformed URL -------------
+
+
+@pytest.mark.parametrize(
+    ("password", "printed"),
+    [
+        ("CNRYb64k/Xy+Zq9w=", "CNRYb64k%2FXy%2BZq9w%3D"),  # URL-encoded by a tool
+        ('CNRYq"uote\\back', 'CNRYq\\"uote\\\\back'),  # JSON-escaped
+        ("CNRYsh'ell", "'CNRYsh'\"'\"'ell'"),  # shell-quoted
+        ("CNRYsp1 Tail8wq", "CNRYsp1 Tail8wq"),  # raw, with a space
+    ],
+    ids=["url-encoded", "json-escaped", "shell-quoted", "raw-with-space"],
+)
+def test_every_encoding_of_a_secret_is_masked(password: str, printed: str) -> None:
+    register(password)
+    text = scrub(f"tool said: {printed} (end)")
+    assert printed not in text and MASK in text
+    assert "CNRY" not in text
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://postgres:CNRYb64k/Xy+Zq9w=@db.internal:5432/app",
+        "postgresql://postgres:CNRYsp1 Tail8wq@db.internal:5432/app",
+        "postgresql://postgres:CNRYat@Tail9zz@db.internal:5432/app",
+    ],
+    ids=["slash", "space", "raw-at"],
+)
+def test_mis_encoded_database_url_is_never_echoed(url: str) -> None:
+    from deploybook.errors import DatabaseError
+    from deploybook.systems.postgres import db
+
+    with pytest.raises(DatabaseError) as caught:
+        db.connect(url)
+    message = str(caught.value)
+    assert message.startswith("DATABASE_URL is not a valid URL (check that the password is ")
+    assert "percent-encoded" in message and "at character" in message
+    assert "CNRY" not in message and "Tail" not in message and "db.internal" not in message
+    # The pieces a driver would print are masked wherever else they turn up.
+    register(url)
+    for piece in ("CNRYb64k", "Tail8wq", "Tail9zz"):
+        if piece in url:
+            assert piece not in scrub(f"host {piece}@db.internal said no")
+
+
+def test_judge_secret_reports_a_broken_url_by_position_only() -> None:
+    url = "postgresql://postgres:CNRYb64k/Xy+Zq9w=@db:5432/app"
+    status, evidence = judge_secret("DATABASE_URL", url, set())
+    assert status is Status.FAIL
+    assert "not a valid URL" in evidence and "percent-encoded" in evidence
+    assert "CNRY" not in evidence
+
+
+def test_key_straddling_a_cut_is_masked_before_the_cut() -> None:
+    from deploybook.systems.endpoints import BODY_SNIPPET, _snippet
+
+    key = "sk-CNRYstraddle0123456789ab"
+    register(key)
+    body = ("x" * (BODY_SNIPPET - 18) + key + "y" * 50).encode()
+    shown = _snippet(body)
+    assert "CNRYstraddle" not in shown and "sk-CNRY" not in shown
+    assert MASK in shown
+
+
+def test_other_environments_secret_named_variables_are_registered() -> None:
+    from deploybook.core.secrets import register_environment
+
+    environ = {
+        "PRODUCTION_OPENAI_API_KEY": "sk-prod-CNRYother-env-1",
+        "SANDBOX_PRODUCTION_DB_PASSWORD": "CNRYprodpw-2",
+        "SOME_SERVICE_TOKEN": "CNRYtoken-3",
+        "FEATURE_KEY": "true",  # too short to be told from ordinary text
+        "PATH": "/usr/bin",
+    }
+    register_environment(["OPENAI_API_KEY"], environ)
+    dump = "\n".join(f"{k}={v}" for k, v in environ.items())
+    cleaned = scrub(dump)
+    assert "CNRY" not in cleaned
+    assert "FEATURE_KEY=true" in cleaned and "PATH=/usr/bin" in cleaned
+
+
+def test_shorten_scrubs_first() -> None:
+    from deploybook.core.secrets import shorten
+
+    register("CNRYshorten-abcdef")
+    assert shorten("ab CNRYshorten-abcdef cd", 8) == f"ab {MASK} c…"

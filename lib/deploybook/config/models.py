@@ -20,7 +20,9 @@ from deploybook.config.notifications import NotificationTarget
 from deploybook.config.slo import BurnRate
 from deploybook.errors import ConfigError
 
-SEMVER = re.compile(r"^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
+# ASCII digits only, and \Z rather than $ (which also matches before a final newline): a
+# release names a folder of records, so `v1.4.0\n` or an Arabic-Indic zero must not pass.
+SEMVER = re.compile(r"^v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\Z")
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,40}$")
 EPIC_ID = re.compile(r"^\d+(\.\d+)*$")
 

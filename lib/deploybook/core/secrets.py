@@ -2,8 +2,9 @@
 
 `Secret` never shows its value in repr/str/HTML. Every value read through this module is
 registered with the scrubber, and `scrub()` is applied to everything the library prints,
-logs, stores or sends: it replaces each known value, and the password inside any URL,
-with ``***``.
+logs, stores or sends: it replaces each known value in every encoding it may be printed in
+(`secretforms`), and the password inside any URL, with ``***``. Anything cut short is cut
+after scrubbing (`shorten`): a secret straddling the cut would no longer match.
 """
 
 from __future__ import annotations
@@ -16,14 +17,20 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from deploybook.core.secretforms import encodings, is_secret_name, url_passwords
+
 MASK = "***"
 
 # scheme://user:password@host  -> scheme://user:***@host
+# (a password may hold '/': an unencoded one is still masked up to its last '@')
 _URL_PASSWORD = re.compile(
-    r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@'\"]*:)(?P<pw>[^\s@/'\"]+)(?=@)"
+    r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@'\"]*:)(?P<pw>[^\s@'\"]+)(?=@)"
 )
 # Values shorter than this are too likely to collide with ordinary text ("1", "true").
 _MIN_SCRUB_LENGTH = 4
+# A variable registered for its name alone (not declared by any params file) must be longer:
+# FEATURE_KEY=true must not mask every "true".
+_MIN_NAMED_LENGTH = 8
 
 _known: set[str] = set()
 _lock = threading.Lock()
@@ -33,19 +40,31 @@ def register(value: str | None) -> None:
     """Remember a secret value so that `scrub` masks it wherever it appears."""
     if not value or len(value) < _MIN_SCRUB_LENGTH:
         return
+    # A URL's password is also a secret on its own (it may be printed apart from the URL).
+    parts = {value, *url_passwords(value)}
+    forms = {form for part in parts for form in encodings(part)}
     with _lock:
-        _known.add(value)
-        # A URL's password is also a secret on its own (it may be printed apart from the URL).
-        for match in _URL_PASSWORD.finditer(value):
-            if len(match["pw"]) >= _MIN_SCRUB_LENGTH:
-                _known.add(match["pw"])
+        _known.update(form for form in forms if len(form) >= _MIN_SCRUB_LENGTH)
 
 
 def register_environment(names: Iterable[str], environ: Mapping[str, str] | None = None) -> None:
-    """Register the current values of the named environment variables."""
+    """Register the named variables, and every variable whose name says it is a secret.
+
+    Another environment's keys (production's, present in the same process) are secrets
+    too, whoever declares them: a build step dumping its environment must not leak them.
+    """
     environ = os.environ if environ is None else environ
     for name in names:
         register(environ.get(name))
+    register_secret_named(environ)
+
+
+def register_secret_named(environ: Mapping[str, str] | None = None) -> None:
+    """Register each variable named like a secret (``*_PASSWORD``, ``*_TOKEN``, ``*_KEY``…)."""
+    environ = os.environ if environ is None else environ
+    for name, value in list(environ.items()):
+        if is_secret_name(name) and value and len(value) >= _MIN_NAMED_LENGTH:
+            register(value)
 
 
 def known_count() -> int:
@@ -71,6 +90,12 @@ def scrub(text: Any) -> Any:
     if isinstance(text, list | tuple):
         return type(text)(scrub(v) for v in text)
     return text
+
+
+def shorten(text: str, limit: int, marker: str = "…") -> str:
+    """Scrub, then cut to ``limit`` characters: never the other way round."""
+    text = scrub(text)
+    return text if len(text) <= limit else text[:limit] + marker
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("deploybook.sandbox")
-_VERSION = re.compile(r"^v\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?$")
+_VERSION = re.compile(r"^v[0-9]+\.[0-9]+\.[0-9]+(?:[-+][0-9A-Za-z.+-]+)?\Z")
 
 
 def load_config(state_dir: Path) -> DaemonConfig:

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from deploybook.config.models import SEMVER
 from deploybook.core.secrets import scrub
 from deploybook.errors import CommandFailed, ConfigError
 
-SEMVER = re.compile(r"^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,40}$")
 # Anything a shell, a glob or a format string could read as syntax. Values never reach a
 # shell here, but a configured command may itself be `sh -c` or `ssh host ...`.

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from deploybook.core.checks import Status
-from deploybook.core.secrets import scrub
+from deploybook.core.secrets import scrub, shorten
 from deploybook.errors import ConfigError, DeploybookError
 
 BODY_SNIPPET = 300
@@ -160,8 +160,9 @@ def _schema_problem(body: Any, schema: dict[str, Any]) -> str | None:
 
 
 def _snippet(body: bytes) -> str:
-    text = body.decode("utf-8", errors="replace").strip().replace("\n", " ")
-    return text if len(text) <= BODY_SNIPPET else text[:BODY_SNIPPET] + f"… [{len(text)} chars]"
+    # Masked before the cut: a key straddling it would no longer match once cut.
+    text = scrub(body.decode("utf-8", errors="replace").strip().replace("\n", " "))
+    return shorten(text, BODY_SNIPPET, f"… [{len(text)} chars]")
 
 
 def _plural(n: int) -> str:

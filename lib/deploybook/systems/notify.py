@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from deploybook.core.checks import Check, Checks, Status
-from deploybook.core.secrets import Secret, read_secret, register, scrub
+from deploybook.core.secrets import Secret, read_secret, register, scrub, shorten
 from deploybook.errors import ConfigError, DeploybookError, NotifyFailed
 
 SECTION = "17"
@@ -46,8 +46,8 @@ def slack_payload(subject: str, text: str) -> dict[str, Any]:
     return {
         "text": f"*{subject}*\n{text}",
         "blocks": [
-            {"type": "header", "text": {"type": "plain_text", "text": subject[:150]}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000] or " "}},
+            {"type": "header", "text": {"type": "plain_text", "text": shorten(subject, 150)}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": shorten(text, 3000) or " "}},
         ],
     }
 
@@ -61,7 +61,7 @@ def _post_once(url: str, body: Any, shown: str, timeout_s: float) -> tuple[int, 
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         reason = scrub(str(exc).replace(url, shown)) or type(exc).__name__
         raise NotifyFailed(f"could not deliver ({reason})") from None
-    return response.status_code, scrub(response.text[:200].strip()) or "(empty body)"
+    return response.status_code, shorten(response.text.strip(), 200) or "(empty body)"
 
 
 # Answers worth another try: the receiver is busy or broken, not refusing this message.

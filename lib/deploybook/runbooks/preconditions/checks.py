@@ -21,6 +21,7 @@ from deploybook.checkout import sources as appsource
 from deploybook.config import Params
 from deploybook.core.checks import Check, Checks, Status, run_check
 from deploybook.core.secrets import register
+from deploybook.core.urlcheck import url_message
 from deploybook.errors import ConfigError
 from deploybook.runbooks.preconditions import parity
 from deploybook.systems import git as repo
@@ -119,6 +120,9 @@ def judge_secret(name: str, value: str | None, placeholders: set[str]) -> tuple[
         return Status.FAIL, f"{name} is set but empty"
     if value in placeholders or _PLACEHOLDER.search(value):
         return Status.FAIL, f"{name} holds a placeholder copied from .env.example, not a real value"
+    broken = url_message(name, value) if "://" in value else None
+    if broken:
+        return Status.FAIL, broken.replace(" is not a valid URL", " is malformed: not a valid URL")
     form = _FORMS.get(name)
     if form and not form[0].match(value):
         return Status.FAIL, f"{name} is malformed: expected {form[1]}"

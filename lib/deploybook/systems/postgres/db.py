@@ -20,6 +20,7 @@ from psycopg import sql
 
 from deploybook.core.checks import Check, Checks, Status
 from deploybook.core.secrets import register, scrub
+from deploybook.core.urlcheck import url_message
 from deploybook.errors import DatabaseError
 
 # Query parameters Prisma accepts in DATABASE_URL that libpq would reject.
@@ -54,13 +55,23 @@ def split_url(url: str) -> tuple[str, str | None]:
 
 
 def conninfo(url: str) -> dict[str, Any]:
-    """The libpq parameters of ``url`` (password included: never print this)."""
+    """The libpq parameters of ``url`` (password included: never print this).
+
+    A malformed URL is never echoed, not even scrubbed: an unencoded password breaks it at
+    a place the scrubber cannot guess, so the message gives the position only.
+    """
     register(url)
+    problem = url_message("DATABASE_URL", url) if _is_url(url) else None
+    if problem:
+        raise DatabaseError(problem)
     clean, schema = split_url(url)
     try:
         params = psycopg.conninfo.conninfo_to_dict(clean)
-    except psycopg.Error as exc:
-        raise DatabaseError(scrub(f"malformed database URL {url!r}: {exc}")) from exc
+    except psycopg.Error:
+        raise DatabaseError(
+            "DATABASE_URL is not a valid URL or connection string (check that the password "
+            "is percent-encoded)"
+        ) from None
     register(params.get("password"))
     if schema and schema != "public":
         opts = params.get("options", "")

@@ -146,6 +146,7 @@ def say(progress: Progress, message: str) -> None:
 
 
 def raise_restore_error(path: Path, err: str, what: str) -> None:
+    err = scrub(err)  # before the tail is cut: a secret straddling the cut would not match
     if _CORRUPT.search(err):
         raise SnapshotCorrupt(
             f"snapshot {path} is truncated or corrupt ({what} failed): {err[-800:]}"
