@@ -188,7 +188,10 @@ def test_bad_epic_or_story_ids_are_refused_by_name(
     assert info.value.exit_code == 2
 
 
-@pytest.mark.parametrize("release", ["../../etc", "v1.2", "1.4.0", "v1.4.0; ls", "v01.4.0", ""])
+@pytest.mark.parametrize(
+    "release",
+    ["../../etc", "v1.2", "1.4.0", "v1.4.0; ls", "v01.4.0", "", "v1.4.0\n", "v1.4.1\u0660"],
+)
 def test_release_must_be_semver(release: str) -> None:
     with pytest.raises(ConfigError, match="SemVer"):
         validate_release(release)
@@ -421,3 +424,26 @@ def test_config_resolves_only_the_variables_it_is_given(tmp_path: Path) -> None:
         load_params(ROOT / "params" / "sandbox.yaml", {"DEPLOYBOOK_STATE_DIR": str(tmp_path)})
     assert "sandbox up" not in str(info.value)
     assert str(info.value).startswith(str(ROOT / "params" / "sandbox.yaml"))
+
+
+def test_yaml_aliases_are_refused_before_anything_walks_the_tree(tmp_path: Path) -> None:
+    """An alias bomb under an unknown key: refused at parse time, never expanded."""
+    text = yaml.safe_dump(GOOD, sort_keys=False) + (
+        "not_a_key:\n"
+        "  a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+        "  b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+        "  c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+    )
+    (tmp_path / "params.yaml").write_text(text)
+    with pytest.raises(ConfigError, match="YAML aliases") as info:
+        load_params(tmp_path / "params.yaml", environ={})
+    assert info.value.exit_code == 2
+    assert "params.yaml" in str(info.value)
+
+
+def test_unknown_key_is_refused_before_interpolation(tmp_path: Path) -> None:
+    """An unknown key holding an unset ${VAR} is reported as the unknown key it is."""
+    data = {**GOOD, "not_a_key": {"x": "${NOT_SET_ANYWHERE_22}"}}
+    with pytest.raises(ConfigError, match="not_a_key: unknown key") as info:
+        load_params(write(tmp_path, data), environ={})
+    assert "NOT_SET_ANYWHERE_22" not in str(info.value)

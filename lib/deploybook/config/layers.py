@@ -47,13 +47,28 @@ class ParamsTree:
         return spec.get(name) if isinstance(spec, dict) else None
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML without aliases: a params file has no need of them, and nested aliases (an
+    "alias bomb") expand to gigabytes once anything walks the tree."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise ConfigError(
+                f"{mark.name}: line {mark.line + 1}: YAML aliases (*name) are not allowed in "
+                "params files; write the value out (or use extends: for shared settings)"
+            )
+        return super().compose_node(parent, index)
+
+
 def _read_yaml(path: Path, named_by: str | None) -> dict[str, Any]:
     if not path.is_file():
         if named_by:
             raise ConfigError(f"{named_by}: extends: {path} not found", key=EXTENDS)
         raise ConfigError(f"{path}: params file not found")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        with path.open(encoding="utf-8") as stream:
+            raw = yaml.load(stream, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

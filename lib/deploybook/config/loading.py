@@ -57,8 +57,11 @@ def resolve_params(
 ) -> Params:
     """Interpolate a merged params tree with ``environ`` and validate it into `Params`.
 
-    Every error names the file the offending key is written in and its key path.
+    Every error names the file the offending key is written in and its key path. Unknown
+    keys are refused before anything is interpolated: interpolation walks (and copies) the
+    whole tree, so what is not a params key must never get that far.
     """
+    _refuse_unknown_keys(tree)
     try:
         data = interpolate(tree.data, environ)
     except UnresolvedVariable as exc:
@@ -72,6 +75,22 @@ def resolve_params(
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         where = tree.origin(first["loc"])
         raise ConfigError(f"{where}: {key}: {msg}{more}", key=key) from None
+
+
+def _refuse_unknown_keys(tree: ParamsTree) -> None:
+    """Validate the tree as written and report only unknown keys (values may still be
+    ``${VAR}`` placeholders, whose type errors are for after interpolation)."""
+    try:
+        Params.model_validate({**tree.data, "source": str(tree.path)})
+    except ValidationError as exc:
+        unknown = [e for e in exc.errors() if e["type"] == "extra_forbidden"]
+        if unknown:
+            key, msg = _format_error(unknown[0])
+            more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
+            where = tree.origin(unknown[0]["loc"])
+            raise ConfigError(f"{where}: {key}: {msg}{more}", key=key) from None
+    except (ValueError, TypeError):
+        return  # a validator choking on a placeholder: judged after interpolation
 
 
 def load_params(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Params:
