@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from deploybook.config.approvals import ApprovalsSpec
 from deploybook.config.duration import Duration
 from deploybook.config.envsource import EnvSource
 from deploybook.config.metrics import MetricsSpec
@@ -348,6 +349,7 @@ class Params(_Model):
     secrets: list[str] = []
     notifications: list[NotificationTarget] = []
     signoff_roles: list[str] = ["PM", "Web", "API", "Services", "QA"]
+    approvals: ApprovalsSpec = ApprovalsSpec()  # signed sign-offs (config/approvals.py)
     spot_checks: list[str] = []  # manual post-deploy checks the lead ticks (section 15)
     preconditions: PreconditionsSpec = PreconditionsSpec()
     rollout: RolloutSpec = RolloutSpec()

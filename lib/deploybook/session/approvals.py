@@ -17,7 +17,9 @@ ipywidgets; what was clicked is read when the next cell calls `check_signoffs` o
 
 from __future__ import annotations
 
+import getpass
 import html
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -31,6 +33,39 @@ from deploybook.errors import ConfigError
 SECTION = "18"
 HEADLESS = False
 _PLACEHOLDERS = {"", "-", "tbd", "todo", "n/a", "na", "none", "null", "?", "xxx"}
+
+
+# Letters that look like Latin ones (Cyrillic, Greek) and that NFKC leaves alone.
+_LOOKALIKES = str.maketrans(
+    "аеорсухіјѕԁһӏԛԝвкмнтѵοαρνκιτυχ",
+    "aeopcyxijsdhlqwbkmhtvoapvkitux",
+)
+# Blank-looking characters that are not Unicode format characters.
+_BLANKS = {"\u115f", "\u1160", "\u3164", "\uffa0", "\u2800"}
+
+
+def identity(name: str) -> str:
+    """Who a typed name denotes, for comparing names: NFKC, case folded, invisible
+    characters removed, lookalike letters mapped to Latin, spaces collapsed. So a
+    zero-width space, a Cyrillic О or full-width letters do not make another person."""
+    text = unicodedata.normalize("NFKC", name or "")
+    kept = [
+        ch
+        for ch in text
+        if unicodedata.category(ch) not in ("Cf", "Cc", "Co", "Cn")
+        and ch not in _BLANKS
+        and not 0xFE00 <= ord(ch) <= 0xFE0F
+        and not 0xE0100 <= ord(ch) <= 0xE01EF
+    ]
+    folded = "".join(kept).casefold().translate(_LOOKALIKES)
+    return " ".join(folded.split())
+
+
+def operator_label(operator: str) -> str:
+    """The operator as shown everywhere: the OS user, plus the name they gave if another."""
+    user = getpass.getuser()
+    given = " ".join((operator or "").split())
+    return user if not given or identity(given) == identity(user) else f"{user} as {given!r}"
 
 
 def is_interactive() -> bool:
@@ -133,7 +168,7 @@ def _signoff_form(roles: list[str], approvals: Mapping[str, Any] | None, operato
                 signoffs.append(SignOff(role, scrub(name), now, "widget"))
         output.clear_output()
         with output:
-            print(f"Recorded at {now} (operator {operator or '?'}):")
+            print(f"Recorded at {now} (operator {operator_label(operator)}):")
             for role in roles:
                 s = signoffs.get(role)
                 print(f"  {role}: {s.name if s else 'NOT signed off'}")
@@ -185,7 +220,13 @@ def check_signoffs(
 ) -> Checks:
     """One check per role (missing, present, or signed by the operator) plus unknown roles."""
     roles = [str(r) for r in roles]
-    operator_key = " ".join((operator or "").split()).casefold()
+    operator_key = identity(operator)
+    operator_keys = {k for k in (operator_key, identity(getpass.getuser())) if k}
+    shown = operator_label(operator)
+    signers: dict[str, list[str]] = {}
+    for role in roles:
+        if (s := signoffs.get(role)) is not None:
+            signers.setdefault(identity(s.name), []).append(role)
     checks = Checks()
     if require_distinct_approver and not operator_key:
         checks.append(
@@ -211,18 +252,29 @@ def check_signoffs(
                     critical=require_all,
                 )
             )
-        elif require_distinct_approver and signoff.name.casefold() == operator_key:
+        elif require_distinct_approver and identity(signoff.name) in operator_keys:
             checks.append(
                 Check(
                     name,
                     SECTION,
                     Status.FAIL,
                     f"approver must not be the operator: {role} was signed off by "
-                    f"{signoff.name}, who is running this deployment",
+                    f"{signoff.name}, who is running this deployment (operator {shown})",
+                )
+            )
+        elif len(shared := signers[identity(signoff.name)]) > 1:
+            checks.append(
+                Check(
+                    name,
+                    SECTION,
+                    Status.FAIL if require_all else Status.WARN,
+                    f"one person may not sign two roles: {signoff.name} signed "
+                    f"{' and '.join(shared)}",
+                    critical=require_all,
                 )
             )
         else:
-            same = signoff.name.casefold() == operator_key
+            same = identity(signoff.name) in operator_keys
             checks.append(
                 Check(
                     name,

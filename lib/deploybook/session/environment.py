@@ -33,6 +33,12 @@ def _stack(env: str, environ: Mapping[str, str] | None = None) -> dict[str, str]
     return sandbox_environment(env, environ)
 
 
+def free_text_signoffs_allowed(params: Params) -> bool:
+    """Typed names as sign-offs (``approvals.method: names``) are the rehearsal's shortcut:
+    a sandbox may use them, a real environment needs signed approvals."""
+    return is_sandbox(params.environment)
+
+
 def load_environment_params(
     path: str | os.PathLike[str], environ: Mapping[str, str] | None = None
 ) -> Params:

@@ -318,12 +318,17 @@ def announce(
     *,
     section: str = SECTION,
     timeout_s: float = 5.0,
+    anchor: str = "",
 ) -> Checks:
     """Send to every target and return one check each; failures never raise.
 
     A target is a dict or config object with ``kind`` ("webhook" | "email"); its failure is
-    critical only when it says ``required: true``.
+    critical only when it says ``required: true``. ``anchor`` is the ledger's head
+    (`deploybook.core.anchors.announcement`): it ends the text, so every receiver keeps a
+    copy of the ledger's state that `deploybook audit verify --heads-file` checks later.
     """
+    if anchor:
+        text = f"{text}\n\n{anchor}"
     checks = Checks()
     targets = list(targets or [])
     if not targets:

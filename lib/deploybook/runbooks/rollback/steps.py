@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from deploybook.core import render
+from deploybook.core import anchors, paths, render
 from deploybook.core.checks import Check, Checks, Status
 from deploybook.core.lock import run_lock
 from deploybook.core.render import describe_breach
@@ -126,7 +126,8 @@ def announce_step(
     run = recovery.run
 
     def send() -> _Outcome:
-        checks = notify.announce(targets, subject, text, section=SECTION)
+        anchor = anchors.announcement(paths.outputs_dir(), run.env)
+        checks = notify.announce(targets, subject, text, section=SECTION, anchor=anchor)
         return _Outcome(checks.to_records(), checks.summary())
 
     step = recovery.ledger.run(

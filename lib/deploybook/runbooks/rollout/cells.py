@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from deploybook.config import Params
-from deploybook.core import render
+from deploybook.core import anchors, paths, render
 from deploybook.core.checks import Check, Status
 from deploybook.core.lock import run_lock
 from deploybook.core.secrets import scrub
@@ -285,7 +285,8 @@ def _glue_result(result: RolloutResult) -> None:
 def _announce_failure(run: Runbook, result: RolloutResult) -> None:
     subject = f"[{run.env}] rollout of {run.release} FAILED"
     text = f"{result.error}\nThe run stopped there; see the record. Consider 05-rollback."
-    run.record(notify.announce(run.params.notifications, subject, text))
+    anchor = anchors.announcement(paths.outputs_dir(), run.env)
+    run.record(notify.announce(run.params.notifications, subject, text, anchor=anchor))
 
 
 # --- the runbook's other cells -----------------------------------------------------------------

@@ -22,9 +22,10 @@ from deploybook.core import paths
 from deploybook.core.checks import Check, Checks, Status
 from deploybook.errors import ConfigError, DeploybookError
 from deploybook.runbooks.preconditions.release import window_start
-from deploybook.session import records, scraps
-from deploybook.session.approvals import SignOffs, check_signoffs
+from deploybook.session import environment, records, scraps, signing_gate
+from deploybook.session.approvals import SignOffs, check_signoffs, collect_signoffs, operator_label
 from deploybook.session.runbook import Runbook, show
+from deploybook.session.signing_gate import SignedApprovals
 from deploybook.systems import git as repo
 
 RUNBOOK = "03-rollout"
@@ -303,21 +304,51 @@ def _soften(checks: Checks) -> Checks:
     return out
 
 
-def check_gates(run: Runbook, signoffs: SignOffs, stage: str = "") -> Gates:
+def signoffs(run: Runbook, approvals_given: dict[str, Any] | None) -> SignOffs | SignedApprovals:
+    """The sign-off state: signed approval files (params ``approvals.method: signed``), or
+    the free-text names of the ``approvals`` parameter / the form (a sandbox only)."""
+    if run.params.approvals.method == "signed":
+        return signing_gate.collect(run.params, run.env, run.release, operator_label(run.operator))
+    return collect_signoffs(run.params.signoff_roles, approvals_given, run.operator)
+
+
+def _signoff_checks(
+    run: Runbook, given: SignOffs | SignedApprovals, production: bool
+) -> tuple[Checks, list[dict[str, Any]]]:
+    """The sign-off checks; signed approvals are read again, as they stand at the gate."""
+    params = run.params
+    if isinstance(given, SignedApprovals):
+        state = signing_gate.collect(params, run.env, run.release, operator_label(run.operator))
+        return state.checks(require_all=production, require_distinct=production), state.to_records()
+    checks = check_signoffs(
+        given,
+        params.signoff_roles,
+        run.operator,
+        require_all=production,
+        require_distinct_approver=production,
+    )
+    if not environment.free_text_signoffs_allowed(params):
+        checks.append(
+            Check(
+                "sign-off method",
+                "18",
+                Status.FAIL if production else Status.WARN,
+                f"{params.source}: approvals.method 'names' (typed names) is only for a "
+                "sandbox; use 'signed' with approvals.allowed_signers",
+                critical=production,
+            )
+        )
+    return checks, given.to_records()
+
+
+def check_gates(run: Runbook, signoffs: SignOffs | SignedApprovals, stage: str = "") -> Gates:
     """Every gate of this stage as checks; with ``execute=True`` a failed one raises
     GateFailed (after the record holds the checks), before any step has run."""
     params = run.params
     stage = resolve_stage(params, stage)
     production = stage == "production"
-    checks = Checks(
-        check_signoffs(
-            signoffs,
-            params.signoff_roles,
-            run.operator,
-            require_all=production,
-            require_distinct_approver=production,
-        )
-    )
+    signoff_checks, signoff_records = _signoff_checks(run, signoffs, production)
+    checks = Checks(signoff_checks)
     staging_record = None
     if production:
         check, staging_record = _staging_record(params, run.release)
@@ -328,7 +359,7 @@ def check_gates(run: Runbook, signoffs: SignOffs, stage: str = "") -> Gates:
     checks += [snap_check, _checkout_at_release(params, run.release, production)]
     if not run.execute:
         checks = _soften(checks)
-    gates = Gates(stage, checks, snap, staging_record, signoffs.to_records())
+    gates = Gates(stage, checks, snap, staging_record, signoff_records)
     run.record(checks)
     show(gates)
     scraps.SignOffRecords(gates.signoffs).glue()

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deploybook.core import render
+from deploybook.core import anchors, paths, render
 from deploybook.core.checks import Check, Checks, Status
 from deploybook.core.secrets import scrub
 from deploybook.errors import CommandFailed, GateFailed, MigrationFailed, NotifyFailed
@@ -300,7 +300,8 @@ class _Builder:
         where = ", ".join(t.kind for t in targets) or "no targets configured"
 
         def action() -> str:
-            checks = notify.announce(targets, subject, body())
+            anchor = anchors.announcement(paths.outputs_dir(), self.run.env)
+            checks = notify.announce(targets, subject, body(), anchor=anchor)
             self.extra_checks.extend(checks)
             if not checks.ok:
                 raise NotifyFailed(f"a required announcement failed: {checks.failed[0].evidence}")

@@ -1,0 +1,73 @@
+"""``deploybook approve``: an approver signs what they approve, on their own machine.
+
+It shows exactly what the signature will cover (environment, release, the artifact SHAs of
+the passing 01 record, the 02 dry-run record's SHA-256 and summary, the expiry), asks the
+approver to type the role, signs the canonical statement with their SSH key and stores the
+approval beside the records (its text can also be handed over: ``--print``).
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from deploybook.errors import ConfigError
+from deploybook.ops.runner import params_file_for
+from deploybook.session import signing
+from deploybook.session.environment import load_environment_params
+
+_DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")
+
+
+def default_key() -> Path:
+    """The approver's usual key (~/.ssh/id_ed25519, …); ConfigError naming --key if none."""
+    for name in _DEFAULT_KEYS:
+        if (path := Path.home() / ".ssh" / name).exists():
+            return path
+    raise ConfigError("no SSH key in ~/.ssh (id_ed25519, id_ecdsa, id_rsa): pass --key PATH")
+
+
+def _approver_name(key: Path, given: str | None) -> str:
+    """--name, else the public key's comment, else the OS user."""
+    if given and given.strip():
+        return " ".join(given.split())[:100]
+    pub = key if key.suffix == ".pub" else key.with_name(key.name + ".pub")
+    if pub.is_file():
+        parts = pub.read_text(encoding="utf-8", errors="replace").split(maxsplit=2)
+        if len(parts) == 3 and parts[2].strip():
+            return parts[2].strip()[:100]
+    return getpass.getuser()
+
+
+def approve(
+    env: str,
+    release: str,
+    role: str,
+    *,
+    key: Path | None = None,
+    name: str | None = None,
+    params_file: Path | None = None,
+    outputs: Path | None = None,
+    confirm: Callable[[str], str] | None = input,
+    now: datetime | None = None,
+    say: Callable[[str], None] = print,
+) -> tuple[Path, signing.ApprovalFile]:
+    """Show, confirm, sign and store one role's approval; (path, approval)."""
+    params = load_environment_params(params_file or params_file_for(env))
+    roles = {r.casefold(): r for r in params.signoff_roles}
+    if role.casefold() not in roles:
+        raise ConfigError(f"role {role!r} is not one of {', '.join(params.signoff_roles)}")
+    role = roles[role.casefold()]
+    binding = signing.current_binding(env, release, outputs)
+    key = key or default_key()
+    body = signing.statement(
+        binding, role, _approver_name(key, name), params.approvals.expiry, now or datetime.now(UTC)
+    )
+    say(f"You approve, as {role} ({body['approver']}):\n{binding.describe()}")
+    say(f"valid until {body['expires_at']} (params approvals.expiry {params.approvals.expiry})")
+    if confirm is not None and confirm(f"Type {role} to sign: ").strip() != role:
+        raise ConfigError(f"not approved: the role {role} was not typed")
+    approval = signing.sign_approval(body, key, params.approvals.namespace)
+    return signing.store(approval, outputs), approval
