@@ -87,6 +87,62 @@ def test_approver_equal_to_operator_fails_in_production() -> None:
     assert relaxed.ok
 
 
+@pytest.mark.parametrize(
+    "disguise",
+    [
+        "Omar\u200b Ops",  # zero-width space
+        "\u041emar Ops",  # Cyrillic capital O
+        "\uff2f\uff4d\uff41\uff52 \uff2f\uff50\uff53",  # full-width letters
+        "OMAR\u2060 \u00a0OPS\ufe0f",  # word joiner, no-break space, variation selector
+    ],
+    ids=["zero-width", "cyrillic", "full-width", "joiners"],
+)
+def test_a_disguised_operator_name_is_still_the_operator(disguise: str) -> None:
+    """Issue 22 item 4: NFKC, case folding, invisible characters and lookalikes removed."""
+    signoffs = collect_signoffs(
+        ROLES, {**ALL, "QA": disguise}, operator="Omar Ops", interactive=False
+    )
+    checks = check_signoffs(
+        signoffs, ROLES, "Omar Ops", require_all=True, require_distinct_approver=True
+    )
+    qa = _by_name(checks)["sign-off QA"]
+    assert qa.status is Status.FAIL and "approver must not be the operator" in qa.evidence
+
+
+def test_one_name_may_not_sign_two_roles() -> None:
+    given = {
+        **ALL,
+        "QA": "pat\u200bmoss".replace("pat", "Pat ").replace("\u200bmoss", "\u200bMoss"),
+    }
+    signoffs = collect_signoffs(ROLES, given, operator="Omar Ops", interactive=False)
+    checks = _by_name(
+        check_signoffs(
+            signoffs, ROLES, "Omar Ops", require_all=True, require_distinct_approver=True
+        )
+    )
+    for role in ("PM", "QA"):
+        assert checks[f"sign-off {role}"].status is Status.FAIL
+        assert "one person may not sign two roles" in checks[f"sign-off {role}"].evidence
+        assert "PM and QA" in checks[f"sign-off {role}"].evidence
+    assert checks["sign-off API"].status is Status.PASS
+
+
+def test_the_operator_is_shown_as_the_os_user_and_the_given_name() -> None:
+    import getpass
+
+    user = getpass.getuser()
+    assert approvals.operator_label("Omar Ops") == f"{user} as 'Omar Ops'"
+    assert approvals.operator_label("") == user
+    signoffs = collect_signoffs(
+        ROLES, {**ALL, "Web": user.upper()}, operator="Omar", interactive=False
+    )
+    web = _by_name(
+        check_signoffs(signoffs, ROLES, "Omar", require_all=True, require_distinct_approver=True)
+    )["sign-off Web"]
+    assert web.status is Status.FAIL  # the OS user is the operator too, whatever name was given
+    assert f"(operator {user} as 'Omar')" in web.evidence
+
+
 def test_distinct_approver_needs_a_named_operator() -> None:
     signoffs = collect_signoffs(ROLES, ALL, operator="", interactive=False)
     checks = check_signoffs(signoffs, ROLES, "", require_all=True, require_distinct_approver=True)
