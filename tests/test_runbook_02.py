@@ -8,6 +8,7 @@ database's schema fingerprint and exact row counts are what they were before.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import threading
 import time
@@ -20,7 +21,7 @@ import scrapbook as sb
 import yaml
 from sandbox_fixtures import CANARIES
 
-from deploybook.config import read_params_yaml
+from deploybook.config import DatabaseSpec, read_params_yaml
 from deploybook.core.checks import Check, Checks, Status
 from deploybook.errors import GateFailed, MigrationFailed
 from deploybook.ops.runner import run_runbook
@@ -215,6 +216,21 @@ def test_scratch_name_is_a_valid_identifier_matching_the_default_pattern() -> No
     assert len(name) <= 63
     long = mc.scratch_name("x" * 80, "20251101T120000123456Z")
     assert len(long) == 63
+
+
+def test_scratch_names_of_a_long_environment_name_stay_unique() -> None:
+    """41 characters of env name: verify's and the dry run's scratch names used to be cut
+    to the same database (issue 22); a hash of the whole name now ends each."""
+    env = "a-very-long-environment-name-for-staging1"
+    assert len(env) == 41
+    stamp = "20251101T120000123456Z"
+    verify, dry = mc.scratch_name(env, stamp), mc.scratch_name(env, stamp + "dry")
+    assert verify != dry
+    pattern = re.compile(DatabaseSpec().scratch_pattern)
+    for name in (verify, dry):
+        assert len(name) <= 63 and pattern.fullmatch(name)
+    other = mc.scratch_name(env[:-1] + "2", stamp)
+    assert other not in (verify, dry)
 
 
 def test_vector_check_and_lint_read_the_migrated_state(

@@ -16,7 +16,6 @@ volume) is used as is instead.
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,7 +27,7 @@ from deploybook.errors import ConfigError, DeploybookError
 from deploybook.session import scraps
 from deploybook.session.runbook import Runbook, headless, in_notebook, show
 from deploybook.systems import git as repo
-from deploybook.systems.postgres import db
+from deploybook.systems.postgres import db, names
 from deploybook.systems.postgres import restore as pg_restore_mod
 from deploybook.systems.postgres import snapshot as pg_snapshot
 from deploybook.systems.postgres.restore import drop_scratch
@@ -51,7 +50,6 @@ __all__ = [
 ]
 
 SECTION = "7"
-_PG_IDENTIFIER_MAX = 63
 
 
 # -- inputs ----------------------------------------------------------------------------
@@ -71,9 +69,8 @@ def snapshot_dir(run: Runbook) -> Path:
 
 
 def scratch_name(env: str, stamp: str) -> str:
-    """``deploybook_scratch_<env>_<stamp>`` as a lowercase PostgreSQL identifier."""
-    name = re.sub(r"[^a-z0-9_]", "_", f"deploybook_scratch_{env}_{stamp}".lower())
-    return name[:_PG_IDENTIFIER_MAX]
+    """``deploybook_scratch_<env>_<stamp>``, unique however long ``env`` is (names.py)."""
+    return names.scratch_name(env, stamp)
 
 
 def _failed(name: str, exc: DeploybookError) -> Check:
