@@ -203,7 +203,14 @@ class _Builder:
                 ]
             else:
                 logs = lambda text: print(f"    {text}", flush=True)  # noqa: E731
-                names = [m.name for m in prisma_apply.apply_pending(url, local, logs)]
+                applied = prisma_apply.apply_pending(
+                    url,
+                    local,
+                    logs,
+                    lock_timeout=params.database.lock_timeout,
+                    statement_timeout=params.database.statement_timeout,
+                )
+                names = [m.name for m in applied]
             for item in local.raw(raw):
                 _apply_raw(url, item)
                 print(f"    applied raw SQL {item.name}", flush=True)

@@ -107,6 +107,8 @@ def apply_pending(
     logs_cb: Callable[[str], None] | None = None,
     *,
     lock_wait_s: float = 10.0,
+    lock_timeout: str | None = "5s",
+    statement_timeout: str | None = "60s",
 ) -> list[AppliedMigration]:
     """Apply the migrations not yet applied, the way `prisma migrate deploy` does.
 
@@ -116,6 +118,10 @@ def apply_pending(
     its row. A failure rolls the migration back, records the row as Prisma does
     (finished_at null, logs = the error) and raises MigrationFailed; a crash leaves the
     row failed without logs.
+
+    Every migration runs under ``lock_timeout`` and ``statement_timeout`` (params'
+    ``database``, as the dry run): a migration waiting for a lock gives up instead of
+    queueing behind the holder and blocking everyone after it, even once our client is gone.
     """
     items = list(migrations.migrations if isinstance(migrations, LocalMigrations) else migrations)
     if missing := [m.name for m in items if m.checksum is None]:
@@ -148,6 +154,7 @@ def apply_pending(
             pending = [m for m in sorted(items, key=lambda m: m.name) if m.name not in applied]
             say(f"{len(items)} migrations found, {len(pending)} to apply on {where}")
             for m in pending:
+                _set_timeouts(conn, lock_timeout, statement_timeout)
                 done.append(_apply_one(conn, url, m, say))
             say(f"all {len(done)} migration(s) applied" if done else "no pending migrations")
         finally:
@@ -158,6 +165,16 @@ def apply_pending(
     finally:
         conn.close()
     return done
+
+
+def _set_timeouts(
+    conn: psycopg.Connection, lock_timeout: str | None, statement_timeout: str | None
+) -> None:
+    """The session's lock and statement timeouts for the next migration ("0" = none)."""
+    conn.execute(
+        "SELECT set_config('lock_timeout', %s, false), set_config('statement_timeout', %s, false)",
+        (str(lock_timeout or "0"), str(statement_timeout or "0")),
+    )
 
 
 _START = (
