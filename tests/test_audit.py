@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -194,3 +196,137 @@ def test_04_row_counts_refuse_an_edited_02_record(tmp_path: Path) -> None:
     check = row_count_check(None, "staging", "v1.4.0", ["users"], out)  # no database needed
     assert check.status is Status.FAIL and check.data == rel
     assert f"02-migration-dry-run record {rel} cannot be trusted (edited)" in check.evidence
+
+
+# --- anchored ledger (issue 20 item 3) --------------------------------------------------------
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, Any]]:
+    """The sandbox's real webhook receiver on 127.0.0.1 (its URL, its message store)."""
+    import asyncio
+    import threading
+
+    from deploybook.sandbox.receivers import HttpListener, MessageStore, WebhookReceiver
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    store = MessageStore()
+    listener = HttpListener("webhook", WebhookReceiver(store))
+    asyncio.run_coroutine_threadsafe(listener.open(), loop).result(10)
+    try:
+        yield f"{listener.url}/hooks/T000/B000/anchor", store
+    finally:
+        asyncio.run_coroutine_threadsafe(listener.close(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+def verify_with(out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "deploybook", "audit", "verify", "--outputs", str(out), *extra],
+        capture_output=True,
+        text=True,
+    )
+
+
+def _drop_last(out: Path) -> None:
+    """Delete the newest record and its ledger line: the chain alone still verifies."""
+    path = audit.ledger_path(out, "staging")
+    lines = path.read_text().splitlines()
+    newest = json.loads(lines[-1])
+    (out / newest["record"]).unlink()
+    path.write_text("\n".join(lines[:-1]) + "\n")
+
+
+def test_announcements_carry_the_head_and_a_shortened_ledger_is_caught(
+    outputs: Path, receiver: tuple[str, Any], tmp_path: Path
+) -> None:
+    from deploybook.core import anchors
+    from deploybook.systems import notify
+
+    url, store = receiver
+    head = anchors.current(outputs, "staging")
+    assert (head.length, head.head) == (
+        3,
+        audit.read_ledger(audit.ledger_path(outputs, "staging"))[-1]["hash"],
+    )
+    checks = notify.announce(
+        [{"kind": "webhook", "url": url}],
+        "[staging] rollout of v1.4.0 complete",
+        "All steps done.",
+        anchor=anchors.announcement(outputs, "staging"),
+    )
+    assert checks.ok, checks.to_text()
+    text = store.webhook[-1]["body"]["text"]
+    assert text.endswith(f"ledger staging length 3 head {head.head}")
+
+    heads = tmp_path / "heads.json"
+    heads.write_text(json.dumps(store.as_dict()))  # as `deploybook sandbox messages` prints
+    _drop_last(outputs)
+    assert verify_cli(outputs).returncode == 0  # the chain alone cannot tell
+    proc = verify_with(outputs, "--heads-file", str(heads))
+    assert proc.returncode == 1, proc.stdout
+    assert (
+        "TAMPERED  staging: announced head: announced head staging length 3 head "
+        f"{head.head[:12]}…, but the ledger has only 2 lines: it was shortened since"
+    ) in proc.stdout
+    assert "head      ledger staging length 2 head " in proc.stdout
+
+
+def test_a_ledger_rewritten_with_recomputed_hashes_is_caught_by_expect_head(outputs: Path) -> None:
+    head = audit.read_ledger(audit.ledger_path(outputs, "staging"))[-1]["hash"]
+    first = _records(outputs)[0]
+    first.write_text(first.read_text().replace('"n": 0', '"n": 9'))
+    path = audit.ledger_path(outputs, "staging")
+    entries = audit.read_ledger(path)
+    previous = audit.GENESIS
+    for entry in entries:  # an editor who knows how the chain is made
+        entry["record_sha256"] = audit.sha256_file(outputs / entry["record"])
+        entry["prev_hash"] = previous
+        entry["hash"] = audit._entry_hash(entry)
+        previous = entry["hash"]
+    path.write_text("".join(json.dumps(e, sort_keys=True) + "\n" for e in entries))
+    plain = verify_cli(outputs)
+    assert plain.returncode == 0 and "3 ledger entries verified" in plain.stdout
+
+    proc = verify_with(outputs, "--expect-head", head)
+    assert proc.returncode == 1
+    assert "is in no ledger" in proc.stdout and f"expected  {head}" in proc.stdout
+    proc = verify_with(outputs, "--expect-head", f"staging:3:{head}")
+    assert proc.returncode == 1
+    assert "is not in the ledger: it was rewritten since (hashes recomputed after an edit)" in (
+        proc.stdout
+    )
+    assert verify_with(outputs, "--expect-head", f"staging:3:{previous}").returncode == 0
+
+
+def test_a_deleted_ledger_is_reported(outputs: Path) -> None:
+    audit.ledger_path(outputs, "staging").unlink()
+    proc = verify_cli(outputs)
+    assert proc.returncode == 1
+    assert (
+        "TAMPERED  staging: ledger.jsonl: ledger.jsonl is missing but 3 record(s) exist: deleted"
+        in proc.stdout
+    )
+
+
+def test_a_deleted_environment_is_reported_from_its_announced_head(outputs: Path) -> None:
+    head = audit.read_ledger(audit.ledger_path(outputs, "staging"))[-1]["hash"]
+    import shutil
+
+    shutil.rmtree(outputs / "staging")
+    (outputs / "other").mkdir()
+    proc = verify_with(outputs, "--expect-head", f"staging:3:{head}")
+    assert proc.returncode == 1
+    assert "staging/ledger.jsonl does not exist (deleted)" in proc.stdout
+
+
+def test_verify_prints_the_head_it_checked_and_params_envs_without_ledger(outputs: Path) -> None:
+    head = audit.read_ledger(audit.ledger_path(outputs, "staging"))[-1]["hash"]
+    proc = verify_with(outputs, "--expect-head", head)
+    assert proc.returncode == 0, proc.stdout
+    assert f"head      ledger staging length 3 head {head}" in proc.stdout
+    assert "note      production: a params file but no ledger (nothing recorded yet)" in proc.stdout
