@@ -49,7 +49,10 @@ def seeded(pg_db: str) -> str:
 
 @pytest.fixture
 def snap(seeded: str, pg_bin: Path, tmp_path: Path) -> Snapshot:
-    return snapshot(seeded, tmp_path / "snaps", "sandbox-v1.4.0-test", bin_dir=pg_bin)
+    """A one-file (custom format) snapshot: the damage tests cut and flip its bytes."""
+    return snapshot(
+        seeded, tmp_path / "snaps", "sandbox-v1.4.0-test", "custom", compress=1, bin_dir=pg_bin
+    )
 
 
 def scratch_dbs(pg_cluster: PgCluster) -> list[str]:

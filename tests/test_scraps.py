@@ -129,7 +129,7 @@ def test_old_records_without_a_schema_version_still_read(tmp_path: Path) -> None
         ),
         (
             {"snapshot": ({"path": "x.dump"}, 99)},
-            r"scrap 'snapshot' has schema version 99, newer than the 1 this deploybook reads: "
+            r"scrap 'snapshot' has schema version 99, newer than the 2 this deploybook reads: "
             r"upgrade deploybook",
         ),
         (

@@ -19,6 +19,7 @@ from deploybook.config.envsource import EnvSource
 from deploybook.config.metrics import MetricsSpec
 from deploybook.config.notifications import NotificationTarget
 from deploybook.config.slo import BurnRate
+from deploybook.config.snapshot import Compression, RollbackSpec
 from deploybook.errors import ConfigError
 
 # ASCII digits only, and \Z rather than $ (which also matches before a final newline): a
@@ -114,9 +115,11 @@ class DatabaseSpec(_Model):
     scratch_pattern: str = r"^deploybook_scratch_[a-z0-9_]+$"
     pg_bin_dir: Path | None = None
     snapshot_dir: Path = Path("outputs/snapshots")
-    snapshot_format: Literal["custom", "directory"] = "custom"
-    snapshot_jobs: int = Field(1, ge=1, le=32)
-    snapshot_compress: int = Field(6, ge=0, le=9)
+    # Unset: directory, one job per core, cheapest compression built in (config/snapshot.py).
+    snapshot_format: Literal["custom", "directory"] | None = None
+    snapshot_jobs: int | None = Field(None, ge=1, le=32)  # a cap on the cores used
+    snapshot_compress: Compression | None = None
+    rollback: RollbackSpec = RollbackSpec()
     raw_sql: list[str] = []  # loose .sql files to run, in order, for analytics
     # Where the dry run applies the pending migrations: a scratch restore of the fresh
     # snapshot (the default, in every environment) or the live database.

@@ -119,6 +119,8 @@ class SnapshotFacts(_Record):
 
     NAME: ClassVar[str] = "snapshot"
     WRITTEN_BY: ClassVar[tuple[str, ...]] = ("02-migration-dry-run", "03-rollout")
+    # 2: how it was dumped and why (jobs, compress_method, compress_level, why).
+    SCHEMA_VERSION: ClassVar[int] = 2
 
     path: str
     size: int = 0
@@ -132,6 +134,10 @@ class SnapshotFacts(_Record):
     compress: str | None = None
     duration_s: float = 0.0
     inventory: dict[str, Any] | None = None
+    jobs: int = 1
+    compress_method: str = ""
+    compress_level: int | None = None
+    why: str = ""
 
     @classmethod
     def of(cls, snap: Any) -> SnapshotFacts:
@@ -281,6 +287,9 @@ class RollbackOutcome(_Record):
 
     NAME: ClassVar[str] = "rollback"
     WRITTEN_BY: ClassVar[tuple[str, ...]] = ("05-rollback",)
+    # 2: how the database was restored (swap or in_place, why, the kept pre-rollback
+    # database, the swap's critical section) and what the restore discarded.
+    SCHEMA_VERSION: ClassVar[int] = 2
 
     dry_run: bool
     recovery_s: float | None = None
@@ -296,6 +305,11 @@ class RollbackOutcome(_Record):
     safety_snapshot: str | None = None
     incident_report: str | None = None
     trigger: Any = None
+    restore_mode: str | None = None
+    restore_why: str | None = None
+    pre_rollback_db: str | None = None
+    swap_s: float | None = None
+    data_loss: dict[str, Any] | None = None
 
 
 SCRAPS: dict[str, type[_Scrap]] = {

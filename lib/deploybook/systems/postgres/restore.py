@@ -1,10 +1,10 @@
 """Proving a snapshot restores (into a scratch database), and the rollback restore.
 
 - `verify_restore()` refuses a scratch name outside the configured pattern before
-  touching anything, restores with `pg_restore --exit-on-error`, compares with the
-  source and drops the scratch database.
-- `restore()` replaces the target's schemas in ONE transaction: if anything fails, the
-  target is left exactly as it was.
+  touching anything, restores in parallel with `pg_restore --jobs --exit-on-error`
+  (`restore_copy`), compares with the snapshot's inventory and drops the scratch database.
+- `restore()` (05's in-place mode) replaces the target's schemas in ONE transaction: if
+  anything fails, the target is left exactly as it was.
 """
 
 from __future__ import annotations
@@ -15,9 +15,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -25,34 +23,21 @@ from psycopg import sql
 from deploybook.core.checks import Check, Checks, Status
 from deploybook.core.secrets import scrub
 from deploybook.errors import ConfigError, DatabaseError, RestoreRefused, SnapshotCorrupt
-from deploybook.systems.postgres import db, fingerprint
+from deploybook.systems.postgres import db
+from deploybook.systems.postgres.compare import compare_inventory
+from deploybook.systems.postgres.restore_copy import (
+    RESERVED_DBS,
+    RestoreVerification,
+    drop_db,
+    restore_copy,
+)
 from deploybook.systems.postgres.snapshot import SECTION, Snapshot, verify_snapshot
 from deploybook.systems.postgres.tools import (
     Progress,
     pg_tools,
     raise_restore_error,
-    run_tool,
     say,
 )
-
-_RESERVED_DBS = {"postgres", "template0", "template1"}
-
-
-@dataclass
-class RestoreVerification:
-    """Outcome of restoring a snapshot into a scratch database and comparing."""
-
-    checks: Checks
-    scratch_db: str
-    scratch_url: str | None = None  # set only when the scratch database was kept
-    restored: dict[str, Any] | None = field(default=None, repr=False)
-
-    @property
-    def ok(self) -> bool:
-        return self.checks.ok
-
-    def _repr_html_(self) -> str:
-        return self.checks._repr_html_()
 
 
 def check_scratch_name(scratch_name: str, scratch_pattern: str, source_db: str) -> None:
@@ -69,14 +54,10 @@ def check_scratch_name(scratch_name: str, scratch_pattern: str, source_db: str) 
             f"scratch database {scratch_name!r} does not match the configured pattern "
             f"{scratch_pattern!r}: refusing to restore into it (nothing was created)"
         )
-    if scratch_name == source_db or scratch_name in _RESERVED_DBS:
+    if scratch_name == source_db or scratch_name in RESERVED_DBS:
         raise RestoreRefused(
             f"scratch database {scratch_name!r} is the source or a system database: refused"
         )
-
-
-def _drop_db(admin: psycopg.Connection, name: str) -> None:
-    admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def drop_scratch(url: str, scratch_name: str, scratch_pattern: str) -> None:
@@ -84,77 +65,9 @@ def drop_scratch(url: str, scratch_name: str, scratch_pattern: str) -> None:
     check_scratch_name(scratch_name, scratch_pattern, db.dbname_of(url))
     admin = db.connect(db.with_dbname(url, "postgres"), autocommit=True)
     try:
-        _drop_db(admin, scratch_name)
+        drop_db(admin, scratch_name)
     finally:
         admin.close()
-
-
-def compare_inventory(source: dict[str, Any], restored: dict[str, Any], origin: str) -> Checks:
-    checks = Checks()
-
-    def add(name: str, ok: bool, good: str, bad: str, data: Any = None) -> None:
-        checks.append(
-            Check(
-                f"restore: {name}",
-                SECTION,
-                Status.PASS if ok else Status.FAIL,
-                good if ok else bad,
-                data=data,
-            )
-        )
-
-    st, rt = set(source["tables"]), set(restored["tables"])
-    add(
-        "tables",
-        st == rt,
-        f"{len(st)} tables in both ({origin})",
-        f"missing after restore: {sorted(st - rt)}; unexpected: {sorted(rt - st)}",
-    )
-    diffs = fingerprint.count_diff(source["row_counts"], restored["row_counts"])
-    total = sum(source["row_counts"].values())
-    add(
-        "row counts",
-        not diffs,
-        f"{len(source['row_counts'])} tables, {total:,} rows, every count equal",
-        "row counts differ: " + "; ".join(diffs),
-        data=restored["row_counts"],
-    )
-    add(
-        "extensions",
-        source["extensions"] == restored["extensions"],
-        ", ".join(f"{k} {v}" for k, v in source["extensions"].items()),
-        f"source {source['extensions']} vs restored {restored['extensions']}",
-    )
-    sv = [list(v) for v in source["vector_columns"]]
-    rv = [list(v) for v in restored["vector_columns"]]
-    add(
-        "vector dimensions",
-        sv == rv,
-        ", ".join(f"{t}.{c}=vector({d})" for t, c, d in sv) or "no vector columns",
-        f"source {sv} vs restored {rv}",
-    )
-    sp, rp = source["prisma_migrations"], restored["prisma_migrations"]
-    if sp is None and rp is None:
-        checks.append(
-            Check(
-                "restore: _prisma_migrations", SECTION, Status.SKIP, "no _prisma_migrations table"
-            )
-        )
-    else:
-        add(
-            "_prisma_migrations",
-            sp == rp,
-            f"{len(sp or [])} rows identical",
-            f"source has {len(sp or [])} rows, restored {len(rp or [])}; they differ",
-        )
-    seq_diff = fingerprint.count_diff(source["sequences"], restored["sequences"])
-    add(
-        "sequences",
-        not seq_diff,
-        f"{len(source['sequences'])} sequence values equal",
-        "sequence values differ: " + "; ".join(seq_diff),
-    )
-    return checks
 
 
 def verify_restore(
@@ -167,13 +80,16 @@ def verify_restore(
     *,
     expected_sha256: str | None = None,
     bin_dir: Path | str | None = None,
-    jobs: int = 1,
+    jobs: int | None = None,
     timeout: float | None = None,
 ) -> RestoreVerification:
     """Prove a snapshot restores: refuse a scratch name outside ``scratch_pattern``, check
-    the SHA-256 and archive, restore with ``pg_restore --exit-on-error`` into the scratch
-    database on the source's server, compare with the source, drop the scratch database
-    unless ``keep``. A damaged snapshot raises SnapshotCorrupt."""
+    the SHA-256 and archive, restore in parallel (``jobs``, default one per core) into the
+    scratch database on the source's server, compare with the snapshot's inventory, drop
+    the scratch database unless ``keep``. A damaged snapshot raises SnapshotCorrupt.
+
+    ``keep=True`` returns the verified copy's URL (``scratch_url``): a database equal to the
+    snapshot, ready to be a dry-run target. `restore_copy` does the same for any name."""
     source_db = db.dbname_of(url)
     check_scratch_name(scratch_name, scratch_pattern, source_db)
     checks = Checks()
@@ -192,56 +108,19 @@ def verify_restore(
             duration_s=time.perf_counter() - started,
         )
     )
-    scratch_url = db.with_dbname(url, scratch_name)
-    admin = db.connect(url, autocommit=True)
-    created = False
-    try:
-        say(progress, f"creating scratch database {scratch_name}")
-        _drop_db(admin, scratch_name)  # a leftover kept scratch: it matches the pattern
-        admin.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(scratch_name))
-        )
-        created = True
-        dsn, env = db.libpq_env(scratch_url)
-        argv = [
-            str(tools.pg_restore),
-            "--exit-on-error",
-            "--no-owner",
-            "--no-acl",
-            "--no-password",
-            f"--dbname={dsn}",
-            f"--jobs={jobs}",
-        ]
-        if progress:
-            argv.append("--verbose")
-        t0 = time.perf_counter()
-        rc, err = run_tool(argv + [str(snap.path)], env, progress, timeout)
-        if rc != 0:
-            raise_restore_error(Path(snap.path), err, "pg_restore into the scratch database")
-        checks.append(
-            Check(
-                f"restore into {scratch_name}",
-                SECTION,
-                Status.PASS,
-                f"pg_restore --exit-on-error finished in {time.perf_counter() - t0:.1f}s",
-                duration_s=time.perf_counter() - t0,
-            )
-        )
-        say(progress, "comparing source and restored copy")
-        restored = db.inventory(scratch_url)
-        if snap.inventory:
-            source, origin = snap.inventory, "source as dumped"
-        else:
-            source, origin = db.inventory(url), "live source"
-        checks.extend(compare_inventory(source, restored, origin))
-    except psycopg.Error as exc:
-        raise DatabaseError(scrub(f"restore verification on {db.describe(url)}: {exc}")) from exc
-    finally:
-        if created and not keep:
-            say(progress, f"dropping scratch database {scratch_name}")
-            _drop_db(admin, scratch_name)
-        admin.close()
-    return RestoreVerification(checks, scratch_name, scratch_url if keep else None, restored)
+    result = restore_copy(
+        snap,
+        url,
+        scratch_name,
+        tools,
+        jobs=jobs,
+        keep=keep,
+        keep_failed=keep,
+        progress=progress,
+        timeout=timeout,
+    )
+    result.checks = Checks([*checks, *result.checks])
+    return result
 
 
 # -- rollback restore ------------------------------------------------------------------
@@ -391,3 +270,14 @@ def restore(
         duration_s=took,
         data={"snapshot": Path(snap.path).name, "row_counts": counts},
     )
+
+
+__all__ = [
+    "RestoreVerification",
+    "check_scratch_name",
+    "compare_inventory",
+    "drop_scratch",
+    "restore",
+    "restore_copy",
+    "verify_restore",
+]

@@ -26,7 +26,7 @@ import psycopg
 from deploybook.core import render
 from deploybook.core.secrets import scrub
 from deploybook.errors import CommandFailed, ConfigError, DatabaseError, SnapshotCorrupt
-from deploybook.systems.postgres import db
+from deploybook.systems.postgres import compression, dataloss, db
 from deploybook.systems.postgres.tools import PgTools, Progress, pg_tools, run_tool, say
 
 SECTION = "7"
@@ -48,6 +48,11 @@ class Snapshot:
     pg_dump_version: str = ""
     compress: str | None = None
     duration_s: float = 0.0
+    # How it was dumped and why (`compression.choose`): jobs, method, level, reason.
+    jobs: int = 1
+    compress_method: str = ""
+    compress_level: int | None = None
+    why: str = ""
     inventory: dict[str, Any] | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
@@ -91,32 +96,38 @@ def snapshot(
     url: str,
     dest_dir: Path | str,
     name: str,
-    fmt: str = "custom",
-    jobs: int = 1,
+    fmt: str | None = None,
+    jobs: int | None = None,
     compress: int | str | None = None,
     *,
     bin_dir: Path | str | None = None,
     progress: Progress = None,
     timeout: float | None = None,
 ) -> Snapshot:
-    """Take a full pg_dump (``custom`` file or ``directory`` with ``jobs``) and record it.
+    """Take a full pg_dump and record it, with how it was taken and why, in the manifest.
 
-    ``compress`` goes to pg_dump as is (e.g. 0 or "none" for speed, "gzip:1"); None keeps
-    pg_dump's default. Compression is most of a big dump's time — choose it on purpose.
+    Unpinned (None), the format is ``directory``, ``jobs`` every available core and the
+    compression the cheapest this pg_dump supports (`compression.choose`); ``jobs`` caps the
+    cores, ``fmt`` and ``compress`` (6 = gzip:6, "zstd:3", "lz4", 0/"none") pin.
     """
-    if fmt not in ("custom", "directory"):
+    if fmt not in (None, "custom", "directory"):
         raise ConfigError(f"snapshot format must be 'custom' or 'directory', not {fmt!r}")
     if not _NAME.match(name):
         raise ConfigError(f"snapshot name {name!r}: use letters, digits, '.', '_' and '-' only")
-    if jobs < 1 or (jobs > 1 and fmt != "directory"):
+    if jobs is not None and (jobs < 1 or (jobs > 1 and fmt == "custom")):
         raise ConfigError(f"jobs={jobs}: parallel dumps (jobs > 1) need fmt='directory'")
     dest = Path(dest_dir)
     dest.mkdir(parents=True, exist_ok=True)
-    path = dest / (f"{name}.dump" if fmt == "custom" else name)
-    if path.exists():
-        raise ConfigError(f"{path} already exists: snapshots are never overwritten")
+    for existing in (dest / f"{name}.dump", dest / name):
+        if existing.exists():
+            raise ConfigError(f"{existing} already exists: snapshots are never overwritten")
     version_num, version = db.server_version(url)
     tools = pg_tools(bin_dir, version_num)
+    choice = compression.choose(
+        str(tools.pg_dump), tools.major, fmt=fmt, jobs=jobs, compress=compress
+    )
+    fmt, jobs = choice.format, choice.jobs
+    path = dest / (f"{name}.dump" if fmt == "custom" else name)
     dsn, env = db.libpq_env(url)
     partial = dest / f".{path.name}.partial"
     shutil.rmtree(partial, ignore_errors=True) if partial.is_dir() else partial.unlink(
@@ -131,6 +142,7 @@ def snapshot(
         snap_id = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
         say(progress, f"counting rows in {db.describe(url)} (same snapshot as the dump)")
         facts = db.inventory(conn)
+        facts["newest"] = dataloss.newest(conn)  # what a rollback counts newer writes against
         argv = [
             str(tools.pg_dump),
             f"--format={fmt}",
@@ -141,14 +153,10 @@ def snapshot(
         ]
         if jobs > 1:
             argv.append(f"--jobs={jobs}")
-        if compress is not None:
-            argv.append(f"--compress={compress}")
+        argv.append(f"--compress={compression.compress_argument(choice, tools.major)}")
         if progress:
             argv.append("--verbose")
-        say(
-            progress,
-            f"pg_dump {tools.version} → {path.name} ({fmt}, jobs={jobs}, compress={compress})",
-        )
+        say(progress, f"pg_dump {tools.version} → {path.name}: {choice.why}")
         rc, err = run_tool(argv, env, progress, timeout)
     except psycopg.Error as exc:
         raise DatabaseError(scrub(f"snapshot of {db.describe(url)}: {exc}")) from exc
@@ -171,9 +179,13 @@ def snapshot(
         database=db.dbname_of(url),
         name=name,
         pg_dump_version=tools.version,
-        compress=None if compress is None else str(compress),
+        compress=choice.argument,
         duration_s=round(time.perf_counter() - started, 3),
         inventory=facts,
+        jobs=jobs,
+        compress_method=choice.method,
+        compress_level=choice.level,
+        why=choice.why,
     )
     (dest / f"{name}.manifest.json").write_text(json.dumps(snap.as_dict(), indent=2, default=str))
     say(progress, f"snapshot {path.name}: {size:,} bytes, sha256 {digest[:16]}…")

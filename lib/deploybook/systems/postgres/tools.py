@@ -26,7 +26,8 @@ _CORRUPT = re.compile(
     r"could not (?:un|de)compress|zlib|unrecognized data block type|unexpected block ID|"
     r"could not find block ID|invalid (?:compression|distance|block|stored|code|literal)|"
     r"input file (?:is too short|does not appear to be a valid archive)|unsupported version|"
-    r"could not open input file|incorrect header check|data integrity|error during file seek",
+    r"could not open input file|incorrect header check|data integrity|error during file seek|"
+    r"could not (?:close|read from|open) data file",
     re.IGNORECASE,
 )
 
