@@ -126,6 +126,10 @@ def test_swap_keeps_the_old_database_and_the_target_equals_the_snapshot(
     assert db.inventory(kept) == before  # the old database, intact, under its new name
     assert restored not in databases(pg_cluster)
     assert app.closed or app.broken
+    # A rerun after a crash right after the commit finds the swap done and changes nothing.
+    again = swap.swap_in(seeded, restored, pre)
+    assert (again.terminated, again.critical_s) == (0, 0.0)
+    assert db.inventory(kept) == before
 
 
 def test_long_names_are_shortened_with_a_hash() -> None:

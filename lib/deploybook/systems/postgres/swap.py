@@ -129,6 +129,16 @@ def swap_in(
         copy_owner = conn.execute(
             "SELECT datdba::regrole::text FROM pg_database WHERE datname = %s", (restored,)
         ).fetchone()
+        kept = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (pre_rollback,)
+        ).fetchone()
+        if copy_owner is None and kept and owner is not None:
+            # A resumed run: the swap committed before the process died.
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(ident(pre_rollback))
+            )
+            say(progress, f"already swapped: {target} is the copy, {pre_rollback} kept")
+            return Swapped(target, restored, pre_rollback, 0, 0.0)
         if owner is None or copy_owner is None:
             missing = target if owner is None else restored
             raise DatabaseError(f"swap refused: database {missing} does not exist")
