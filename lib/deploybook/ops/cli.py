@@ -130,6 +130,25 @@ def _params_envs_without_ledger(outputs: Path, only: list[str] | None) -> list[s
     return names
 
 
+def cmd_audit_diff(args: argparse.Namespace) -> int:
+    from deploybook.core.render.diff import diff_text, write_diff_html
+    from deploybook.ops.runner import resolve_runbook
+    from deploybook.session.recorddiff import diff
+
+    changes = diff(
+        args.a,
+        args.b,
+        env=args.env,
+        release=args.release,
+        runbook=resolve_runbook(args.runbook) if args.runbook else None,
+        outputs=Path(args.outputs).resolve() if args.outputs else None,
+    )
+    print(diff_text(changes))
+    if args.html:
+        print(f"html:    {write_diff_html(changes, Path(args.html))}")
+    return 0
+
+
 def cmd_approve(args: argparse.Namespace) -> int:
     from deploybook.ops.approve import approve
 
@@ -298,6 +317,21 @@ def build_parser() -> argparse.ArgumentParser:
     apv.add_argument("--yes", action="store_true", help="do not ask to type the role")
     apv.add_argument("--print", action="store_true", help="also print the approval's text")
     apv.set_defaults(func=cmd_approve)
+
+    dif = aud_sub.add_parser(
+        "diff",
+        help="what differs between two records: checks, evidence, parameters, versions",
+        description="A and B are record paths, environment names (their latest RUNBOOK "
+        "record of RELEASE: `staging production`), or `latest previous` with --env.",
+    )
+    dif.add_argument("a", help="record path, environment, or latest/previous")
+    dif.add_argument("b", help="record path, environment, or latest/previous")
+    dif.add_argument("--env", help="environment for latest/previous")
+    dif.add_argument("--release", help="release tag, SemVer vX.Y.Z")
+    dif.add_argument("--runbook", help="01-preconditions … 05-rollback (or 01 … 05)")
+    dif.add_argument("--outputs", help="outputs folder (default outputs/)")
+    dif.add_argument("--html", help="also write the diff as an HTML page here")
+    dif.set_defaults(func=cmd_audit_diff)
 
     sbx = sub.add_parser("sandbox", help="the local rehearsal stack")
     sbx_sub = sbx.add_subparsers(dest="action", required=True)

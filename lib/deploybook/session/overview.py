@@ -25,7 +25,7 @@ from typing import Any
 from deploybook.config import Schedule, read_params_yaml, validate_release
 from deploybook.core import audit, paths, render
 from deploybook.core.secrets import register_environment
-from deploybook.errors import AuditError, ConfigError
+from deploybook.errors import AuditError, ConfigError, DeploybookError
 from deploybook.session.environment import load_environment_params
 from deploybook.session.scraps import CheckRecords, RunFacts, SignOffRecords, Summary
 
@@ -40,6 +40,7 @@ __all__ = [
 ]
 
 OVERVIEW_NAME = "overview.html"
+DIFF_SUFFIX = ".diff.html"
 _ENV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -61,6 +62,7 @@ class Row:
     record: Path
     html: Path | None
     review_html: Path | None
+    diff_html: Path | None = None  # this rerun against the run before (`write_rerun_diffs`)
 
     @property
     def missing(self) -> bool:
@@ -248,6 +250,7 @@ def load_overview(env: str, release: str, outputs: Path | None = None) -> Overvi
             params_files.append(name)
         summary, failed = check_summary(scraps)
         review = record.with_suffix(".review.html")
+        diff_page = record.with_suffix(DIFF_SUFFIX)
         rows.append(
             Row(
                 seq=int(entry.get("seq", len(rows) + 1)),
@@ -264,6 +267,7 @@ def load_overview(env: str, release: str, outputs: Path | None = None) -> Overvi
                 record=record,
                 html=outputs / entry["html"] if entry.get("html") else None,
                 review_html=review if review.exists() else None,
+                diff_html=diff_page if diff_page.exists() else None,
             )
         )
     # The latest record's params file is the one in force.
@@ -309,8 +313,38 @@ def build_report(
         for row in overview.rows:
             if not row.missing and row.review_html is None:
                 audit.render_html(row.record, no_input=True)
+    if review or write_rerun_diffs(overview):
         overview = load_overview(env, release, outputs)
     return _write_page(overview)
+
+
+def write_rerun_diffs(overview: Overview) -> int:
+    """Beside each rerun's record, its `deploybook audit diff` with the run of the same
+    runbook before it (``.diff.html``); how many were written. A record that cannot be
+    trusted gets no diff (`audit verify` says why)."""
+    from deploybook.core.render.diff import write_diff_html
+    from deploybook.session import recorddiff
+
+    written, before = 0, {}
+    for row in overview.rows:
+        if row.missing or row.status not in ("passed", "failed"):
+            continue
+        earlier = before.get(row.runbook)
+        before[row.runbook] = row
+        target = row.record.with_suffix(DIFF_SUFFIX)
+        if earlier is None or target.exists():
+            continue
+        try:
+            changes = recorddiff.diff(
+                str(earlier.record.relative_to(overview.outputs)),
+                str(row.record.relative_to(overview.outputs)),
+                outputs=overview.outputs,
+            )
+        except DeploybookError:
+            continue
+        write_diff_html(changes, target)
+        written += 1
+    return written
 
 
 def show_overview(env: str, release: str, outputs: Path | None = None) -> Any:

@@ -100,6 +100,7 @@ def _row(r: Any, link_dir: Path) -> str:
         for anchor in (
             link(r.html, link_dir, "HTML"),
             link(r.review_html, link_dir, "review (no code)"),
+            link(getattr(r, "diff_html", None), link_dir, "diff with the run before"),
             link(r.record, link_dir, "notebook"),
         )
         if anchor
