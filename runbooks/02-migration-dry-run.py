@@ -76,10 +76,11 @@ snap
 # name must match `database.scratch_pattern` (anything else is refused before a database is
 # created), then compared with the source as it was dumped: tables, exact row counts,
 # extensions, vector dimensions, `_prisma_migrations` rows and sequence values. A truncated
-# or corrupt snapshot fails here.
+# or corrupt snapshot fails here. The copy proven equal to the source is the full-size copy
+# the dry run below needs: it is kept for it (one restore, not two) and dropped after it.
 
 # %% id="02-06"
-book.migration_dry_run.verify_snapshot_restore(run, snap, keep=keep_scratch)
+book.migration_dry_run.verify_snapshot_restore(run, snap, keep=keep_scratch, target=dry_run_target)
 
 # %% [markdown] id="02-07"
 # ## 7.3 Migration status
@@ -102,10 +103,14 @@ book.migration_dry_run.migration_status(run)
 # > back.*
 #
 # Pending migrations, then `database.raw_sql` in the given order, each under its own
-# savepoint, with `lock_timeout` and `statement_timeout` from params (5 s / 60 s by
-# default) so the dry run never waits behind live traffic. In every environment it runs by
-# default on a scratch restore of the fresh snapshot (the most realistic target, and no
-# lock on the live database); `dry_run_target = "live"` uses the live database instead,
+# savepoint, with `lock_timeout` from params (5 s by default) so the dry run never waits
+# behind live traffic, and each statement timed against its budget
+# (`database.impact.statement_budget`, else `statement_timeout`, 60 s by default). A
+# statement over the budget is a finding, not an error: "exceeds 60 s — at least 60 s of
+# SHARE on content_chunks"; `database.impact.run_to_completion` lets it finish on the
+# scratch copy to measure it. In every environment it runs by default on the verified
+# scratch copy of the fresh snapshot (the most realistic target, and no lock on the live
+# database); `dry_run_target = "live"` uses the live database instead,
 # where every lock the migrations take is held until the dry run ends: refused in
 # production unless params set `database.allow_live_dry_run: true`, and the record then
 # shows each lock and how long it was held, worst first. Each shows ok or its error
@@ -117,6 +122,23 @@ book.migration_dry_run.migration_status(run)
 
 # %% id="02-10"
 book.migration_dry_run.dry_run(run, snap, target=dry_run_target)
+
+# %% [markdown] id="02-10a"
+# ## What the migrations will do to production
+#
+# > *Deployment window: 60 minutes.* (plan section 5)
+#
+# The dry run ran on a full-size copy, so its times are what the apply will cost: for each
+# pending statement the table it touches (size, rows), the lock it took (from `pg_locks`),
+# what that lock blocks and how long it ran; per table, how long production's reads and
+# writes will wait (each migration commits on its own, so a lock is held from its
+# statement to its migration's end), worst first; the standard fix where there is one; and
+# the fit in the deployment window — the migrations plus the other rollout steps as long
+# as they took in the latest 03 record — with a warning when the migrations alone take more
+# than `database.impact.window_share_warn` of it. 03 shows this beside "apply migrations".
+
+# %% id="02-10b"
+book.migration_dry_run.impact(run)
 
 # %% [markdown] id="02-11"
 # ## 7.5 pgvector

@@ -424,6 +424,17 @@ def _check_embedding_dimension_change(co: Checkout) -> None:
     assert "vector(768)" in sql
 
 
+def _check_hnsw_index_build(co: Checkout) -> None:
+    (sql,) = _pending_sql(co).values()
+    assert 'ON "content_chunks" USING hnsw' in sql and "INDEX CONCURRENTLY" not in sql
+
+
+def _check_ordinary_migration(co: Checkout) -> None:
+    (sql,) = _pending_sql(co).values()
+    assert sql.strip().endswith('ALTER TABLE "lectures" ADD COLUMN "reading_minutes" INTEGER;')
+    assert '@map("reading_minutes")' in (co.migrations_dir.parent / "schema.prisma").read_text()
+
+
 VARIANT_CHECKS: dict[str, Callable[[Checkout], None]] = {
     "epic-in-backlog": _check_epic_in_backlog,
     "story-missing": _check_story_missing,
@@ -442,6 +453,8 @@ VARIANT_CHECKS: dict[str, Callable[[Checkout], None]] = {
     "edited-migration": _check_edited_migration,
     "commit-in-freeze": _check_commit_in_freeze,
     "bad-migrations": _check_bad_migrations,
+    "hnsw-index-build": _check_hnsw_index_build,
+    "ordinary-migration": _check_ordinary_migration,
 }
 
 

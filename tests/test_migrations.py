@@ -638,3 +638,124 @@ def test_dry_run_times_each_lock_until_the_transaction_ends_worst_first(
     assert "transaction ended, worst first" in lines[0]
     quiet = lock_check([h for h in holds if not h.blocks], "7")
     assert quiet.status is Status.PASS and "none blocking" in quiet.evidence
+
+
+# -- what the apply will cost production (issue 23) ---------------------------------------
+@pytest.fixture
+def sized_dry_run(tmp_path: Path, pg_db: str):
+    """Dry run of a fixture variant on a database at v1.3.0 holding ``chunks`` seeded
+    content_chunks rows (real 1536-dimension vectors), with a given statement budget."""
+    from deploybook.sandbox import fixture
+    from deploybook.sandbox.fixture_facts import MIGRATIONS_DIR
+    from deploybook.sandbox.fixture_seed import seed
+
+    def run(variant: str, chunks: int, budget: str, **kw):
+        checkout = tmp_path / variant
+        fixture.create_checkout(checkout, variant=variant)
+        local = read_migrations(checkout / MIGRATIONS_DIR)
+        apply_pending(pg_db, [m for m in local.migrations if m.name < "20251014"])
+        seed(pg_db, chunks=chunks)
+        pending = migration_status(local, pg_db).pending
+        report = dry_run(pg_db, pending, statement_timeout=budget, **kw)
+        assert report.harmless
+        return report, {c.name.removeprefix("dry run: "): c for c in report.checks}
+
+    return run
+
+
+L2_INDEX = "20251028100000_content_chunks_l2_index"
+GOOD_PENDING = [
+    "20251014090000_understanding_validation",
+    "20251024091500_adaptive_irt",
+    "20251027110000_understanding_analytics",
+]
+
+
+def test_an_index_build_over_the_budget_is_an_overrun_finding_not_an_error(
+    sized_dry_run,
+) -> None:
+    from deploybook.systems.prisma.advice import advise
+    from deploybook.systems.prisma.impact import impact
+
+    report, c = sized_dry_run("hnsw-index-build", 2000, "500ms")
+    found = c[L2_INDEX]
+    assert found.status is Status.WARN and not found.data["error"]
+    assert "exceeds 0.5 s — at least 0.5 s of SHARE on content_chunks" in found.evidence
+    assert "not an SQL error" in found.evidence and "SQLSTATE" not in found.evidence
+    assert "run_to_completion" in found.evidence
+    assert found.data["overrun"]["outcome"] == "overrun"
+    # The release's own migrations still pass after it.
+    assert all(c[name].status is Status.PASS for name in GOOD_PENDING)
+    shown = impact([r.as_dict() for r in report.statements], report.tables, report.budget_s)
+    assert shown.at_least and shown.tables[0].table == "content_chunks"
+    line = shown.lines()[0]
+    assert line.startswith("content_chunks: writes blocked ≥0.")
+    assert "(CREATE INDEX … USING hnsw; 20251028100000_content_chunks_l2_index statement 1)" in line
+    row = next(r for r in shown.statements if r["migration"] == L2_INDEX)
+    assert (row["table"], row["lock"], row["outcome"]) == ("content_chunks", "SHARE", "overrun")
+    assert row["blocks"] == "writes, DDL" and row["rows"] == 2000 and row["bytes"] > 10_000_000
+    (advice,) = [
+        a
+        for a in advise([r.as_dict() for r in report.statements], report.tables)
+        if a["migration"] == L2_INDEX
+    ]
+    assert advice["kind"] == "concurrent index" and "2,000 rows" in advice["advice"]
+    assert "CREATE INDEX CONCURRENTLY in a migration of its own" in advice["advice"]
+    assert f"{L2_INDEX} statement 1 (line 6)" in advice["advice"]
+
+
+def test_an_overrun_run_to_completion_is_measured_to_its_end(sized_dry_run) -> None:
+    report, c = sized_dry_run("hnsw-index-build", 2000, "500ms", complete=True)
+    found = c[L2_INDEX]
+    assert found.status is Status.WARN and "run to completion" in found.evidence
+    measured = next(r for r in report.statements if r.unit == L2_INDEX)
+    assert measured.outcome == "overrun, completed" and measured.duration_s > 0.5
+    assert ("content_chunks", "ShareLock") in measured.locks and measured.observed
+
+
+def test_an_ordinary_migration_is_an_impact_row_with_its_measured_time(sized_dry_run) -> None:
+    from deploybook.systems.prisma.impact import impact
+
+    report, c = sized_dry_run("ordinary-migration", 50, "60s")
+    name = "20251028100000_lecture_reading_minutes"
+    assert c[name].status is Status.PASS
+    shown = impact([r.as_dict() for r in report.statements], report.tables, report.budget_s)
+    (row,) = [r for r in shown.statements if r["migration"] == name]
+    assert (row["table"], row["lock"], row["blocks"]) == (
+        "lectures",
+        "ACCESS EXCLUSIVE",
+        "reads, writes, DDL",
+    )
+    assert row["outcome"] == "ok" and 0 < row["duration_s"] < 60 and not row["rewrite"]
+    assert row["rows"] == 8 and row["observed"]
+    lectures = next(t for t in shown.tables if t.table == "lectures")
+    assert lectures.reads_blocked_s >= row["duration_s"] and not shown.at_least
+    assert shown.total_s == pytest.approx(sum(r.duration_s for r in report.statements), abs=0.01)
+
+
+def test_rewrite_of_a_big_table_gets_expand_contract_advice(tmp_path: Path, pg_db: str) -> None:
+    from deploybook.systems.prisma.advice import advise
+
+    folder = write(
+        tmp_path,
+        {
+            "20250903120000_init": INIT,
+            "20251001000000_widen": 'ALTER TABLE "concepts" ALTER COLUMN "id" TYPE BIGINT;\n',
+            "20251002000000_fk": 'ALTER TABLE "content_chunks" ADD CONSTRAINT "c_fk" '
+            'FOREIGN KEY ("concept_id") REFERENCES "concepts"("id");\n',
+        },
+    )
+    local = read_migrations(folder)
+    apply_pending(pg_db, local.migrations[:1])
+    run_sql(
+        pg_db, 'INSERT INTO "content_chunks" ("concept_id") SELECT 1 FROM generate_series(1, 5)'
+    )
+    report = dry_run(pg_db, local.migrations[1:])
+    widen = next(r for r in report.statements if r.unit == "20251001000000_widen")
+    assert widen.rewrites == ["concepts"]
+    found = advise([r.as_dict() for r in report.statements], report.tables, big_table_rows=10)
+    kinds = {(a["kind"], a["migration"], a["table"]) for a in found}
+    assert ("expand/contract", "20251001000000_widen", "concepts") in kinds
+    assert ("foreign key NOT VALID", "20251002000000_fk", "content_chunks") in kinds
+    small = advise([r.as_dict() for r in report.statements], report.tables, big_table_rows=11)
+    assert all(a["kind"] != "expand/contract" for a in small)  # 10 rows: not big

@@ -26,6 +26,7 @@ from deploybook.core.checks import Check, Checks, Status
 from deploybook.errors import GateFailed, MigrationFailed
 from deploybook.ops.runner import run_runbook
 from deploybook.runbooks.migration_dry_run import cells as mc
+from deploybook.runbooks.migration_dry_run.impact import impact as mc_impact
 from deploybook.sandbox import fixture, stack
 from deploybook.session.runbook import Runbook
 from deploybook.systems.postgres import db, fingerprint
@@ -114,7 +115,9 @@ def test_02_passes_records_snapshot_and_status_and_changes_nothing(unchanged: st
     snap = scraps["snapshot"].data
     path = Path(snap["path"])
     assert path.parent == result.record.parent / "snapshots"
-    assert path.name.startswith("sandbox-v1.4.0-") and path.suffix == ".dump"
+    # Directory format by default (issue 19): the manifest says how and why.
+    assert path.name.startswith("sandbox-v1.4.0-") and path.is_dir()
+    assert snap["format"] == "directory" and snap["jobs"] >= 1 and snap["why"]
     assert file_sha256(path) == (snap["sha256"], snap["size"])
     assert snap["inventory"]["row_counts"] == rows_before
 
@@ -128,10 +131,29 @@ def test_02_passes_records_snapshot_and_status_and_changes_nothing(unchanged: st
     assert checks["restore: row counts"]["status"] == "pass"
     assert all(checks[f"dry run: {name}"]["status"] == "pass" for name in PENDING)
     assert checks["dry run changed nothing"]["status"] == "pass"
-    assert "scratch restore deploybook_scratch_sandbox" in checks["dry run target"]["evidence"]
+    # One restore, not two: the copy verified above is the dry run's target.
+    target = checks["dry run target"]
+    assert "the verified scratch copy deploybook_scratch_sandbox" in target["evidence"]
+    assert target["data"]["verified_copy"] and target["data"]["restores"] == 1
+    kept = checks["verified copy kept for the dry run"]
+    assert kept["data"]["scratch"] == target["data"]["scratch"]
+    assert [n for n in checks if n.startswith("restore into ")] == [
+        f"restore into {target['data']['scratch']}"
+    ]
+    impact = scraps["migration_impact"].data
+    assert impact["target"] == target["data"] and impact["statements"]
+    assert {r["migration"] for r in impact["statements"]} >= set(PENDING)
+    assert all(r["duration_s"] >= 0 and r["outcome"] == "ok" for r in impact["statements"])
+    window = checks["deployment window fit"]
+    assert window["status"] == "pass" and window["section"] == "5"
+    assert "of the 60 min deployment window (plan section 5)" in window["evidence"]
+    assert impact["window"]["text"] == window["evidence"]
+    assert checks["migration impact"]["status"] == "pass"
     assert checks["vector dimensions = 1536"]["status"] == "pass"
     assert not [c for c in checks.values() if c["status"] == "fail"]
 
+    html = result.html.read_text()
+    assert "Migration impact on production" in html and "Window fit:" in html
     for f in (result.record, result.html):
         text = f.read_text()
         assert not [v for v in CANARIES.values() if v in text]
@@ -174,12 +196,18 @@ def test_damaged_snapshot_fails_verification(
     run = make_run(snapshot_dir=tmp_path / "backups")
     snap = mc.take_snapshot(run, progress=False)
     assert snap is not None and snap.path.parent == tmp_path / "backups"
-    data = bytearray(snap.path.read_bytes())
+    # A directory-format snapshot (the default): damage its largest file.
+    damaged = (
+        max(snap.path.iterdir(), key=lambda p: p.stat().st_size)
+        if snap.path.is_dir()
+        else snap.path
+    )
+    data = bytearray(damaged.read_bytes())
     if damage == "flipped byte":
         data[len(data) // 2] ^= 0xFF
     else:
         del data[len(data) // 2 :]
-    snap.path.write_bytes(bytes(data))
+    damaged.write_bytes(bytes(data))
 
     checks = mc.verify_snapshot_restore(run, snap, progress=False)
     assert [c.status for c in checks] == [Status.FAIL] and not checks.ok
@@ -382,3 +410,64 @@ def test_status_fails_naming_a_migration_whose_apply_was_cut_off(
     assert f"`prisma migrate resolve --applied {name}`" in failed.evidence
     with pytest.raises(GateFailed, match="failed migrations"):
         run.finish()
+
+
+# -- what the migrations will do to production (issue 23) -----------------------------------
+def test_the_verified_copy_is_the_dry_run_target_and_is_dropped_after(
+    make_run: Callable[..., Runbook], unchanged: str, tmp_path: Path
+) -> None:
+    checkout = tmp_path / "checkout"
+    fixture.create_checkout(checkout, variant="ordinary-migration")
+    run = make_run(checkout=checkout)
+    snap = mc.take_snapshot(run, progress=False)
+    verified = _by_name(mc.verify_snapshot_restore(run, snap, progress=False))
+    kept = verified["verified copy kept for the dry run"]
+    scratch = kept.data["scratch"]
+    assert kept.status is Status.PASS and "one restore, not two" in kept.evidence
+    assert _scratch_databases(unchanged) == [scratch]  # kept for the dry run below
+    dry = _by_name(mc.dry_run(run, snap, progress=False))
+    assert dry["dry run target"].data == {
+        "target": "scratch",
+        "verified_copy": True,
+        "restores": 1,
+        "scratch": scratch,
+    }
+    assert _scratch_databases(unchanged) == []  # the dry run dropped it
+    name = "20251028100000_lecture_reading_minutes"
+    assert dry[f"dry run: {name}"].status is Status.PASS
+    impact = dry["migration impact"]
+    assert impact.status is Status.PASS and not impact.critical
+    row = next(r for r in impact.data["statements"] if r["migration"] == name)
+    assert (row["table"], row["lock"], row["outcome"]) == ("lectures", "ACCESS EXCLUSIVE", "ok")
+    assert row["duration_s"] > 0 and row["rows"] == db.row_counts(unchanged)["lectures"]
+    assert any(
+        line.startswith("lectures: reads and writes blocked ~") for line in impact.data["lines"]
+    )
+    view = mc_impact(run)
+    assert view.facts.window["fits"] and "fits the window" in view.to_text()
+    assert "Migration impact on production" in view._repr_html_()
+    assert "lectures" in view._repr_html_()
+
+
+def test_a_live_target_does_not_keep_the_verified_copy(
+    make_run: Callable[..., Runbook], unchanged: str
+) -> None:
+    run = make_run()
+    snap = mc.take_snapshot(run, progress=False)
+    checks = _by_name(mc.verify_snapshot_restore(run, snap, progress=False, target="live"))
+    assert "verified copy kept for the dry run" not in checks
+    assert _scratch_databases(unchanged) == []
+    dry = _by_name(mc.dry_run(run, snap, target="live", progress=False))
+    assert dry["dry run target"].data["target"] == "live"
+    assert dry["dry run target"].data["restores"] == 0
+
+
+def test_without_a_verified_copy_the_dry_run_restores_its_own(
+    make_run: Callable[..., Runbook], unchanged: str
+) -> None:
+    run = make_run()
+    snap = mc.take_snapshot(run, progress=False)
+    dry = _by_name(mc.dry_run(run, snap, progress=False))
+    target = dry["dry run target"]
+    assert not target.data["verified_copy"] and "no verified copy above" in target.evidence
+    assert dry["dry run changed nothing"].status is Status.PASS

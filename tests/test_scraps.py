@@ -52,7 +52,7 @@ def test_no_scrap_name_literal_outside_scraps_module() -> None:
 
 
 def test_every_scrap_model_names_one_scrap_and_its_writers() -> None:
-    assert len(scraps.SCRAPS) == 15
+    assert len(scraps.SCRAPS) == 16
     for name, model in scraps.SCRAPS.items():
         assert model.NAME == name and model.WRITTEN_BY and model.SCHEMA_VERSION >= 1
 
@@ -68,6 +68,14 @@ SAMPLES: list[Any] = [
         inventory={"row_counts": {"concepts": 3}},
     ),
     scraps.PreviousVersions({"api": "v1.3.0", "web": "v1.3.0"}),
+    scraps.MigrationImpact(
+        target={"target": "scratch", "verified_copy": True, "restores": 1},
+        lines=[
+            "content_chunks: writes blocked ~74.20 s (CREATE INDEX … USING hnsw; m statement 1)"
+        ],
+        total_s=74.2,
+        window={"fits": True, "text": "fits the window: migrations 74.20 s"},
+    ),
     scraps.AppliedMigrations(["20251014090000_understanding_validation"]),
     scraps.RolloutOutcome(stage="staging", status="completed", execute=True, steps=[]),
     scraps.BreachFacts(service="api", metric="error_rate", peak=1.0, threshold=0.05),

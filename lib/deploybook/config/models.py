@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from deploybook.config.approvals import ApprovalsSpec
 from deploybook.config.duration import Duration
 from deploybook.config.envsource import EnvSource
+from deploybook.config.impact import ImpactSpec
 from deploybook.config.metrics import MetricsSpec
 from deploybook.config.notifications import NotificationTarget
 from deploybook.config.slo import BurnRate
@@ -130,6 +131,7 @@ class DatabaseSpec(_Model):
     allow_live_dry_run: bool = False
     lock_timeout: str = Field("5s", pattern=r"^\d+(ms|s|min)?$")
     statement_timeout: str = Field("60s", pattern=r"^\d+(ms|s|min)?$")
+    impact: ImpactSpec = ImpactSpec()  # the dry run's budget and window fit (config/impact.py)
     # Production's rollout needs a 02 snapshot younger than this ("2h", "90m", "1h30m").
     snapshot_max_age: Duration = timedelta(hours=2)
 

@@ -230,6 +230,26 @@ def _embedding_dimension_change(b: _Builder) -> None:
     b.commit("feat: Gemini text-embedding-004 vectors for content chunks")
 
 
+@_variant("hnsw-index-build")
+def _hnsw_index_build(b: _Builder) -> None:
+    """A pending HNSW index built on content_chunks without CONCURRENTLY (blocks writes)."""
+    b.copy_layer(DATA_DIR / "variants" / "hnsw-index-build")
+    b.commit("perf(4.6): L2-distance HNSW index for chunk search")
+
+
+@_variant("ordinary-migration")
+def _ordinary_migration(b: _Builder) -> None:
+    """One more ordinary pending migration: a nullable column on lectures."""
+    b.copy_layer(DATA_DIR / "variants" / "ordinary-migration")
+    b.edit(
+        _SCHEMA,
+        '  uploadedAt       DateTime            @default(now()) @map("uploaded_at")\n',
+        '  uploadedAt       DateTime            @default(now()) @map("uploaded_at")\n'
+        '  readingMinutes   Int?                @map("reading_minutes")\n',
+    )
+    b.commit("feat(4.6): estimated reading time per lecture")
+
+
 def variant_descriptions() -> dict[str, str]:
     """Variant name -> what it breaks (first docstring line), for CLIs and reports."""
     return {

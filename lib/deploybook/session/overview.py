@@ -27,7 +27,13 @@ from deploybook.core import audit, paths, render
 from deploybook.core.secrets import register_environment
 from deploybook.errors import AuditError, ConfigError, DeploybookError
 from deploybook.session.environment import load_environment_params
-from deploybook.session.scraps import CheckRecords, RunFacts, SignOffRecords, Summary
+from deploybook.session.scraps import (
+    CheckRecords,
+    MigrationImpact,
+    RunFacts,
+    SignOffRecords,
+    Summary,
+)
 
 __all__ = [
     "Overview",
@@ -81,6 +87,7 @@ class Overview:
     schedule: Schedule
     schedule_source: str
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    impact_note: str = ""  # the migrations' window fit, from the latest 02 record
 
     @property
     def path(self) -> Path:
@@ -241,11 +248,14 @@ def load_overview(env: str, release: str, outputs: Path | None = None) -> Overvi
     ]
     rows: list[Row] = []
     params_files: list[str] = []
+    impact = ""
     for entry in entries:
         if not entry.get("record"):  # a prepared copy never sealed: shown, never as passed
             entry = {**entry, "record": entry["copy"], "status": "open/abandoned"}
         record = outputs / entry["record"]
         scraps = _read_scraps(record)
+        if isinstance(window := (scraps.get(MigrationImpact.NAME) or {}).get("window"), dict):
+            impact = f"Migrations as 02 measured them ({record.name}): {window.get('text')}."
         if (name := _notebook_params_file(record, scraps)) and name not in params_files:
             params_files.append(name)
         summary, failed = check_summary(scraps)
@@ -272,7 +282,7 @@ def load_overview(env: str, release: str, outputs: Path | None = None) -> Overvi
         )
     # The latest record's params file is the one in force.
     schedule, source = _schedule(env, list(reversed(params_files)))
-    return Overview(env, release, outputs, rows, schedule, source)
+    return Overview(env, release, outputs, rows, schedule, source, impact_note=impact)
 
 
 # --- the page (rendered by core.render.overview) --------------------------------------------

@@ -175,6 +175,25 @@ class MigrationStatusFacts(_Record):
     ok: bool = False
 
 
+class MigrationImpact(_Record):
+    """What applying the pending migrations will cost production, measured by 02's dry run
+    on a full-size copy: per statement and per table (blocked reads/writes, worst first),
+    overruns, advice, the window fit, and which copy it ran on (03 shows it in its plan)."""
+
+    NAME: ClassVar[str] = "migration_impact"
+    WRITTEN_BY: ClassVar[tuple[str, ...]] = ("02-migration-dry-run",)
+
+    target: dict[str, Any] = {}  # target, scratch, verified_copy, restores
+    lines: list[str] = []  # "content_chunks: writes blocked ~74.20 s (…)", worst first
+    statements: list[dict[str, Any]] = []
+    tables: list[dict[str, Any]] = []
+    advice: list[dict[str, Any]] = []
+    total_s: float = 0.0
+    at_least: bool = False
+    budget_s: float | None = None
+    window: dict[str, Any] | None = None
+
+
 class PreviousVersions(_Scrap, RootModel[dict[str, str | None]]):
     """Each service's version before the rollout deployed: what 05 reverts to."""
 
@@ -322,6 +341,7 @@ SCRAPS: dict[str, type[_Scrap]] = {
         Artifacts,
         SnapshotFacts,
         MigrationStatusFacts,
+        MigrationImpact,
         PreviousVersions,
         AppliedMigrations,
         RolloutOutcome,
@@ -343,6 +363,7 @@ __all__ = [
     "CheckRecord",
     "CheckRecords",
     "Glued",
+    "MigrationImpact",
     "MigrationStatusFacts",
     "PreviousVersions",
     "RollbackOutcome",

@@ -90,6 +90,7 @@ def window_note(overview: Any) -> str:
         f"rollback window {sched.rollback_window_minutes} min, freeze T-{sched.freeze_hours}h. "
         f"The last record ended {span:.1f} min after T, {where}. "
         f"Schedule from {overview.schedule_source}."
+        + (f" {overview.impact_note}" if getattr(overview, "impact_note", "") else "")
     )
 
 

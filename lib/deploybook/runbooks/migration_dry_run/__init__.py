@@ -8,9 +8,11 @@ from deploybook.runbooks.migration_dry_run.cells import (
     vector_dimensions,
     verify_snapshot_restore,
 )
+from deploybook.runbooks.migration_dry_run.impact import impact
 
 __all__ = [
     "dry_run",
+    "impact",
     "lint",
     "migration_status",
     "take_snapshot",

@@ -19,11 +19,20 @@ import contextlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from deploybook.core import audit, paths
 from deploybook.core.checks import Check, Checks, Status
 from deploybook.core.secrets import scrub
 from deploybook.errors import ConfigError, DeploybookError
+from deploybook.runbooks.migration_dry_run.impact import impact_checks
+from deploybook.runbooks.migration_dry_run.target import (
+    dry_run_target,
+    kept_check,
+    target_check,
+    verified_copy,
+    wants_copy,
+)
 from deploybook.session import scraps
 from deploybook.session.runbook import Runbook, headless, in_notebook, show
 from deploybook.systems import git as repo
@@ -141,10 +150,16 @@ def take_snapshot(run: Runbook, progress: bool = True) -> Snapshot | None:
 
 
 def verify_snapshot_restore(
-    run: Runbook, snap: Snapshot | None, keep: bool = False, progress: bool = True
+    run: Runbook,
+    snap: Snapshot | None,
+    keep: bool = False,
+    progress: bool = True,
+    target: str = "",
 ) -> Checks:
     """Restore ``snap`` into a scratch database matching ``database.scratch_pattern`` and
-    compare it with the source; the scratch database is dropped unless ``keep``."""
+    compare it with the source. A copy proven equal is kept for the dry run when it runs on
+    a scratch copy (``target``, as the dry run's: one restore, not two), else dropped unless
+    ``keep``."""
     if snap is None:
         skipped = Check(
             "restore verification", SECTION, Status.SKIP, "no snapshot to verify (above)"
@@ -152,6 +167,7 @@ def verify_snapshot_restore(
         return run.record(skipped)
     spec = run.params.database
     scratch = scratch_name(run.env, audit.utc_stamp())
+    for_dry_run = wants_copy(run, target)
     try:
         with _progress(progress, "pg_restore") as tick:
             result = pg_restore_mod.verify_restore(
@@ -159,7 +175,7 @@ def verify_snapshot_restore(
                 run.database_url(),
                 scratch,
                 spec.scratch_pattern,
-                keep=keep,
+                keep=keep or for_dry_run,
                 progress=tick,
                 bin_dir=run.pg_bin_dir,
                 jobs=spec.snapshot_jobs,
@@ -167,6 +183,11 @@ def verify_snapshot_restore(
     except DeploybookError as exc:
         return run.record(_failed("restore verification", exc))
     checks = Checks(result.checks)
+    if for_dry_run and result.ok:
+        checks.append(kept_check(scratch, snap.sha256, keep))
+    elif for_dry_run and not keep:  # not proven equal: no dry run on it
+        with contextlib.suppress(DeploybookError):
+            drop_scratch(run.database_url(), scratch, spec.scratch_pattern)
     if keep:
         checks.append(
             Check(
@@ -235,57 +256,26 @@ def _at_release(run: Runbook) -> Check:
     return Check(name, SECTION, Status.PASS, f"{rel} is {run.release}'s (tree {tagged[:12]})")
 
 
-def dry_run_target(run: Runbook, requested: str = "") -> str:
-    """ "scratch" (the default in every environment) or "live": the parameter, else params.
-    Live is refused in a production-role environment unless params set
-    ``database.allow_live_dry_run`` (ConfigError naming the setting and the fix)."""
-    spec = run.params.database
-    target = requested or spec.dry_run_target or "scratch"
-    setting = "dry_run_target (runbook parameter)" if requested else "database.dry_run_target"
-    if target not in ("scratch", "live"):
-        raise ConfigError(f"{setting} {target!r}: expected 'scratch' or 'live'")
-    if target == "live" and run.params.environment.is_production and not spec.allow_live_dry_run:
-        raise ConfigError(
-            f"{setting} 'live' is refused in production environment {run.env!r}: every pending "
-            "migration would run in one transaction on the live database, holding each lock it "
-            "takes (ACCESS EXCLUSIVE for most DDL) until the dry run ends while production "
-            "traffic waits. Leave dry_run_target unset (a scratch restore of the fresh "
-            "snapshot), or set `database.allow_live_dry_run: true` in the params file to "
-            "accept that cost"
-        )
-    return target
-
-
-def _target_check(run: Runbook, where: str, evidence: str) -> Check:
-    if where == "live" and run.params.environment.is_production:
-        return Check(
-            "dry run target",
-            SECTION,
-            Status.WARN,
-            "live production database, allowed by database.allow_live_dry_run: every lock the "
-            "pending migrations take is held until the dry run ends (hold times below)",
-            critical=False,
-        )
-    return Check("dry run target", SECTION, Status.PASS, evidence, critical=False)
-
-
 def dry_run(
     run: Runbook, snap: Snapshot | None = None, target: str = "", progress: bool = True
 ) -> Checks:
     """Pending migrations, then ``database.raw_sql`` in order, in one rolled-back
-    transaction; ends with the proof that the schema and row counts did not change.
+    transaction; ends with the proof that the schema and row counts did not change, and
+    records what each statement will cost production ("migration impact").
 
-    By default the fresh snapshot is restored into a scratch database first and dropped
-    afterwards, so the live database is not even read under lock. On the live database
-    (refused in production unless params allow it) the record also shows each lock taken
-    and how long it was held: what traffic waited for."""
+    By default it runs on the scratch copy the restore verification above proved equal to
+    the source (restoring one only when there is none), dropped afterwards: the live
+    database is not even read under lock. On the live database (refused in production
+    unless params allow it) the record also shows each lock taken and how long it was
+    held: what traffic waited for."""
     spec = run.params.database
     try:
         where = dry_run_target(run, target)
     except ConfigError as exc:  # refused before anything runs
         return run.record(_failed("dry run target", exc))
     checks = Checks()
-    scratch = None
+    scratch, keep = None, False
+    facts: dict[str, Any] = {"target": where, "verified_copy": False, "restores": 0}
     try:
         url = run.database_url()
         local = migrations.read_migrations(_migrations_folder(run))
@@ -294,30 +284,40 @@ def dry_run(
         if where == "scratch":
             if snap is None:
                 raise ConfigError("dry run on a scratch restore needs the snapshot above")
-            scratch = scratch_name(run.env, audit.utc_stamp() + "dry")
-            with _progress(progress, "restore for dry run") as tick:
-                kept = pg_restore_mod.verify_restore(
-                    snap,
-                    url,
-                    scratch,
-                    spec.scratch_pattern,
-                    keep=True,
-                    progress=tick,
-                    bin_dir=run.pg_bin_dir,
-                    jobs=spec.snapshot_jobs,
+            copy = verified_copy(run.checks, snap.sha256)
+            if copy is not None:
+                scratch, keep = copy["scratch"], bool(copy["keep"])
+                facts.update(scratch=scratch, verified_copy=True, restores=1)
+                evidence = (
+                    f"the verified scratch copy {scratch} of snapshot {snap.sha256[:12]}… "
+                    "(restored once and proven equal to the source above)"
                 )
-            checks.append(
-                _target_check(
-                    run,
-                    where,
-                    f"scratch restore {scratch} of snapshot {snap.sha256[:12]}… "
-                    "(pass dry_run_target='live' to use the live database)",
+            else:
+                scratch = scratch_name(run.env, audit.utc_stamp() + "dry")
+                with _progress(progress, "restore for dry run") as tick:
+                    pg_restore_mod.verify_restore(
+                        snap,
+                        url,
+                        scratch,
+                        spec.scratch_pattern,
+                        keep=True,
+                        progress=tick,
+                        bin_dir=run.pg_bin_dir,
+                        jobs=spec.snapshot_jobs,
+                    )
+                facts.update(scratch=scratch, restores=1)
+                evidence = (
+                    f"scratch restore {scratch} of snapshot {snap.sha256[:12]}… (no verified "
+                    "copy above)"
                 )
-            )
-            url = kept.scratch_url or url
+            evidence += "; pass dry_run_target='live' to use the live database"
+            checks.append(target_check(run, where, evidence, facts))
+            url = db.with_dbname(url, scratch)
         else:
             checks.append(
-                _target_check(run, where, "live database, inside a transaction that is rolled back")
+                target_check(
+                    run, where, "live database, inside a transaction that is rolled back", facts
+                )
             )
         with _progress(progress, "dry run") as tick:
             report = dryrun.dry_run(
@@ -326,17 +326,19 @@ def dry_run(
                 raw,
                 progress=tick,
                 lock_timeout=spec.lock_timeout,
-                statement_timeout=spec.statement_timeout,
+                statement_timeout=spec.impact.statement_budget or spec.statement_timeout,
                 schema=prisma_schema.schema_path(local.folder),
                 history=[*local.migrations, *raw],
+                complete=spec.impact.run_to_completion and where == "scratch",
             )
         checks.extend(report.checks)
         if where == "live":
             checks.append(lock_check(report.lock_holds, SECTION))
+        checks.extend(impact_checks(report, facts, spec.impact))
     except DeploybookError as exc:
         checks.append(_failed("dry run", exc))
     finally:
-        if scratch:
+        if scratch and not keep:
             with contextlib.suppress(DeploybookError):
                 drop_scratch(run.database_url(), scratch, spec.scratch_pattern)
     return run.record(checks)

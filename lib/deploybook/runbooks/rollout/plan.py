@@ -19,6 +19,7 @@ from deploybook.core import anchors, paths, render
 from deploybook.core.checks import Check, Checks, Status
 from deploybook.core.secrets import scrub
 from deploybook.errors import CommandFailed, GateFailed, MigrationFailed, NotifyFailed
+from deploybook.runbooks.migration_dry_run.impact import plan_note as impact_note
 from deploybook.runbooks.rollout.gates import resolve_stage
 from deploybook.runbooks.rollout.releasenotes import ReleaseNotes
 from deploybook.runbooks.smoke import suite as smoke
@@ -190,6 +191,7 @@ class _Builder:
             describe = f"prisma migrate deploy (built in) from {folder}: {_pending(run, folder)}"
         if raw:
             describe += f"; then raw SQL {', '.join(raw)}"
+        describe += impact_note(run.env, run.release)  # what 02 measured it will block
 
         def action() -> list[str]:
             url = run.database_url()

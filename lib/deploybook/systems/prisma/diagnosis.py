@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
+
 from deploybook.core.checks import Check, Status
 from deploybook.systems.prisma.migrations import LocalMigration
 from deploybook.systems.prisma.schema import PrismaSchema
@@ -28,6 +30,36 @@ from deploybook.systems.prisma.sqltext import (
     missing_object,
     touched_tables,
 )
+
+_HINTS = {
+    "55P03": "lock_timeout expired: a live session holds a conflicting lock on this table",
+    "57014": "statement_timeout expired: the statement runs longer than the configured limit",
+    "25001": "cannot run inside a transaction block",
+}
+
+
+def error_info(exc: psycopg.Error, stmt: Statement, index: int) -> dict[str, Any]:
+    """What the lead needs of an SQL error: SQLSTATE, message, hint, statement, line."""
+    diag = exc.diag
+    pos = int(diag.statement_position) if diag.statement_position else None
+    message = (diag.message_primary or str(exc)).strip()
+    hint = diag.message_hint or _HINTS.get(exc.sqlstate or "")
+    if "more than 2000 dimensions" in message:
+        hint = (
+            "ivfflat and hnsw index at most 2000 dimensions of vector: use halfvec (up to 4000), "
+            "reduce the dimension, or no index"
+        )
+    return {
+        "sqlstate": exc.sqlstate,
+        "message": message,
+        "detail": diag.message_detail,
+        "hint": hint,
+        "statement_index": index + 1,
+        "line": stmt.line_of(pos),
+        "position": pos,
+        "statement": stmt.sql[:500],
+    }
+
 
 _NEEDS_EXTENSION = {"42883", "42704"}  # undefined function / type: what extensions provide
 
@@ -53,6 +85,8 @@ class UnitResult:
     retry_error: dict[str, Any] | None = None
     knock_ons: list[str] = field(default_factory=list)
     drift: dict[str, Any] | None = None
+    # A statement over the dry run's budget (`meter.StatementRun` as a dict): a finding.
+    overrun: dict[str, Any] | None = None
 
     def data(self) -> dict[str, Any]:
         return {
@@ -66,6 +100,7 @@ class UnitResult:
             "drift": self.drift,
             "retried": self.retried,
             "retry_error": self.retry_error,
+            "overrun": self.overrun,
         }
 
 
@@ -153,6 +188,8 @@ def classify(
                     "migration commits on its own, cannot be proven in one transaction"
                 )
                 continue
+        if res.overrun and not err:
+            res.status, res.note = Status.WARN, overrun_note(res.overrun)
         if err:
             res.status = Status.FAIL
             _diagnose(units, stmts, results, idx, schema, created, roots)
@@ -177,9 +214,10 @@ def _diagnose(
         name, rel = missing
         for j in range(idx):
             prior = results[j]
-            skipped_creates = any(
-                creates(stmts[j][s["statement_index"] - 1], name, rel) for s in prior.skipped
-            )
+            not_run = [s["statement_index"] for s in prior.skipped]
+            if prior.overrun and prior.overrun.get("outcome") == "overrun":
+                not_run += [prior.overrun["index"], *prior.overrun.get("not_run", [])]
+            skipped_creates = any(creates(stmts[j][k - 1], name, rel) for k in not_run)
             if (prior.error or skipped_creates) and any(creates(s, name, rel) for s in stmts[j]):
                 res.blocked_by, res.status = prior.name, Status.WARN
                 res.note = (
@@ -268,6 +306,27 @@ def _skipped(res: UnitResult, only: bool) -> None:
             f"not run: {reasons}. With other statements in the file, Prisma runs it in one "
             "implicit transaction and PostgreSQL refuses it: move it to its own migration"
         )
+
+
+def overrun_note(run: dict[str, Any]) -> str:
+    """"exceeds 60 s — at least 60 s of SHARE on content_chunks": an overrun as a finding."""
+    from deploybook.systems.prisma.lockclock import mode_name
+
+    budget, took = run.get("budget_s") or 0.0, run["duration_s"]
+    locks = "; ".join(f"{mode_name(m)} on {t}" for t, m in run.get("locks", [])) or "no lock seen"
+    where = f"statement {run['index']} (line {run['line']}: {run['gist']})"
+    if run.get("outcome") == "overrun":
+        rest = run.get("not_run") or []
+        return (
+            f"exceeds {budget:g} s — at least {budget:g} s of {locks} ({where}); stopped by the "
+            "dry run's budget (database.impact.statement_budget), not an SQL error"
+            + (f"; statements {', '.join(map(str, rest))} not run" if rest else "")
+            + ". Set database.impact.run_to_completion to measure it to the end"
+        )
+    return (
+        f"exceeds {budget:g} s — {took:.2f} s of {locks} ({where}), run to completion on the "
+        "scratch copy (database.impact.run_to_completion)"
+    )
 
 
 def evidence(res: UnitResult) -> str:

@@ -16,10 +16,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import psycopg
 
+from deploybook.config.impact import timeout_seconds as _seconds
 from deploybook.core.checks import Check, Checks, Status
 from deploybook.core.secrets import scrub
 from deploybook.errors import DatabaseError
@@ -29,10 +29,13 @@ from deploybook.systems.prisma.diagnosis import (
     UnitResult,
     classify,
     drift_check,
+    error_info,
     evidence,
     tables_created,
 )
 from deploybook.systems.prisma.lockclock import LockClock, LockHold
+from deploybook.systems.prisma.lockwatch import LockWatch
+from deploybook.systems.prisma.meter import COMPLETED, OVERRUN, Meter, StatementRun, table_sizes
 from deploybook.systems.prisma.migrated import MigratedState
 from deploybook.systems.prisma.migrations import SECTION, LocalMigration
 from deploybook.systems.prisma.schema import read_schema
@@ -61,11 +64,6 @@ _RELATIONS = """
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'
 """
-_HINTS = {
-    "55P03": "lock_timeout expired: a live session holds a conflicting lock on this table",
-    "57014": "statement_timeout expired: the statement runs longer than the configured limit",
-    "25001": "cannot run inside a transaction block",
-}
 
 
 @dataclass
@@ -80,6 +78,10 @@ class DryRunReport:
     # Each lock the dry run took, how long it was held (until the transaction or a failed
     # migration's savepoint ended), worst first: what traffic waited for on a live run.
     lock_holds: list[LockHold] = field(default_factory=list)
+    # Each pending statement as measured (time, locks, rewrites, overruns): the impact.
+    statements: list[StatementRun] = field(default_factory=list)
+    tables: dict[str, dict[str, int | None]] = field(default_factory=dict)  # rows, bytes
+    budget_s: float | None = None
 
     @property
     def harmless(self) -> bool:
@@ -96,28 +98,6 @@ class DryRunReport:
         return self.checks._repr_html_()
 
 
-def _error_info(exc: psycopg.Error, stmt: Statement, index: int) -> dict[str, Any]:
-    diag = exc.diag
-    pos = int(diag.statement_position) if diag.statement_position else None
-    message = (diag.message_primary or str(exc)).strip()
-    hint = diag.message_hint or _HINTS.get(exc.sqlstate or "")
-    if "more than 2000 dimensions" in message:
-        hint = (
-            "ivfflat and hnsw index at most 2000 dimensions of vector: use halfvec (up to 4000), "
-            "reduce the dimension, or no index"
-        )
-    return {
-        "sqlstate": exc.sqlstate,
-        "message": message,
-        "detail": diag.message_detail,
-        "hint": hint,
-        "statement_index": index + 1,
-        "line": stmt.line_of(pos),
-        "position": pos,
-        "statement": stmt.sql[:500],
-    }
-
-
 def _locks(conn: psycopg.Connection) -> set[tuple[str, str, str]]:
     return {(r[0], r[1], r[2]) for r in conn.execute(_LOCKS)}
 
@@ -130,6 +110,7 @@ def _run_unit(
     server_num: int,
     available: set[str],
     clock: LockClock,
+    meter: Meter,
 ) -> None:
     held = _locks(conn)
     new: set[tuple[str, str, str]] = set()
@@ -145,6 +126,7 @@ def _run_unit(
                     "statement": stmt.sql[:200],
                 }
             )
+            meter.skipped(unit.name, i + 1, stmt)
         else:
             runnable.append((i, stmt))
     missing_ext = [e for s in stmts for e in created_extensions(s) if e not in available]
@@ -152,12 +134,12 @@ def _run_unit(
     tables: set[str] = set()
     try:
         with conn.transaction():  # a SAVEPOINT inside the dry run's transaction
-            for i, stmt in runnable:
+            for n, (i, stmt) in enumerate(runnable):
                 since = time.monotonic()
                 try:
-                    conn.execute(stmt.sql.encode())
+                    measured = meter.run(unit.name, i + 1, stmt)
                 except psycopg.Error as exc:
-                    res.error = _error_info(exc, stmt, i)
+                    res.error = error_info(exc, stmt, i)
                     if missing_ext and exc.sqlstate in {"0A000", "58P01", "42704"}:
                         res.missing_extensions = missing_ext
                         res.error["hint"] = (
@@ -166,7 +148,17 @@ def _run_unit(
                         )
                     raise
                 tables |= {t.removeprefix("public.") for t in touched_tables(stmt)}
-                now = _locks(conn)
+                if measured.outcome == OVERRUN:  # a finding: the rest is not proven
+                    res.overrun = {
+                        **measured.as_dict(),
+                        "not_run": [j + 1 for j, _ in runnable[n + 1 :]],
+                    }
+                    for j, rest in runnable[n + 1 :]:
+                        meter.skipped(unit.name, j + 1, rest)
+                    break
+                if measured.outcome == COMPLETED:
+                    res.overrun = measured.as_dict()
+                now = meter.held
                 clock.taken(now, since, unit.name, i + 1)
                 new |= now - held
     except psycopg.Error:
@@ -197,7 +189,7 @@ def _retry(
                 try:
                     conn.execute(stmt.sql.encode())
                 except psycopg.Error as exc:
-                    probe.error = _error_info(exc, stmt, i)
+                    probe.error = error_info(exc, stmt, i)
                     raise
                 clock.taken(_locks(conn), since, f"{res.name} (retried)", i + 1)
     except psycopg.Error:
@@ -225,6 +217,7 @@ def dry_run(
     section: str = SECTION,
     schema: Path | None = None,
     history: Sequence[LocalMigration] | None = None,
+    complete: bool = False,
 ) -> DryRunReport:
     """Apply ``pending`` then ``raw_sql`` in one rolled-back transaction; report each
     (ok / error with SQLSTATE, statement, line / skipped with reason, locks, tables), retry
@@ -234,7 +227,10 @@ def dry_run(
 
     ``schema`` (default: schema.prisma beside the migrations folder) and ``history`` (default:
     every migration.sql and loose .sql in that folder) tell missing tables that no migration
-    creates (schema drift) from those a pending one should have created."""
+    creates (schema drift) from those a pending one should have created.
+
+    ``statement_timeout`` is each statement's budget: one it stops is an overrun finding;
+    ``complete`` (scratch copies only) lets it run on to measure its full time."""
     units = [*pending, *raw_sql]
     say = (lambda m: progress(scrub(m))) if progress else (lambda m: None)
     probe = db.connect(url, autocommit=True, application_name="deploybook dry run probe")
@@ -252,10 +248,16 @@ def dry_run(
         UnitResult(u.name, u.kind, statements=len(s)) for u, s in zip(units, stmts, strict=True)
     ]
     conn = db.connect(url, application_name="deploybook dry run")
+    watch = LockWatch(url, conn.info.backend_pid)
     try:
         available = {r[0] for r in conn.execute("SELECT name FROM pg_available_extensions")}
-        clock = LockClock({r[0] for r in conn.execute(_RELATIONS)})
-        with conn.transaction(force_rollback=True):
+        existing = {r[0] for r in conn.execute(_RELATIONS)}
+        clock = LockClock(existing)
+        sizes = table_sizes(conn)
+        meter = Meter(
+            conn, existing, str(statement_timeout), _seconds(statement_timeout), complete, watch
+        )
+        with watch, conn.transaction(force_rollback=True):
             conn.execute(
                 "SELECT set_config('lock_timeout', %s, true), "
                 "set_config('statement_timeout', %s, true)",
@@ -265,7 +267,7 @@ def dry_run(
             for unit, unit_stmts, res in zip(units, stmts, results, strict=True):
                 say(f"dry run: {unit.name}")
                 t0 = time.perf_counter()
-                _run_unit(conn, unit, unit_stmts, res, server_num, available, clock)
+                _run_unit(conn, unit, unit_stmts, res, server_num, available, clock, meter)
                 res.duration_s = round(time.perf_counter() - t0, 3)
             say("dry run: recording the migrated state (extensions, vector columns)")
             state = migrated.capture(
@@ -341,9 +343,13 @@ def dry_run(
                 critical=False,
             )
         )
-    return DryRunReport(
+    report = DryRunReport(
         results, checks, fp_before, fp_after, counts_before, counts_after, state, holds
     )
+    report.statements = meter.runs
+    report.tables = {t: {"rows": n, "bytes": sizes.get(t)} for t, n in counts_before.items()}
+    report.budget_s = meter.budget_s
+    return report
 
 
 def _folder(units: Sequence[LocalMigration]) -> Path | None:

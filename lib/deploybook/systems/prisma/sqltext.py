@@ -301,3 +301,63 @@ def changed_columns(stmt: Statement) -> set[tuple[str, str]]:
 def identifiers(stmt: Statement) -> set[str]:
     """Every identifier-like word a statement names (quoted ones as written, bare folded)."""
     return {bare_name(t) for t in re.findall(_NAME, stmt.code)}
+
+
+# -- what a statement is and the lock it needs (PostgreSQL docs, "Table-Level Locks") ----
+_INDEX_ON = re.compile(
+    rf"^CREATE (UNIQUE )?INDEX (CONCURRENTLY )?(?:IF NOT EXISTS )?(?:{_NAME} )?ON (?:ONLY )?"
+    rf"({_QUAL}{_NAME})(?: USING (\w+))?",
+    re.I,
+)
+_FOREIGN_KEY = re.compile(rf"\b(?:FOREIGN KEY\b.*?)?\bREFERENCES ({_QUAL}{_NAME})", re.I)
+_TARGET = re.compile(
+    rf"^(?:ALTER TABLE (?:IF EXISTS )?(?:ONLY )?|DROP TABLE (?:IF EXISTS )?|TRUNCATE (?:TABLE )?"
+    rf"|INSERT INTO |UPDATE (?:ONLY )?|DELETE FROM (?:ONLY )?|REFRESH MATERIALIZED VIEW "
+    rf"(?:CONCURRENTLY )?|CREATE (?:OR REPLACE )?(?:CONSTRAINT )?TRIGGER .*? ON )({_QUAL}{_NAME})",
+    re.I,
+)
+
+
+def expected_locks(stmt: Statement) -> dict[str, str]:
+    """Table -> the pg_locks mode PostgreSQL takes for this statement on it (common DDL and
+    DML only). Used where the dry run cannot observe it: the lock was already held by an
+    earlier statement of its one transaction, while production applies each migration in
+    its own."""
+    code = stmt.code
+    if m := _INDEX_ON.search(code):
+        mode = "ShareUpdateExclusiveLock" if m[2] else "ShareLock"
+        return {bare_name(m[3]): mode}
+    m = _TARGET.search(code)
+    if not m:
+        return {}
+    table, head = bare_name(m[1]), code.split()[0].upper()
+    if head in ("INSERT", "UPDATE", "DELETE"):
+        return {table: "RowExclusiveLock"}
+    if head == "CREATE":
+        return {table: "ShareRowExclusiveLock"}
+    if head == "REFRESH":
+        return {
+            table: "ExclusiveLock" if " CONCURRENTLY " in code.upper() else "AccessExclusiveLock"
+        }
+    if head == "ALTER" and re.search(r"\bADD (?:CONSTRAINT \S+ )?FOREIGN KEY\b", code, re.I):
+        refs = {bare_name(r[1]) for r in _FOREIGN_KEY.finditer(code)}
+        return {t: "ShareRowExclusiveLock" for t in {table, *refs}}
+    if head == "ALTER" and re.search(r"\bVALIDATE CONSTRAINT\b", code, re.I):
+        return {table: "ShareUpdateExclusiveLock"}
+    return {table: "AccessExclusiveLock"}
+
+
+def index_build(stmt: Statement) -> tuple[str, bool, str | None] | None:
+    """(table, concurrently, method) of a CREATE INDEX, else None."""
+    m = _INDEX_ON.search(stmt.code)
+    return (bare_name(m[3]), bool(m[2]), (m[4] or "btree").lower()) if m else None
+
+
+def gist(stmt: Statement, limit: int = 60) -> str:
+    """The statement in a few words for a lead: ``CREATE INDEX … USING hnsw``."""
+    code = stmt.code
+    if built := index_build(stmt):
+        table, concurrently, method = built
+        unique = "UNIQUE " if code.upper().startswith("CREATE UNIQUE") else ""
+        return f"CREATE {unique}INDEX {'CONCURRENTLY ' if concurrently else ''}… USING {method}"
+    return code if len(code) <= limit else code[: limit - 1].rstrip() + "…"
