@@ -125,6 +125,20 @@ def append_ledger(outputs: Path, env: str, **facts: Any) -> dict[str, Any]:
     return entry
 
 
+def crashed(outputs: Path, envs: list[str] | None = None) -> list[tuple[str, str]]:
+    """(env, record) of each ledger entry whose run crashed: a partial record, listed and
+    hashed like any other, so `verify` trusts it as what it is (not tampering)."""
+    envs = envs or sorted(p.parent.name for p in outputs.glob("*/ledger.jsonl"))
+    found = []
+    for env in envs:
+        try:
+            entries = read_ledger(ledger_path(outputs, env))
+        except AuditError:
+            continue  # reported by verify
+        found += [(env, e.get("record", "?")) for e in entries if e.get("status") == "crashed"]
+    return found
+
+
 def _line_problems(entry: dict[str, Any], index: int, previous: str) -> list[str]:
     """What is wrong with ledger line ``index`` (1-based) following a line hashed ``previous``."""
     problems = []

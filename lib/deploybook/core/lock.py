@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from deploybook.core import paths
 from deploybook.core.clock import utcnow
-from deploybook.core.procs import pid_alive
+from deploybook.core.procs import group_members, pid_alive, same_process, start_time
 from deploybook.core.secrets import scrub
 from deploybook.errors import ConfigError, LockHeld
 
@@ -32,7 +32,8 @@ class FileLock:
 
     The kernel releases a flock when its holder dies, so a lock is never stuck; the JSON
     content is what lets the loser name the winner. A file whose content names a dead
-    holder but whose flock is free is stale and is taken over with a warning.
+    holder (pid and start time) but whose flock is free is stale, and is taken over with a
+    warning once no process of the holder's process group is left.
     """
 
     def __init__(self, path: str | os.PathLike[str], **info: Any) -> None:
@@ -70,6 +71,7 @@ class FileLock:
         try:
             previous = self._read_holder(fd)
             if previous:
+                self._refuse_while_running(previous)
                 self.took_over = previous
                 pid = previous.get("pid")
                 same_host = previous.get("host") == socket.gethostname()
@@ -85,6 +87,8 @@ class FileLock:
                 )
             content = {
                 "pid": os.getpid(),
+                "pid_start": start_time(os.getpid()),
+                "pgid": os.getpgrp(),
                 "host": socket.gethostname(),
                 "started_at": utcnow(),
                 **self.info,
@@ -112,6 +116,34 @@ class FileLock:
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
+
+    def _refuse_while_running(self, previous: dict[str, Any]) -> None:
+        """LockHeld while the dead holder's process, or any process it started, still runs.
+
+        A kernel killed with -9 drops its flock at once, but the step commands it started
+        (in its process group) may still be building: taking over now would overlap them.
+        """
+        if previous.get("host") != socket.gethostname():
+            return  # another machine's processes cannot be judged from here
+        pid, pgid = previous.get("pid"), previous.get("pgid")
+        if isinstance(pid, int) and pid != os.getpid():
+            started = previous.get("pid_start")
+            if same_process(pid, started if isinstance(started, int) else None):
+                raise LockHeld(
+                    f"{self.path.stem} is locked by {_describe_holder(previous)}: the lock "
+                    f"file was released but that process still runs; let it finish. "
+                    f"Lock file: {self.path}"
+                )
+        if isinstance(pgid, int) and pgid != os.getpgrp():
+            survivors = group_members(pgid)
+            if survivors:
+                shown = ", ".join(map(str, survivors[:8]))
+                raise LockHeld(
+                    f"{self.path.stem}: its holder ({_describe_holder(previous)}) is gone but "
+                    f"processes it started still run (pid {shown}; process group {pgid}): "
+                    f"wait for them to finish or stop them with `kill -- -{pgid}`, then run "
+                    f"again. Lock file: {self.path}"
+                )
 
     @property
     def held(self) -> bool:

@@ -1,9 +1,13 @@
-"""Is a process alive? One answer for the lock, the sandbox stack and its daemon."""
+"""Processes: is one alive, is it still the same one, its group and its tree.
+
+One answer for the lock, the runner, commands, the sandbox stack and its daemon.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 from pathlib import Path
 
 
@@ -24,3 +28,64 @@ def pid_alive(pid: int | None) -> bool:
         if Path(f"/proc/{pid}/stat").read_text().split(")", 1)[1].split()[0] == "Z":
             return False
     return True
+
+
+def start_time(pid: int | None) -> int | None:
+    """When ``pid`` started (clock ticks since boot), to tell it from a later process that
+    reuses its number; None when there is no such process."""
+    if not pid or pid <= 0:
+        return None
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def same_process(pid: int | None, started: int | None) -> bool:
+    """True while the process ``pid`` that started at ``started`` still runs."""
+    if not pid_alive(pid):
+        return False
+    return started is None or start_time(pid) == started
+
+
+def group_members(pgid: int | None) -> list[int]:
+    """The live processes of process group ``pgid`` (zombies excluded)."""
+    if not pgid or pgid <= 0:
+        return []
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+                members.append(int(entry.name))
+    return sorted(members)
+
+
+def kill_group(pgid: int | None) -> list[int]:
+    """SIGKILL every process of group ``pgid`` (never our own); returns who was there."""
+    if not pgid or pgid <= 0 or pgid == os.getpgrp():
+        return []
+    members = group_members(pgid)
+    if members:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+    return members
+
+
+def descendants(pid: int) -> list[int]:
+    """Every descendant of ``pid`` now (children, grandchildren…)."""
+    import psutil
+
+    try:
+        return [p.pid for p in psutil.Process(pid).children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def kill_tree(pid: int, sig: int) -> None:
+    """Send ``sig`` to ``pid`` and to every descendant it has now."""
+    for target in [pid, *descendants(pid)]:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(target, sig)

@@ -86,6 +86,8 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         print(f"expected  {anchor.line() if anchor.env else anchor.head}")
     for env in _params_envs_without_ledger(outputs, args.env):
         print(f"note      {env}: a params file but no ledger (nothing recorded yet)")
+    for env, record in audit.crashed(outputs, args.env or None):
+        print(f"CRASHED   {env}: {record}: the run's kernel died; partial record, kept as such")
     for env, copy in audit.unsealed(outputs, args.env or None):
         print(f"OPEN      {env}: {copy}: open/abandoned copy, never sealed (not a record)")
     if problems:

@@ -3,7 +3,8 @@
 Order matters: everything that can be validated (runbook name, release, parameters, the
 params file) is validated before the output folder exists, so a run that never started
 leaves no record. Once papermill starts, a record and a ledger line are always written,
-including when a gate fails.
+including when a gate fails and when the kernel dies (status ``crashed``: the partial
+record, its HTML and a short message; every process the kernel started is stopped).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from deploybook.config import validate_release
 from deploybook.core import audit, paths
 from deploybook.core.secrets import register_environment
 from deploybook.errors import ConfigError
+from deploybook.ops import kernel
 from deploybook.session.environment import load_environment_params
 
 RUNBOOKS = (
@@ -46,7 +48,7 @@ class RunResult:
     release: str
     record: Path
     html: Path | None
-    status: str  # "passed" | "failed"
+    status: str  # "passed" | "failed" | "crashed"
     error: str | None
     duration_s: float
     entry: dict[str, Any] = field(default_factory=dict)
@@ -157,6 +159,7 @@ def run_runbook(
 ) -> RunResult:
     """Execute a runbook into an audit record; raises `ConfigError` before starting if bad."""
     import papermill
+    from nbclient.exceptions import DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
     runbook = resolve_runbook(runbook)
@@ -194,6 +197,8 @@ def run_runbook(
     kernel_env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{kernel_env.get('PATH', '')}"
 
     error: str | None = None
+    crashed = False
+    manager = kernel.tracking_manager()
     clock = time.monotonic()
     saved_env = os.environ.copy()
     os.environ.update(kernel_env)  # the kernel inherits this process's environment
@@ -209,19 +214,25 @@ def run_runbook(
             request_save_on_cell_execute=True,
             # The kernel's own start-up chatter is not part of the record.
             extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            kernel_manager_class=manager,
         )
     except PapermillExecutionError as exc:
         error = _error_summary(exc)
+    except DeadKernelError:
+        crashed = True
     finally:
         os.environ.clear()
         os.environ.update(saved_env)
+        stopped = kernel.stop_groups(manager)  # nothing it started outlives the run
+    if crashed:
+        error = kernel.crash_message(record, stopped)
     duration = time.monotonic() - clock
     ended = datetime.now(UTC)
 
+    status = "crashed" if crashed else "failed" if error else "passed"
     audit.scrub_notebook(record)
-    _annotate(record, runbook, env, release, parameters, error, started, ended)
+    _annotate(record, runbook, env, release, parameters, status, error, started, ended)
     html_path = audit.render_html(record) if html else None
-    status = "failed" if error else "passed"
     entry = audit.append_ledger(
         outputs,
         env,
@@ -245,6 +256,7 @@ def _annotate(
     env: str,
     release: str,
     parameters: dict[str, Any],
+    status: str,
     error: str | None,
     started: datetime,
     ended: datetime,
@@ -257,7 +269,7 @@ def _annotate(
         "release": release,
         "operator": parameters.get("operator"),
         "execute": bool(parameters.get("execute", False)),
-        "status": "failed" if error else "passed",
+        "status": status,
         "error": error,
         "started_at": started.isoformat(),
         "ended_at": ended.isoformat(),

@@ -9,6 +9,7 @@ scrubbed of known secrets before anyone sees it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from deploybook.config.models import SEMVER
+from deploybook.core import procs
 from deploybook.core.secrets import scrub
 from deploybook.errors import CommandFailed, ConfigError
 
@@ -219,22 +221,26 @@ def _excerpt(text: str) -> str:
     return "\n".join([*lines[:_TAIL_LINES], f"… ({skipped} more lines)", *lines[-_TAIL_LINES:]])
 
 
-def _kill_group(proc: subprocess.Popen[str]) -> None:
-    """SIGTERM the whole process group, then SIGKILL whatever is still there after a grace."""
-    for sig, wait_s in ((signal.SIGTERM, _KILL_GRACE_S), (signal.SIGKILL, _KILL_GRACE_S)):
+def _kill_tree(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM the command and its descendants, then SIGKILL whatever is left after a grace.
+
+    The tree is gathered before each signal: once the command dies its children are
+    re-parented and could no longer be found from it.
+    """
+    tree: set[int] = set()
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        tree |= {proc.pid, *procs.descendants(proc.pid)}
+        for pid in tree:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
         try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait_s)
+            proc.wait(timeout=_KILL_GRACE_S)
         except subprocess.TimeoutExpired:
             continue
-        # The leader is gone; children that ignored SIGTERM may remain in the group.
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        # The command is gone; descendants that ignored SIGTERM may remain.
+        for pid in tree:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
         return
 
 
@@ -246,7 +252,11 @@ def run_command(
     *,
     check: bool = True,
 ) -> CommandResult:
-    """Run argv without a shell, in its own process group, with a timeout; scrub its output.
+    """Run argv without a shell, with a timeout; scrub its output.
+
+    The command stays in the caller's process group (a kernel's, which the runner kills if
+    the kernel dies): a run that dies takes its commands with it, and the lock is not taken
+    over while one still runs. A timeout kills the command's own process tree.
 
     ``env`` is added on top of the current environment (secrets reach commands this way,
     never through argv). With ``check`` (the default) a non-zero exit or a timeout raises
@@ -271,7 +281,6 @@ def run_command(
             errors="replace",
             env=full_env,
             cwd=cwd,
-            start_new_session=True,  # its own process group: a timeout kills the whole tree
         )
     except FileNotFoundError:
         where = f" (cwd {cwd})" if cwd and not Path(cwd).is_dir() else " on PATH"
@@ -291,11 +300,11 @@ def run_command(
         stdout, stderr = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         timed_out = True
-        _kill_group(proc)
+        _kill_tree(proc)
         try:
             stdout, stderr = proc.communicate(timeout=_KILL_GRACE_S)
         except subprocess.TimeoutExpired:
-            # A descendant escaped the group (setsid) and still holds the pipes open.
+            # A descendant escaped the tree (a double fork) and still holds the pipes open.
             proc.kill()
             for stream in (proc.stdout, proc.stderr):
                 if stream:
@@ -312,7 +321,7 @@ def run_command(
     )
     if check and not result.ok:
         if timed_out:
-            message = f"`{shown}` timed out after {timeout_s:g}s; its process group was killed"
+            message = f"`{shown}` timed out after {timeout_s:g}s; it and its children were killed"
         else:
             message = f"`{shown}` exited {result.returncode} after {result.duration_s:.1f}s"
         detail = _excerpt(result.stderr) or _excerpt(result.stdout)

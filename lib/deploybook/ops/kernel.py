@@ -1,0 +1,78 @@
+"""The kernel of a headless run: which process group is the run's, and what a crash says.
+
+jupyter_client starts each kernel as the leader of a new process group; step commands stay
+in it (`systems.commands.run_command`). `GroupTrackingKernelManager` remembers each
+kernel's group, so when a kernel dies (kill -9, out of memory) the runner can stop
+everything it had started instead of leaving a build running under nobody's lock.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+from jupyter_client.manager import AsyncKernelManager
+
+from deploybook.core import procs
+
+
+class GroupTrackingKernelManager(AsyncKernelManager):
+    """An `AsyncKernelManager` that records the process group of each kernel it starts."""
+
+    started_groups: ClassVar[list[int]]
+
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+        await super()._async_launch_kernel(kernel_cmd, **kw)
+        pgid = getattr(self.provisioner, "pgid", None)
+        if isinstance(pgid, int):
+            self.started_groups.append(pgid)
+
+
+def tracking_manager() -> type[GroupTrackingKernelManager]:
+    """A manager class of its own for one run (its ``started_groups`` start empty)."""
+    return type("RunKernelManager", (GroupTrackingKernelManager,), {"started_groups": []})
+
+
+def stop_groups(manager: type[GroupTrackingKernelManager]) -> list[int]:
+    """SIGKILL what is left of every group the run's kernels led; the pids that were there."""
+    stopped: list[int] = []
+    for pgid in manager.started_groups:
+        stopped += procs.kill_group(pgid)
+    return stopped
+
+
+def running_cell(record: Path) -> str:
+    """Which cell the kernel was running when it died ("cell 7 (## Build)"), from the
+    partial record papermill saved; "an unknown cell" when it cannot tell."""
+    try:
+        cells = json.loads(record.read_text(encoding="utf-8")).get("cells", [])
+    except (OSError, ValueError):
+        return "an unknown cell"
+    # papermill marks every cell "completed" once the run ends, crashed or not: the cell
+    # that was running is the last one it had started.
+    started = [
+        (number, cell)
+        for number, cell in enumerate(cells, 1)
+        if cell.get("metadata", {}).get("papermill", {}).get("start_time")
+    ]
+    if not started:
+        return "an unknown cell"
+    number, cell = started[-1]
+    first = next((ln for ln in _source(cell).splitlines() if ln.strip()), "")
+    return f"cell {number} ({first.strip()[:60]})" if first else f"cell {number}"
+
+
+def _source(cell: dict[str, Any]) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else str(source)
+
+
+def crash_message(record: Path, stopped: list[int]) -> str:
+    """The one line a lead reads instead of nbclient's DeadKernelError traceback."""
+    after = f"; {len(stopped)} process(es) it had started were stopped" if stopped else ""
+    return (
+        f"the kernel died while running {running_cell(record)} (killed, or out of memory)"
+        f"{after}. The record is partial and kept as such; run the runbook again "
+        "(03 and 05 resume from their step ledger)"
+    )
