@@ -53,9 +53,16 @@ run
 #
 # > *Sign-offs: PM, Web, API, Services, QA — recorded with names and times.*
 #
-# Headless, the `approvals` parameter gives them (`{"PM": "name", ...}`); in JupyterLab a
-# form appears: fill it in and click *Record* before running the next cell. Production
-# needs every role, signed by someone other than the operator.
+# Each approver signs on their own machine what they approve — the release's artifact
+# SHAs, the 02 dry-run record's SHA-256 and summary, this environment — with their SSH key:
+# `deploybook approve --env ENV --release vX.Y.Z --role ROLE`. The approval files lie beside
+# the records; this cell shows per role who signed, for which dry run, until when, and
+# which roles are missing or void (tampered, expired, another dry run, a key not allowed
+# for the role in params `approvals.allowed_signers`, the operator's key, one key for two
+# roles). The gate reads them again. On the sandbox (`approvals.method: names`) the
+# `approvals` parameter gives typed names instead (`{"PM": "name", ...}`), or in
+# JupyterLab a form: fill it in and click *Record* before running the next cell.
+# Production needs every role, signed by someone other than the operator.
 
 # %% id="03-04"
 signoffs = book.rollout.signoffs(run, approvals)
