@@ -254,3 +254,30 @@ def test_the_approve_command_signs_and_stores(world: dict[str, Any]) -> None:
     )  # fmt: skip
     assert refused.returncode == 2
     assert "not approved: the role PM was not typed" in refused.stderr
+
+
+def test_03_gate_reads_the_approval_files(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Runbook 03's own cells on a production params file: the sign-off cell shows the
+    state, the gate table carries one check per role (a dry run softens them to warnings)."""
+    from deploybook.runbooks.rollout import cells, gates
+    from deploybook.session import runbook as session
+
+    monkeypatch.setenv("DEPLOYBOOK_OUTPUTS", str(world["outputs"]))
+    sign_all(world, API="omar")
+    run = session.start(
+        "03-rollout", env=ENV, release=RELEASE, previous_release="v1.3.0",
+        params_file=str(world["params_file"]), operator="Omar", execute=False, run_id="t",
+    )  # fmt: skip
+    state = cells.signoffs(run, {})
+    assert isinstance(state, signing_gate.SignedApprovals)
+    assert "API: void by omar@example" in capsys.readouterr().out
+    result = gates.check_gates(run, state, "production")
+    by_name = {c.name: c for c in result.checks}
+    assert by_name["sign-off QA"].status is Status.PASS
+    assert by_name["sign-off API"].status is Status.WARN
+    assert by_name["sign-off API"].evidence.startswith(
+        "execute=True would refuse: void: signed with the operator's key"
+    )
+    assert {r["role"] for r in result.signoffs} == set(ROLES)
