@@ -50,10 +50,12 @@ class Size:
 SIZES = {
     "tiny": Size("tiny", 200, 2_000, 12, 200, 1, 0),
     "small": Size("small", 2_000, 20_000, 160, 2_000, 3, 1),
+    # ~10% of full: for checking a benchmark's shape when the full run does not fit.
+    "medium": Size("medium", 20_000, 200_000, 160, 5_000, 3, 1),
     "full": Size("full", 205_000, 2_000_000, 160, 20_000, 3, 3),
 }
 # The database peak RSS is compared against (issue 11, item 5).
-SMALLER = {"full": "small", "small": "tiny", "tiny": "tiny"}
+SMALLER = {"full": "small", "medium": "small", "small": "tiny", "tiny": "tiny"}
 
 
 # -- timing ----------------------------------------------------------------------------

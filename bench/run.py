@@ -1,4 +1,4 @@
-"""`python -m bench.run [--size small|full] [--only snapshot,dryrun,smoke,rehearsal]`.
+"""`python -m bench.run [--size tiny|small|medium|full] [--only snapshot,…,rollback]`.
 
 Generates (or reuses) the benchmark databases under bench/data/, runs the benchmarks of
 issue 11 and writes bench/results.md. ``--size full`` is the size the issue asks for
@@ -16,7 +16,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import bench_dryrun, bench_rehearsal, bench_smoke, bench_snapshot, datagen
+from . import (
+    bench_defaults,
+    bench_dryrun,
+    bench_rehearsal,
+    bench_rollback,
+    bench_smoke,
+    bench_snapshot,
+    datagen,
+)
 from .common import (
     DATA_DIR,
     SIZES,
@@ -29,7 +37,7 @@ from .common import (
     md_table,
 )
 
-BENCHES = ("snapshot", "dryrun", "smoke", "rehearsal")
+BENCHES = ("snapshot", "dryrun", "smoke", "rehearsal", "defaults", "rollback")
 RSS_LIMIT = 300e6
 RSS_FLAT = 25e6  # growth from the small to the big database still called flat
 
@@ -218,6 +226,12 @@ def main(argv: list[str] | None = None) -> int:
         if "rehearsal" in only:
             say("4. full sandbox rehearsal")
             sections.append(bench_rehearsal.run(size, work / "rehearsal", say)[0])
+        if "defaults" in only:
+            say("6. snapshot defaults vs pg_dump's defaults")
+            sections.append(bench_defaults.run(cluster, url, size, work / "defaults", say)[0])
+        if "rollback" in only:
+            say("7. rollback recovery: swap vs in place")
+            sections.append(bench_rollback.run(cluster, url, size, work / "rollback", say)[0])
         # Memory needs both 1 and 2; a partial rerun keeps the previous memory section.
         if len(rss) == 2 or (rss and not merging):
             sections.append(memory_section(rss, size.name, smaller.name))

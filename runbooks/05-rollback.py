@@ -26,7 +26,7 @@
 #
 # Nothing changes unless `execute = True`, and the database is restored only when
 # `confirm_restore` is the target database's name. Only one rollout or rollback runs per
-# environment at a time; a rerun with the same `run_id` resumes after the last finished step.
+# environment at a time; a rerun resumes an interrupted rollback after its last finished step.
 
 # %% tags=["parameters"] id="05-01"
 env = "sandbox"
@@ -87,9 +87,21 @@ confirmation
 #
 # Before anything changes: the snapshot must match its recorded SHA-256 and the restore must
 # be confirmed. Then, holding the environment's lock: announce (webhook and email), revert
-# web, then the API, then the other services with the configured rollback commands, take a
-# safety snapshot of the current database beside this record, and restore the snapshot in
-# one transaction.
+# web, then the API, then the other services with the configured rollback commands, and
+# restore the database. First it is decided how (`database.rollback.mode`; PostgreSQL is
+# asked whether this role may rename the database) and what the restore discards is
+# stated: rows per table now against the snapshot, rows written or updated after it.
+#
+# - **swap** (the default): the snapshot is restored in parallel into a new database and
+#   verified against its inventory while the target still serves; then, in one short
+#   critical section, the target's sessions are ended and it is renamed
+#   `<name>_pre_rollback_<ts>` (kept: the safety copy, until an operator drops it) and the
+#   restored copy takes its name.
+# - **in place** (params, or when the rename is refused): a safety snapshot beside this
+#   record, then the snapshot restored into the target in one transaction.
+#
+# A rerun after a crash (any run id) resumes this rollback after its last finished step:
+# one announcement, no service reverted twice.
 
 # %% id="05-08"
 recovery = book.rollback.revert_and_restore(run, plan, confirmation)

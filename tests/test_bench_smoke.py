@@ -18,7 +18,15 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # bench/ lives beside lib/, it is not installed
 
-from bench import bench_dryrun, bench_rehearsal, bench_smoke, bench_snapshot, datagen  # noqa: E402
+from bench import (  # noqa: E402
+    bench_defaults,
+    bench_dryrun,
+    bench_rehearsal,
+    bench_rollback,
+    bench_smoke,
+    bench_snapshot,
+    datagen,
+)
 from bench.common import SIZES, Section  # noqa: E402
 from bench.run import memory_section, merge, render  # noqa: E402
 
@@ -121,3 +129,25 @@ def test_rerunning_one_benchmark_keeps_the_others(tiny: tuple[str, dict]) -> Non
     assert "old figures" not in merged and "old two" not in merged
     assert merged.index("| 1. One") < merged.index("| 2. Two") < merged.index("rerun 2")
     assert merged.index("## 1. One") < merged.index("## 2. Two")
+
+
+def test_defaults_bench_compares_with_pg_dumps_defaults(
+    pg_cluster: PgCluster, tiny: tuple[str, dict], tmp_path: Path
+) -> None:
+    url, _ = tiny
+    section, _ = bench_defaults.run(pg_cluster, url, TINY, tmp_path, quiet)
+    text = section.markdown()
+    assert "their defaults (gzip:6, one job)" in text and "nothing pinned" in text
+    assert "Fastest raw pair here" in text
+    assert not pg_cluster.database_exists(bench_snapshot.SCRATCH)
+
+
+def test_rollback_bench_runs_swap_and_in_place(
+    pg_cluster: PgCluster, tiny: tuple[str, dict], tmp_path: Path
+) -> None:
+    url, _ = tiny
+    section, extra = bench_rollback.run(pg_cluster, url, TINY, tmp_path, quiet)
+    text = section.markdown()
+    assert "| in place | account" in text and "| swap | account" in text
+    assert extra["totals"]["swap"].runs and extra["totals"]["in place"].runs
+    assert bench_rollback._leftovers(pg_cluster) == []

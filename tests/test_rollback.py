@@ -9,10 +9,14 @@ incident; prefill reads real-format 03/04 records.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,11 +29,13 @@ import pytest
 import scrapbook as sb
 from sandbox_fixtures import files_containing
 
+from deploybook.config.snapshot import RollbackSpec
 from deploybook.core import audit
 from deploybook.core.lock import run_lock
 from deploybook.errors import ConfigError, LockHeld, RestoreRefused, SnapshotCorrupt
 from deploybook.ops.runner import run_runbook
 from deploybook.runbooks import rollback
+from deploybook.runbooks.rollback import database as rollback_database
 from deploybook.sandbox import stack, traffic
 from deploybook.sandbox.postgres import PgCluster
 from deploybook.session import runbook as session
@@ -167,8 +173,8 @@ def test_prefill_without_records_names_what_to_pass(
 
 
 def test_snapshot_parameter_needs_its_manifest(rig, tmp_path) -> None:
-    lone = tmp_path / "lonely.dump"
-    shutil.copy(rig.snap.path, lone)
+    lone = tmp_path / "lonely"
+    shutil.copytree(rig.snap.path, lone)
     with pytest.raises(ConfigError, match="manifest.json"):
         plan_for(runbook("lonely"), rig, snapshot=str(lone))
 
@@ -341,7 +347,12 @@ def test_tampered_02_record_fails_05_through_papermill(rig, tmp_path, monkeypatc
 def _corrupt(rig: Rig, tmp_path: Path) -> Path:
     """A copy of the snapshot with one byte flipped, and its (now wrong) manifest."""
     dump = tmp_path / rig.snap.path.name
-    data = bytearray(rig.snap.path.read_bytes())
+    if rig.snap.path.is_dir():  # directory format (the default): damage its largest file
+        shutil.copytree(rig.snap.path, dump)
+        dump = max(dump.iterdir(), key=lambda p: p.stat().st_size)
+    else:
+        shutil.copy(rig.snap.path, dump)
+    data = bytearray(dump.read_bytes())
     data[len(data) // 2] ^= 0xFF
     dump.write_bytes(bytes(data))
     manifest = tmp_path / rig.manifest.name
@@ -440,13 +451,25 @@ def test_rollout_breach_rollback_drill(before_rollout) -> None:
     finally:
         # NOTE: a sandbox fault is not tied to a version; the revert would have cleared it.
         stack.admin(f"/admin/{ENV}/api/fault", method="DELETE")
-    assert smoke.status == "failed" and "SLA breached" in smoke.error
+    # NOTE: the record, not result.error: a refusal is now a red panel in the record and
+    # the runner's one-line error may be empty (issue 21's expected-refusal display).
+    assert smoke.status == "failed" and "SLA breached" in smoke.record.read_text()
     breach = sb.read_notebook(str(smoke.record)).scraps["breach"].data
     assert breach["metric"] == "error_rate" and breach["service"] == "api", breach
     assert users.statuses.get("503", 0) > 0 and not users._thread.is_alive()
     stack.admin("/admin/messages", method="DELETE")  # keep only the rollback's messages
 
+    # A user signs up after the snapshot: the restore discards that row, and says so.
+    with db.connect(rig.url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO users (id, email, updated_at) VALUES ('late', 'late@example.com', now())"
+        )
+    live = db.inventory(rig.url)
+
+    # 05 killed (-9, its whole process group) while reverting; the rerun resumes it.
     parameters = {"operator": "ci", "execute": True, "confirm_restore": DATABASE}
+    killed = _kill_05_while_reverting(rig, parameters)
+    assert killed["announced"] and not killed["restored"], killed
     result = run_runbook("05-rollback", ENV, RELEASE, parameters, html=False)
     assert result.status == "passed", result.error
 
@@ -467,7 +490,18 @@ def test_rollout_breach_rollback_drill(before_rollout) -> None:
     assert f"on {breach['service']}" in text and "rolled back to v1.3.0" in text
     assert "within the rollback window" in text
     assert smoke.record.name in text and rollout.record.name in text
-    assert Path(scrap["safety_snapshot"]).exists()
+    # Swapped, not overwritten: the database as it was is kept under its pre-rollback name.
+    assert scrap["restore_mode"] == "swap" and scrap["safety_snapshot"] is None
+    kept = scrap["pre_rollback_db"]
+    assert kept.startswith(f"{DATABASE}_pre_rollback_") and f"kept as {kept}" in text
+    assert db.inventory(db.with_dbname(rig.url, kept)) == live
+    users = next(r for r in scrap["data_loss"]["rows"] if r["table"] == "users")
+    assert users["discarded"] == 1 and users["written_after"] >= 1
+    assert "### Data discarded by the restore" in text and "| users |" in text
+    assert f"Kept in database {kept}" in text
+    checks = sb.read_notebook(str(result.record)).scraps["checks"].data
+    lost = next(c for c in checks if c["name"] == "data discarded by the restore")
+    assert lost["status"] == "warn" and "users (" in lost["evidence"]
 
     password = (rig.base / "state" / "pg-password").read_text().strip()
     assert files_containing(rig.base / "outputs", [password]) == []
@@ -489,6 +523,77 @@ def test_rollout_breach_rollback_drill(before_rollout) -> None:
     finally:
         del os.environ["DEPLOYBOOK_RECORD"]
     status = {s.name: s.status for s in recovery.ledger.steps}
-    steps = ["announce rollback", *(f"revert {n}" for n in stack.SERVICES), "restore database"]
-    assert all(status[name] == "skipped" for name in [*steps, "safety snapshot"])
+    steps = ["announce rollback", *(f"revert {n}" for n in stack.SERVICES)]
+    steps += ["choose restore", "account data loss", "restore copy", "swap databases"]
+    assert all(status[name] == "skipped" for name in steps), status
     assert stack.admin("/admin/messages", method="GET") == messages
+    starts = [h for h in hooks if "Rollback started" in h]
+    assert len(starts) == 1, starts  # the killed run announced; its resumption did not
+
+
+def _kill_05_while_reverting(rig: Rig, parameters: dict[str, Any]) -> dict[str, bool]:
+    """Run 05 as an operator would (`deploybook run`) and kill -9 its process group as
+    soon as its ledger shows the first revert started; say what the ledger had by then."""
+    argv = [str(Path(sys.executable).parent / "deploybook"), "run", "05-rollback"]
+    argv += ["--env", ENV, "--release", RELEASE, "--params-file", str(PARAMS_FILE), "--no-html"]
+    for name, value in parameters.items():
+        argv += ["-p", name, str(value).lower() if isinstance(value, bool) else str(value)]
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    events: list[dict[str, Any]] = []
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and proc.poll() is None:
+            events = [
+                json.loads(line)
+                for path in (rig.base / "outputs").rglob("rollback-steps-*.jsonl")
+                for line in path.read_text().splitlines()
+                if line.strip()
+            ]
+            if any(e["step"].startswith("revert ") for e in events):
+                break
+            time.sleep(0.02)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    done = {e["step"] for e in events if e["status"] == "done"}
+    return {"announced": "announce rollback" in done, "restored": "swap databases" in done}
+
+
+def test_in_place_when_postgresql_refuses_the_rename(rig: Rig, tmp_path: Path) -> None:
+    """A role that owns the tables but not the database (a managed service's shape): the
+    swap is refused by PostgreSQL itself, 05 chooses in place and says why; the in-place
+    restore works for that role."""
+    admin_url = db.with_dbname(rig.url, "postgres")
+    role, password, name = "rb_app", "rb-app-pw-0192", "rb_managed"
+    with db.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"DROP ROLE IF EXISTS {role}")
+        conn.execute(f"CREATE ROLE {role} LOGIN CREATEDB PASSWORD '{password}'")
+        conn.execute(f"CREATE DATABASE {name}")  # owned by the superuser, not the app
+        conn.execute(f"GRANT ALL ON DATABASE {name} TO {role}")
+    try:
+        with db.connect(db.with_dbname(rig.url, name), autocommit=True) as conn:
+            conn.execute(f"ALTER SCHEMA public OWNER TO {role}")
+        info = db.conninfo(rig.url)
+        url = f"postgresql://{role}:{password}@{info['host']}:{info['port']}/{name}"
+        run_sql_as(url, "CREATE TABLE t (id int, created_at timestamp DEFAULT now());"
+                        "INSERT INTO t (id) SELECT generate_series(1, 10)")  # fmt: skip
+        snap = snapshot(url, tmp_path, "managed", bin_dir=PgCluster.bin_dir())
+        run_sql_as(url, "INSERT INTO t (id) VALUES (11)")
+        choice = rollback_database.choose_restore(url, RollbackSpec())
+        assert choice["mode"] == "in_place", choice
+        assert "refused" in choice["why"] and "must be owner" in choice["why"]
+        check = restore(snap, url, bin_dir=PgCluster.bin_dir())
+        assert check.status == "pass" and db.row_counts(url) == {"t": 10}
+    finally:
+        with db.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            conn.execute(f"DROP ROLE IF EXISTS {role}")
+
+
+def run_sql_as(url: str, script: str) -> None:
+    with db.connect(url, autocommit=True) as conn:
+        conn.execute(script.encode())

@@ -6,8 +6,10 @@
 - `confirm` shows exactly what the restore overwrites and asks for the database's name
   (`confirm`).
 - `revert_and_restore` refuses before changing anything (snapshot SHA-256, confirmation,
-  the rollout's lock), then announces, reverts web, API and services, takes a safety
-  snapshot and restores the database, as resumable steps (`rollback_steps`).
+  the rollout's lock), then announces, reverts web, API and services, states what the
+  restore discards and restores the database — by swap (parallel restore into a new
+  database, verified, renamed over the target; the old one kept) or in place — as
+  resumable steps of one attempt per release (`steps`, `database`, `attempts`).
 - `verify` checks health, smoke at the previous version and the database against the
   snapshot; `file_incident` writes and sends the incident report and glues the
   ``rollback`` scrap; `timeline` plots the recovery against the rollback window

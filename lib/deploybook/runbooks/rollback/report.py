@@ -36,15 +36,46 @@ def _reverted_items(recovery: Recovery) -> list[dict[str, Any]]:
         {
             "what": f"database {recovery.plan.database}",
             "detail": (
-                f"restored from {Path(snap.path).name} (taken {snap.created_at})"
+                f"restored from {Path(snap.path).name} (taken {snap.created_at}) {_how(recovery)}"
                 if recovery.restored
-                else "NOT restored"
+                else f"NOT restored ({_how(recovery) or 'restore not reached'})"
             ),
             "migrations removed": ", ".join(recovery.removed_migrations) or "none",
             "applied by the rollout": ", ".join(recovery.plan.applied_migrations) or "not recorded",
         }
     )
     return items
+
+
+def _how(recovery: Recovery) -> str:
+    if recovery.restore_mode == "swap":
+        kept = recovery.pre_rollback_db or "not swapped"
+        return f"by swap: {recovery.restore_why}; the old database is kept as {kept}"
+    if recovery.restore_mode == "in_place":
+        return f"in place (one transaction): {recovery.restore_why}"
+    return ""
+
+
+def data_loss_notes(recovery: Recovery) -> str | None:
+    """The incident report's account of what the restore discarded and where it is kept."""
+    loss = recovery.data_loss
+    if loss is None:
+        return None
+    lines = ["### Data discarded by the restore", ""]
+    if not loss.discards:
+        return "\n".join([*lines, f"Nothing: {loss.summary()}."])
+    lines += [
+        "| table | rows in snapshot | rows before the restore | written/updated after | newest |",
+        "|---|---|---|---|---|",
+    ]
+    for r in loss.discards:
+        before = "not in snapshot" if r["snapshot_rows"] is None else f"{r['snapshot_rows']:,}"
+        lines.append(
+            f"| {r['table']} | {before} | {r['live_rows']:,} | {r['written_after']:,} "
+            f"| {r['newest'] or ''} |"
+        )
+    lines += ["", f"Kept in {loss.kept_in}." if loss.kept_in else "Not kept anywhere."]
+    return "\n".join(lines)
 
 
 def file_incident(run: session.Runbook, recovery: Recovery) -> Checks:
@@ -65,6 +96,11 @@ def file_incident(run: session.Runbook, recovery: Recovery) -> Checks:
         safety_snapshot=recovery.safety_snapshot,
         incident_report=None,
         trigger=plan.breach,
+        restore_mode=recovery.restore_mode or None,
+        restore_why=recovery.restore_why or None,
+        pre_rollback_db=recovery.pre_rollback_db,
+        swap_s=recovery.swap_s,
+        data_loss=recovery.data_loss.as_dict() if recovery.data_loss else None,
     )
     if not run.execute:
         scrap.glue()
@@ -88,6 +124,7 @@ def file_incident(run: session.Runbook, recovery: Recovery) -> Checks:
         links=_links(recovery, report),
         operator=run.operator,
         run_id=run_key(run),
+        notes=data_loss_notes(recovery),
     )
     recovery.incident_report = str(report)
     scrap.incident_report = str(report)

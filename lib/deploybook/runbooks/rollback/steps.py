@@ -1,8 +1,10 @@
 """Runbook 05, part two: the rollback's steps and their verification.
 
 Refusals come first and change nothing (`_preflight`); then, under the environment lock,
-resumable `StepLedger` steps announce, revert each service, take a safety snapshot and
-restore the database. `verify` compares what runs now with the plan and the snapshot.
+resumable `StepLedger` steps (one attempt per release, `attempts`: a rerun after a crash
+resumes, with one announcement) announce, revert each service and restore the database
+(`database`: swap or in place, data loss accounted first). `verify` compares what runs
+now with the plan and the snapshot.
 """
 
 from __future__ import annotations
@@ -17,16 +19,20 @@ from deploybook.core import anchors, paths, render
 from deploybook.core.checks import Check, Checks, Status
 from deploybook.core.lock import run_lock
 from deploybook.core.render import describe_breach
-from deploybook.core.steps import DONE, SKIPPED, Step, StepLedger
+from deploybook.core.steps import DONE, SKIPPED, StepLedger
 from deploybook.errors import CommandFailed, DeploybookError, RestoreRefused, SnapshotCorrupt
+from deploybook.runbooks.rollback import attempts
+from deploybook.runbooks.rollback.database import restore_database
+from deploybook.runbooks.rollback.outcome import Outcome, result, step_check
 from deploybook.runbooks.rollback.plan import SECTION, Revert, RollbackPlan
 from deploybook.runbooks.smoke import suite as smoke
 from deploybook.session import runbook as session
 from deploybook.session.approvals import Confirmation
 from deploybook.systems import notify
 from deploybook.systems.postgres import db
-from deploybook.systems.postgres.restore import compare_inventory, restore
-from deploybook.systems.postgres.snapshot import snapshot, verify_snapshot
+from deploybook.systems.postgres.compare import compare_inventory
+from deploybook.systems.postgres.dataloss import DataLoss
+from deploybook.systems.postgres.snapshot import verify_snapshot
 from deploybook.systems.postgres.tools import pg_tools
 from deploybook.systems.workdir import preflight, run_in_checkout
 
@@ -42,6 +48,13 @@ class Recovery:
     reverted: list[dict[str, Any]] = field(default_factory=list)
     restored: bool = False
     safety_snapshot: str | None = None
+    # How the database was restored (swap or in_place), why, and what it discarded.
+    restore_mode: str = ""
+    restore_why: str = ""
+    pre_rollback_db: str | None = None
+    swap_s: float | None = None
+    data_loss: DataLoss | None = None
+    attempt: str = ""
     removed_migrations: list[str] = field(default_factory=list)
     verify_started: datetime | None = None
     verified_at: datetime | None = None
@@ -61,7 +74,11 @@ class Recovery:
 
     def timeline_rows(self) -> list[dict[str, Any]]:
         """Every step with its times (the ledger's, then verification), for report and plot."""
-        rows = [s for s in self.ledger.summary() if s["status"] in (DONE, SKIPPED, "failed")]
+        rows = [
+            s
+            for s in self.ledger.summary()
+            if s["status"] in (DONE, SKIPPED, "failed") and not attempts.is_bookkeeping(s["name"])
+        ]
         if self.verify_started:
             ended = self.verified_at or self.verify_ended or datetime.now(UTC)
             rows.append(
@@ -95,28 +112,11 @@ def run_key(run: session.Runbook) -> str:
     return run.run_id or f"{run.started_at:%Y%m%dT%H%M%SZ}"
 
 
-def _ledger(run: session.Runbook) -> StepLedger:
-    path = run.record_dir / f"rollback-steps-{run.env}-{run.release}.jsonl"
-    return StepLedger(path, f"{run_key(run)}:{run.env}:{run.release}")
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    """A step's JSON result (kept for a resumed run) and the line the ledger shows."""
-
-    value: Any
-    text: str
-
-    def as_dict(self) -> Any:
-        return self.value
-
-    def summary(self) -> str:
-        return self.text
-
-
-def _result(step: Step) -> Any:
-    """What a step returned: the outcome's value now, or its JSON when a rerun skipped it."""
-    return step.value.value if isinstance(step.value, _Outcome) else step.value
+def _ledger(run: session.Runbook) -> tuple[StepLedger, str]:
+    """The rollback's step ledger at this release's attempt (`attempts`), and why."""
+    path = attempts.ledger_path(run.record_dir, run.env, run.release)
+    key, why = attempts.attempt_key(path, run.release, run.run_id)
+    return StepLedger(path, key), why
 
 
 def announce_step(
@@ -125,28 +125,20 @@ def announce_step(
     """An announcement as a step: sent once per run, its checks kept for a resumed run."""
     run = recovery.run
 
-    def send() -> _Outcome:
+    def send() -> Outcome:
         anchor = anchors.announcement(paths.outputs_dir(), run.env)
         checks = notify.announce(targets, subject, text, section=SECTION, anchor=anchor)
-        return _Outcome(checks.to_records(), checks.summary())
+        return Outcome(checks.to_records(), checks.summary())
 
     step = recovery.ledger.run(
         name, send, execute=run.execute, describe=f"{subject} → {len(targets)} target(s)"
     )
-    if step.status not in (DONE, SKIPPED) or not _result(step):
-        return run.record(_step_check(name, step, step.detail, critical=False))
-    checks = [Check.from_dict(c) for c in _result(step)]
+    if step.status not in (DONE, SKIPPED) or not result(step):
+        return run.record(step_check(name, step, step.detail, critical=False))
+    checks = [Check.from_dict(c) for c in result(step)]
     for check in checks:  # "announce via webhook …" -> "announce rollback via webhook …"
         check.name = check.name.replace("announce via", f"{name} via", 1)
     return run.record(checks)
-
-
-def _step_check(name: str, step: Step, evidence: str, critical: bool = True) -> Check:
-    if step.status == SKIPPED:
-        return Check(name, SECTION, Status.PASS, f"resumed: {step.detail}", critical)
-    if step.status != DONE:
-        return Check(name, SECTION, Status.SKIP, f"dry run: {step.describe}", False)
-    return Check(name, SECTION, Status.PASS, evidence, critical, step.duration_s or 0.0)
 
 
 # -- the steps -------------------------------------------------------------------------------
@@ -220,68 +212,12 @@ def _revert(recovery: Recovery, revert: Revert) -> bool:
         recovery.checks.extend(run.record(Check(name, SECTION, Status.FAIL, str(exc))))
         return False
     evidence = f"{revert.current or '?'} → {revert.target}: {step.detail}"
-    recovery.checks.extend(run.record(_step_check(name, step, evidence)))
+    recovery.checks.extend(run.record(step_check(name, step, evidence)))
     if step.status in (DONE, SKIPPED):
         recovery.reverted.append(
             {"service": revert.service, "from": revert.current, "to": revert.target}
         )
     return True
-
-
-def _restore(recovery: Recovery) -> None:
-    """Safety snapshot of what is there now, then the restore; a failure is recorded."""
-    run, plan = recovery.run, recovery.plan
-    url, bin_dir, key = run.database_url(), run.pg_bin_dir, run_key(run)
-    params = run.params.database
-
-    def safety() -> _Outcome:
-        snap = snapshot(
-            url,
-            run.record_dir,
-            f"safety-{run.env}-{key}",
-            params.snapshot_format,
-            compress=params.snapshot_compress,
-            bin_dir=bin_dir,
-        )
-        return _Outcome(
-            {"path": str(snap.path), "sha256": snap.sha256},
-            f"{snap.path.name}: {snap.size:,} bytes, sha256 {snap.sha256[:16]}…",
-        )
-
-    def overwrite() -> _Outcome:
-        kept = {row[0] for row in (plan.snapshot.inventory or {}).get("prisma_migrations") or []}
-        removed = [r["migration_name"] for r in db.prisma_rows(url) or []]
-        check = restore(plan.snapshot, url, expected_sha256=plan.snapshot.sha256, bin_dir=bin_dir)
-        value = {
-            "evidence": check.evidence,
-            "removed_migrations": [m for m in removed if m not in kept],
-        }
-        return _Outcome(value, check.evidence)
-
-    steps = (
-        ("safety snapshot", safety, f"pg_dump of {plan.database_at} into {run.record_dir}"),
-        (
-            "restore database",
-            overwrite,
-            f"restore {plan.database_at} from {Path(plan.snapshot.path).name} (one transaction)",
-        ),
-    )
-    for name, fn, describe in steps:
-        try:
-            step = recovery.ledger.run(name, fn, execute=run.execute, describe=describe)
-        except DeploybookError as exc:
-            failed = Check(name, SECTION, Status.FAIL, f"{type(exc).__name__}: {exc}")
-            recovery.checks.extend(run.record(failed))
-            return
-        result = _result(step) or {}
-        if name == "safety snapshot":
-            recovery.safety_snapshot = result.get("path")
-            evidence = f"{recovery.safety_snapshot} (sha256 {str(result.get('sha256'))[:16]}…)"
-        else:
-            recovery.removed_migrations = result.get("removed_migrations", [])
-            recovery.restored = step.status in (DONE, SKIPPED)
-            evidence = result.get("evidence", "")
-        recovery.checks.extend(run.record(_step_check(name, step, evidence)))
 
 
 def revert_and_restore(
@@ -294,8 +230,17 @@ def revert_and_restore(
     verification and the incident report still run and say what happened.
     """
     _preflight(run, plan, confirmation)
-    recovery = Recovery(run, plan, _ledger(run))
     with run_lock(run) if run.execute else nullcontext():
+        ledger, why = _ledger(run)  # under the lock: no other run appends meanwhile
+        recovery = Recovery(run, plan, ledger, attempt=why)
+        print(f"rollback of {run.release} on {run.env}: {why}", flush=True)
+        if run.execute and run.run_id:
+            ledger.run(
+                f"{attempts.JOINED}{run.run_id}",
+                lambda: run.run_id,
+                execute=True,
+                describe="this run works on this attempt",
+            )
         targets = list(run.params.notifications)
         previous = plan.previous_release or "their previous versions"
         text = (
@@ -314,7 +259,14 @@ def revert_and_restore(
         )
         reverted = [_revert(recovery, r) for r in plan.reverts]
         if all(reverted):
-            _restore(recovery)
+            restore_database(recovery)
+            if recovery.restored and run.execute:
+                ledger.run(
+                    attempts.COMPLETE_STEP,
+                    lambda: "reverted and restored",
+                    execute=True,
+                    describe="attempt complete",
+                )
         else:
             recovery.checks.extend(
                 run.record(
