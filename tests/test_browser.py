@@ -71,6 +71,19 @@ def _stop(proc: subprocess.Popen, url: str, token: str) -> None:
 @pytest.fixture
 def jupyterlab(sandbox, tmp_path: Path) -> Iterator[dict]:
     """JupyterLab on 127.0.0.1:<free port> with a random token, rooted at the checkout."""
+    yield from _lab(tmp_path, ROOT, keep_root=False)
+
+
+@pytest.fixture
+def lead_lab(sandbox, tmp_path: Path) -> Iterator[dict]:
+    """JupyterLab as `deploybook open` starts it (app exposed, so a gate cell can save its
+    copy before sealing), rooted at / since the test's outputs sit outside the checkout."""
+    yield from _lab(
+        tmp_path, Path("/"), keep_root=True, extra=["--LabApp.expose_app_in_browser=True"]
+    )
+
+
+def _lab(tmp_path: Path, root: Path, *, keep_root: bool, extra: list[str] = ()) -> Iterator[dict]:
     home = tmp_path / "jupyter"
     for plugin, values in LAB_SETTINGS.items():
         target = home / "settings" / f"{plugin}.jupyterlab-settings"
@@ -79,6 +92,8 @@ def jupyterlab(sandbox, tmp_path: Path) -> Iterator[dict]:
     env = os.environ.copy()  # the `sandbox` fixture's state dir, outputs and canaries
     for name in ("DEPLOYBOOK_HEADLESS", "DEPLOYBOOK_RECORD", "DEPLOYBOOK_ROOT"):
         env.pop(name, None)  # a person at the keyboard: widgets, root found from runbooks/
+    if keep_root:  # a copy outside the checkout finds its project as `deploybook open` says
+        env["DEPLOYBOOK_ROOT"] = str(ROOT)
     env.update(
         JUPYTER_CONFIG_DIR=str(home / "config"),
         JUPYTER_RUNTIME_DIR=str(home / "runtime"),
@@ -97,10 +112,11 @@ def jupyterlab(sandbox, tmp_path: Path) -> Iterator[dict]:
         f"--ServerApp.port={port}",
         "--ServerApp.port_retries=0",
         f"--IdentityProvider.token={token}",
-        f"--ServerApp.root_dir={ROOT}",
+        f"--ServerApp.root_dir={root}",
         # Checkpoints (written when a notebook is opened) stay out of the checkout.
         f"--FileCheckpoints.checkpoint_dir={home / 'checkpoints'}",
     ]
+    command += list(extra)
     if os.geteuid() == 0:
         command.append("--allow-root")
     log = tmp_path / "jupyterlab.log"
@@ -205,3 +221,141 @@ def test_runbook_01_runs_in_jupyterlab(chromium, jupyterlab, tmp_path: Path) -> 
     assert (shots / "01-preconditions-gate.png").stat().st_size > 10_000
     assert hashlib.sha256(runbook.read_bytes()).hexdigest() == before, "the runbook was saved"
     assert time.monotonic() - started < BUDGET_S
+
+
+def _idle(page) -> None:
+    """The kernel is idle and stays so (Run All flickers idle between cells)."""
+    from playwright.sync_api import expect
+
+    status = page.locator("#jp-main-statusbar")
+    for _ in range(3):
+        expect(status).to_contain_text("| Idle", timeout=120_000)
+        page.wait_for_timeout(1500)
+    expect(status).to_contain_text("| Idle", timeout=120_000)
+
+
+def _run_from(page, notebook, has_text: str) -> None:
+    """Select the code cell holding ``has_text`` and run it and every cell below."""
+    cell = notebook.locator(".jp-CodeCell", has_text=has_text)
+    cell.locator(".jp-InputArea-prompt").click()
+    _menu(page, "Run", "Run Selected Cell and All Below")
+
+
+def test_lead_walks_03_on_a_prepared_copy(chromium, lead_lab, sandbox, tmp_path: Path) -> None:
+    """Issue 21's walkthrough: `deploybook open`, Run All stops at the first change until
+    the lead confirms, sign-offs recorded, the rollout completes, the gate seals the record
+    (HTML and ledger line); the committed runbook is unchanged on disk."""
+    from playwright.sync_api import expect, sync_playwright
+
+    template = ROOT / "runbooks" / "03-rollout.ipynb"
+    before = hashlib.sha256(template.read_bytes()).hexdigest()
+    opened = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "deploybook"),
+            "open",
+            "03-rollout",
+            "--env",
+            "sandbox",
+            "--release",
+            "v1.4.0",
+            "-p",
+            "execute",
+            "true",
+            "-p",
+            "operator",
+            "Lee Lead",
+            "--no-lab",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert opened.returncode == 0, opened.stderr
+    copy = Path(re.search(r"copy:\s+(\S+)", opened.stdout).group(1))
+    outputs = sandbox["outputs"]
+    assert copy.is_file() and copy.is_relative_to(outputs)
+    ledger = outputs / "sandbox" / "ledger.jsonl"
+    assert json.loads(ledger.read_text().splitlines()[-1])["status"] == "open"
+
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=chromium, args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        try:
+            page.goto(f"{lead_lab['url']}/lab/tree{copy}?token={lead_lab['token']}")
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+            notebook = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook")
+            expect(page.locator("#jp-main-statusbar")).to_contain_text("| Idle", timeout=60_000)
+            _menu(page, "Run", "Run All Cells")
+            execute = notebook.locator(".jp-CodeCell", has_text="book.rollout.execute(")
+            expect(execute).to_contain_text("waiting for you at step 1", timeout=120_000)
+            _idle(page)
+            gate = notebook.locator(".jp-CodeCell").last
+            expect(gate.locator(".jp-OutputArea-output")).to_have_count(0)  # stopped before
+            page.screenshot(path=shots / "03-waiting.png")
+
+            form = notebook.locator(
+                ".jupyter-widgets", has_text="Sign-offs (plan section 18)"
+            ).first
+            for i, (name, box) in enumerate(
+                zip(
+                    ["Pat PM", "Wendy Web", "Andy API", "Sam Services", "Quinn QA"],
+                    form.locator(".widget-checkbox input").all(),
+                    strict=False,
+                )
+            ):
+                form.locator(".widget-text input").nth(i).fill(name)
+                box.check()
+            form.locator("button", has_text="Record sign-offs").click()
+            expect(form).to_contain_text("PM: Pat PM")
+
+            first = True
+            for _ in range(30):
+                if "sealed:" in (gate.inner_text() or ""):
+                    break
+                button = execute.locator("button:not([disabled])", has_text="Confirm step")
+                expect(button.first).to_be_visible(timeout=30_000)
+                button.first.click()
+                expect(execute).to_contain_text("confirmed at")
+                _run_from(
+                    page,
+                    notebook,
+                    "book.rollout.check_gates(" if first else "book.rollout.execute(",
+                )
+                first = False
+                _idle(page)
+            expect(gate).to_contain_text("sealed:", timeout=60_000)
+            gate.scroll_into_view_if_needed()
+            page.screenshot(path=shots / "03-sealed.png")
+        except Exception:
+            page.screenshot(path=shots / "failure.png")
+            log = lead_lab["log"].read_text(errors="replace")[-3000:]
+            print(f"screenshots in {shots}\njupyter lab log (tail):\n{log}")
+            raise
+        finally:
+            browser.close()
+
+    entry = json.loads(ledger.read_text().splitlines()[-1])
+    assert entry["status"] == "passed", entry
+    assert entry["mode"] == "interactive" and entry["copy"] == str(copy.relative_to(outputs))
+    record = outputs / entry["record"]
+    assert record.is_file() and (outputs / entry["html"]).is_file()
+    text = record.read_text()
+    assert "approved by Pat PM" in text and "confirmed by Lee Lead" in text
+    assert "step: " in text and "waiting for you" not in json.dumps(
+        json.loads(text)["metadata"]["deploybook"]
+    )
+    verified = subprocess.run(
+        [str(Path(sys.executable).parent / "deploybook"), "audit", "verify"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "OPEN" not in verified.stdout
+    assert hashlib.sha256(template.read_bytes()).hexdigest() == before, "the template was saved"

@@ -57,8 +57,8 @@ def test_overview_lists_every_record_in_order_with_links(release) -> None:
     page = path.read_text(encoding="utf-8")
 
     first, second = rows(page)
-    assert "01-preconditions" in first and "✅ passed" in first and "<td>ci</td>" in first
-    assert "❌ failed" in second and "<td>dana</td>" in second
+    assert "01-preconditions" in first and "✓ passed" in first and "<td>ci</td>" in first
+    assert "✗ failed" in second and "<td>dana</td>" in second
     assert "GateFailed" in second and "ocr health endpoint answering" in second
     assert re.search(r"\d+ pass", first)  # the record's `summary` scrap
     assert "2 record(s): 1 failed, 1 passed" in page

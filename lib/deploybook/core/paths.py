@@ -16,7 +16,10 @@ def project_root(start: Path | None = None) -> Path:
     if env := os.environ.get("DEPLOYBOOK_ROOT"):
         return Path(env).resolve()
     here = (start or Path.cwd()).resolve()
-    for candidate in (here, *here.parents):
+    # The working dir's checkout, else the one this package is installed from (editable),
+    # so `deploybook sandbox status` finds the same stack from any directory.
+    installed = Path(__file__).resolve().parents[3]
+    for candidate in (here, *here.parents, installed):
         if (candidate / "runbooks").is_dir() and (candidate / "params").is_dir():
             return candidate
     return here

@@ -6,7 +6,6 @@ Exit codes: 0 success, 1 a gate failed or a step failed, 2 bad arguments or para
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import yaml
 
 from deploybook.core.secrets import scrub
 from deploybook.errors import ConfigError, DeploybookError
+from deploybook.ops.sandboxcmd import add_sandbox_parser
 
 
 def _parameter(pairs: list[list[str]] | None) -> dict[str, Any]:
@@ -170,60 +170,6 @@ def cmd_approve(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_sandbox(args: argparse.Namespace) -> int:
-    from deploybook.core import paths
-    from deploybook.sandbox import platform, stack
-
-    action = args.action
-    if action == "up":
-        stack.up(password=None)
-    elif action == "down":
-        stack.down(purge=args.purge)
-    elif action == "status":
-        report = stack.status()
-        print(json.dumps(report, indent=2))
-        return 0 if report.get("running") else 3
-    elif action == "env":
-        values = stack.sandbox_environment(args.env)
-        if not values:
-            raise DeploybookError("sandbox is not running: run `deploybook sandbox up` first")
-        for key, value in sorted(values.items()):
-            print(f"export {key}={value!s}")
-    elif action == "platform-env":
-        path = platform.env_file(paths.state_dir(), args.env)
-        if not path.is_file():
-            raise DeploybookError(
-                f"no platform variables for {args.env!r} at {path}: "
-                "run `deploybook sandbox up` (a stack started before they existed: down, then up)"
-            )
-        print(path.read_text(encoding="utf-8"), end="")
-    elif action == "deploy":
-        stack.admin(f"/admin/{args.env}/{args.service}/version", {"version": args.version})
-        print(f"{args.env}/{args.service} now runs {args.version}")
-    elif action == "scale":
-        stack.admin(f"/admin/{args.env}/{args.service}/scale", {"replicas": args.replicas})
-        print(f"{args.env}/{args.service} scaled to {args.replicas}")
-    elif action == "fault":
-        path = f"/admin/{args.env}/{args.service}/fault"
-        if args.clear:
-            stack.admin(path, method="DELETE")
-            print(f"{args.env}/{args.service}: fault cleared")
-        else:
-            fault = {
-                "error_rate": args.error_rate,
-                "status": args.status,
-                "latency_ms": args.latency_ms,
-                "down": args.down,
-                "paths": args.path or [],
-                "version": args.only_version,
-            }
-            stack.admin(path, fault)
-            print(f"{args.env}/{args.service}: fault {json.dumps(fault)}")
-    elif action == "messages":
-        print(json.dumps(stack.admin("/admin/messages", method="GET"), indent=2))
-    return 0
-
-
 def cmd_report(args: argparse.Namespace) -> int:
     from deploybook.core import paths
     from deploybook.session import overview as report
@@ -240,44 +186,39 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
     return rehearse(keep_up=args.keep_up)
 
 
+def _runbook_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """What `run` and `open` both take: the runbook, env, release, parameters, params file."""
+    parser.add_argument("runbook", help="01-preconditions … 05-rollback (or 01 … 05)")
+    parser.add_argument(
+        "--env", required=True, help="environment; params/<env>.yaml unless --params-file"
+    )
+    parser.add_argument("--release", required=True, help="release tag, SemVer vX.Y.Z")
+    parser.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        metavar=("NAME", "VALUE"),
+        help="notebook parameter (never a secret); VALUE is read as YAML",
+    )
+    parser.add_argument("--params-file", help="params YAML (default params/<env>.yaml)")
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="deploybook", description="Deployment runbooks as parameterised Jupyter notebooks."
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="execute a runbook into an audit record")
-    run.add_argument("runbook", help="01-preconditions … 05-rollback (or 01 … 05)")
-    run.add_argument(
-        "--env", required=True, help="environment; params/<env>.yaml unless --params-file"
-    )
-    run.add_argument("--release", required=True, help="release tag, SemVer vX.Y.Z")
-    run.add_argument(
-        "-p",
-        "--parameter",
-        nargs=2,
-        action="append",
-        metavar=("NAME", "VALUE"),
-        help="notebook parameter (never a secret); VALUE is read as YAML",
-    )
-    run.add_argument("--params-file", help="params YAML (default params/<env>.yaml)")
+    run = _runbook_arguments(sub.add_parser("run", help="execute a runbook into an audit record"))
     run.add_argument("--no-html", action="store_true", help="skip the HTML rendering")
     run.add_argument("--log-output", action="store_true", help="stream cell output while running")
     run.set_defaults(func=cmd_run)
 
-    opn = sub.add_parser("open", help="a prepared working copy of a runbook, in JupyterLab")
-    opn.add_argument("runbook", help="01-preconditions … 05-rollback (or 01 … 05)")
-    opn.add_argument("--env", required=True, help="environment; params/<env>.yaml")
-    opn.add_argument("--release", required=True, help="release tag, SemVer vX.Y.Z")
-    opn.add_argument(
-        "-p",
-        "--parameter",
-        nargs=2,
-        action="append",
-        metavar=("NAME", "VALUE"),
-        help="notebook parameter (never a secret); VALUE is read as YAML",
+    opn = _runbook_arguments(
+        sub.add_parser("open", help="a prepared working copy of a runbook, in JupyterLab")
     )
-    opn.add_argument("--params-file", help="params YAML (default params/<env>.yaml)")
     opn.add_argument("--no-lab", action="store_true", help="prepare the copy only")
     opn.set_defaults(func=cmd_open)
 
@@ -335,48 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     dif.add_argument("--html", help="also write the diff as an HTML page here")
     dif.set_defaults(func=cmd_audit_diff)
 
-    sbx = sub.add_parser("sandbox", help="the local rehearsal stack")
-    sbx_sub = sbx.add_subparsers(dest="action", required=True)
-    sbx_sub.add_parser("up", help="start (or reuse) the stack").set_defaults(func=cmd_sandbox)
-    down = sbx_sub.add_parser("down", help="stop every process of the stack")
-    down.add_argument("--purge", action="store_true", help="also delete its data and checkout")
-    down.set_defaults(func=cmd_sandbox)
-    sbx_sub.add_parser("status", help="what is running (exit 3 if down)").set_defaults(
-        func=cmd_sandbox
-    )
-    env = sbx_sub.add_parser("env", help="print the variables a sandbox env resolves against")
-    env.add_argument("env")
-    env.set_defaults(func=cmd_sandbox)
-    listing = sbx_sub.add_parser(
-        "platform-env",
-        help="print a sandbox env's variables as its hosting platform lists them (NAME=value)",
-    )
-    listing.add_argument("--env", required=True)
-    listing.set_defaults(func=cmd_sandbox)
-    for name, helptext in (
-        ("deploy", "switch a stand-in to a version"),
-        ("scale", "set replicas"),
-        ("fault", "inject or clear a fault"),
-    ):
-        p = sbx_sub.add_parser(name, help=helptext)
-        p.add_argument("--env", required=True)
-        p.add_argument("--service", required=True)
-        if name == "deploy":
-            p.add_argument("--version", required=True)
-        if name == "scale":
-            p.add_argument("--replicas", type=int, required=True)
-        if name == "fault":
-            p.add_argument("--error-rate", type=float, default=1.0)
-            p.add_argument("--status", type=int, default=503)
-            p.add_argument("--latency-ms", type=int, default=0)
-            p.add_argument("--down", action="store_true")
-            p.add_argument("--path", action="append", help="only these paths (repeatable)")
-            p.add_argument("--clear", action="store_true")
-            p.add_argument("--only-version", help="a bug in this build: active only while it runs")
-        p.set_defaults(func=cmd_sandbox)
-    sbx_sub.add_parser("messages", help="webhook and email messages received").set_defaults(
-        func=cmd_sandbox
-    )
+    add_sandbox_parser(sub)
 
     rep = sub.add_parser("report", help="build the release overview page (HTML)")
     rep.add_argument("--env", required=True, help="environment whose ledger to read")

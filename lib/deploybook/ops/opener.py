@@ -9,6 +9,7 @@ a copy never sealed is reported as open/abandoned, never as passed.
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import subprocess
 import sys
@@ -63,6 +64,10 @@ def prepare_copy(
         kernel_name="python3",
         progress_bar=False,
     )
+    # A record-to-be is not paired with a text file (jupytext would write one beside it).
+    notebook = json.loads(copy.read_text(encoding="utf-8"))
+    notebook.get("metadata", {}).get("jupytext", {}).pop("formats", None)
+    copy.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     entry = audit.append_ledger(
         outputs,
         env,

@@ -18,7 +18,6 @@ ipywidgets; what was clicked is read when the next cell calls `check_signoffs` o
 from __future__ import annotations
 
 import getpass
-import html
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
@@ -29,6 +28,7 @@ from deploybook.core.checks import Check, Checks, Status
 from deploybook.core.secrets import scrub
 from deploybook.core.steps import utcnow
 from deploybook.errors import ConfigError
+from deploybook.session import answers
 
 SECTION = "18"
 HEADLESS = False
@@ -154,10 +154,25 @@ def _signoff_form(roles: list[str], approvals: Mapping[str, Any] | None, operato
             value=_clean_name(given.get(role.casefold())) or "",
             placeholder="approver's name",
             description=role,
+            style={"description_width": "initial"},  # "Services" is not cut off
         )
         rows[role] = (name, w.Checkbox(value=False, description="I approve", indent=False))
-    button = w.Button(description="Record sign-offs", button_style="primary", icon="check")
+    button = w.Button(
+        description="Record sign-offs",
+        button_style="primary",
+        icon="check",
+        layout=w.Layout(width="auto"),
+    )
     output = w.Output()
+    # A re-run of this cell (Run All) keeps what was recorded before in this kernel.
+    key = ("signoffs", tuple(roles), operator)
+    for earlier in answers.recall(key, []):
+        signoffs.append(earlier)
+        name_box, ticked = rows[earlier.role]
+        name_box.value, ticked.value = earlier.name, True
+    if signoffs:
+        with output:
+            print(f"Kept from earlier in this session: {', '.join(s.role for s in signoffs)}")
 
     def record(_button: Any = None) -> None:
         now = utcnow()
@@ -166,6 +181,7 @@ def _signoff_form(roles: list[str], approvals: Mapping[str, Any] | None, operato
             name = _clean_name(name_box.value)
             if ticked.value and name:
                 signoffs.append(SignOff(role, scrub(name), now, "widget"))
+        answers.remember(key, list(signoffs))
         output.clear_output()
         with output:
             print(f"Recorded at {now} (operator {operator_label(operator)}):")
@@ -358,10 +374,7 @@ def confirm(
     if not isinstance(expected, str) or not expected.strip():
         raise ConfigError(f"confirm: nothing to confirm against for {prompt!r}")
     if given is None and _resolve(interactive):
-        import ipywidgets as w
-        from IPython.display import display
+        from deploybook.session.confirm import typed_box
 
-        box = w.Text(value="", placeholder=f"type {expected} to confirm", description="Confirm")
-        display(w.VBox([w.HTML(f"<b>{html.escape(scrub(prompt))}</b>"), box]))
-        return Confirmation(prompt, expected, None, widget=box)
+        return typed_box(Confirmation(prompt, expected, None), scrub(prompt))
     return Confirmation(prompt, expected, given)

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from typing import Any
 
 from deploybook.core.checks import Check, Status
 from deploybook.core.clock import utcnow
 from deploybook.core.secrets import scrub
 from deploybook.errors import DeploybookError
-from deploybook.session import approvals
+from deploybook.session import answers, approvals
 
 
 class WaitingForLead(DeploybookError):
@@ -102,3 +103,36 @@ def _ask(key: str, number: int, total: int, name: str, describe: str, operator: 
     )
     box.confirm = click  # for tests that drive the form without a browser
     display(box)
+
+
+def typed_box(confirmation: Any, prompt: str) -> Any:
+    """The typed confirmation (a restore's target) as a box, a Confirm button and feedback
+    saying whether what was typed matches; a re-run of the cell keeps what was typed."""
+    import ipywidgets as w
+    from IPython.display import display
+
+    key = ("confirm", confirmation.prompt, confirmation.expected)
+    box = w.Text(
+        value=answers.recall(key, ""),
+        placeholder=f"type {confirmation.expected} to confirm",
+        description="Confirm",
+    )
+    button = w.Button(description="Confirm", button_style="danger", icon="check")
+    feedback = w.HTML()
+    confirmation.widget = box
+
+    def check(_button: object = None) -> None:
+        answers.remember(key, box.value)
+        colour = "#070" if confirmation.confirmed else "#b00"
+        feedback.value = (
+            f"<span style='color:{colour}'>{html.escape(confirmation.explain())}"
+            + (" — now run the next cell" if confirmation.confirmed else "")
+            + "</span>"
+        )
+
+    button.on_click(check)
+    if box.value:
+        check()
+    display(w.VBox([w.HTML(f"<b>{html.escape(prompt)}</b>"), w.HBox([box, button]), feedback]))
+    confirmation.confirm = check  # for tests that drive the box without a browser
+    return confirmation

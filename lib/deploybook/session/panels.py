@@ -26,7 +26,10 @@ def _handler(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: 
         HTML(render.refusal_html(kind, message, todo)),
         metadata={"deploybook": {"error": kind, "traceback": stack}},
     )
-    return [f"{kind}: {message}"]
+    # The error itself, one line: Run All stops, papermill names the error from it.
+    short = [f"{kind}: {message}"]
+    shell._showtraceback(etype, value, short)
+    return short
 
 
 def install() -> None:

@@ -201,7 +201,7 @@ class Runbook:
             return None
         return path
 
-    def finish(self) -> Checks:
+    def finish(self) -> Checks | None:
         """Glue the checks and timings, show the whole table, then apply the gate.
 
         In a prepared copy the table is shown first and the copy is sealed into the record
@@ -222,7 +222,7 @@ class Runbook:
         )
         if error:
             raise GateFailed(error.removeprefix("GateFailed: "), self.checks.failed)
-        return Checks()
+        return None  # the table is shown above, inside the sealed record
 
     def _gate(self) -> Checks:
         duration = time.monotonic() - self._clock

@@ -22,6 +22,7 @@ from deploybook.core import audit, paths
 from deploybook.errors import DeploybookError
 
 SAVE_TIMEOUT_S = 20
+_SAVE_MARK = "deploybook-save-request"
 
 
 class NotSealed(DeploybookError):
@@ -61,7 +62,7 @@ def _save(copy: Path) -> None:
 
     before = copy.stat().st_mtime_ns
     script = (
-        "(async () => { const app = window.jupyterapp; if (!app) { return; }"
+        f"/* {_SAVE_MARK} */ (async () => {{ const app = window.jupyterapp; if (!app) {{ return; }}"
         f" const name = {json.dumps(copy.name)};"
         " for (const w of app.shell.widgets('main')) {"
         "  if (w.context && w.context.path.endsWith(name)) { await w.context.save(); } } })();"
@@ -91,6 +92,10 @@ def seal(run: Any, error: str | None) -> dict[str, Any]:
     ended = datetime.now(UTC)
     status = "failed" if error else "passed"
     notebook = json.loads(record.read_text(encoding="utf-8"))
+    for cell in notebook.get("cells", []):  # the save request is not part of the record
+        cell["outputs"] = [
+            o for o in cell.get("outputs", []) if _SAVE_MARK not in str(o.get("data", {}))
+        ]
     notebook.setdefault("metadata", {})["deploybook"] = {
         "runbook": run.name,
         "env": run.env,

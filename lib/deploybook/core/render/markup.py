@@ -8,7 +8,9 @@ from collections.abc import Iterable, Sequence
 e = html.escape
 
 # Keyed by a check's status value ("pass", …): `Status` is a StrEnum, so its members match.
-ICON = {"pass": "✅", "warn": "⚠️", "fail": "❌", "skip": "⏭"}
+# Glyphs every font has (DejaVu, Liberation…): emoji such as ✅ show as empty boxes on a
+# machine without an emoji font.
+ICON = {"pass": "✓", "warn": "⚠", "fail": "✗", "skip": "–"}
 COLOUR = {"pass": "#e6f4ea", "warn": "#fff4e5", "fail": "#fde7e9", "skip": "#f1f3f4"}
 
 

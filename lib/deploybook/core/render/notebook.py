@@ -63,7 +63,7 @@ def spot_checks_html(spot: Any) -> str:
     if spot.widget is not None and not spot:
         return waiting("Spot checks", "tick, then click Record")
     rows = "".join(
-        f"<tr><td>{'✅' if r['confirmed'] else '⬜'}</td><td>{e(r['item'])}</td>"
+        f"<tr><td>{'✓' if r['confirmed'] else '☐'}</td><td>{e(r['item'])}</td>"
         f"<td>{e(r['by'] or '')}</td><td>{e(r['at'] or '')}</td></tr>"
         for r in spot.to_records()
     )

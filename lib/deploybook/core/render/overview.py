@@ -30,7 +30,7 @@ CSS = """
 .deploybook-overview .db-error{color:#a50e0e;font-size:12px;white-space:pre-wrap}
 .deploybook-overview img{max-width:100%}
 """
-_ICONS = {"passed": "✅", "failed": "❌"}
+_ICONS = {"passed": "✓", "failed": "✗", "open/abandoned": "○"}
 _ERROR_LIMIT = 400
 _HEAD = (
     "#",

@@ -20,6 +20,7 @@ from deploybook.core.checks import Check, Checks, Status
 from deploybook.core.secrets import scrub
 from deploybook.core.steps import utcnow
 from deploybook.errors import ConfigError
+from deploybook.session import answers
 from deploybook.session.approvals import _clean_name, is_interactive
 from deploybook.session.runbook import Runbook
 
@@ -119,12 +120,28 @@ def _form(spot: SpotChecks, confirmed: Any) -> SpotChecks:
     who = w.Text(value=spot.operator, placeholder="who checked", description="Checked by")
     rows = {
         item: w.Checkbox(
-            value=any(given.get(k) for k in item_keys(item)), description=item, indent=False
+            value=any(given.get(k) for k in item_keys(item)),
+            description=item,
+            indent=False,
+            layout=w.Layout(width="auto"),  # the whole item is read, not its first words
         )
         for item in spot.items
     }
-    button = w.Button(description="Record spot checks", button_style="primary", icon="check")
+    button = w.Button(
+        description="Record spot checks",
+        button_style="primary",
+        icon="check",
+        layout=w.Layout(width="auto"),
+    )
     output = w.Output()
+    # A re-run of this cell (Run All) keeps what was recorded before in this kernel.
+    key = ("spot checks", tuple(spot.items), spot.operator)
+    for earlier in answers.recall(key, []):
+        spot.append(earlier)
+        rows[earlier.item].value, who.value = True, earlier.by
+    if spot:
+        with output:
+            print(f"Kept from earlier in this session: {len(spot)} confirmed item(s)")
 
     def record(_button: Any = None) -> None:
         now, name = utcnow(), _clean_name(who.value)
@@ -137,6 +154,7 @@ def _form(spot: SpotChecks, confirmed: Any) -> SpotChecks:
             for item, box in rows.items():
                 if box.value:
                     spot.append(SpotCheck(item, scrub(name), now, "widget"))
+            answers.remember(key, list(spot))
             print(f"Recorded at {now} by {name}:")
             for item in spot.items:
                 print(f"  [{'x' if spot.get(item) else ' '}] {item}")
