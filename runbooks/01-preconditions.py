@@ -186,12 +186,17 @@ book.preconditions.env_parity(run)
 # > present and enabled, health endpoints answering.*
 #
 # CI green is the test results above unless `preconditions.ci_command` is configured.
+# The target database must answer too, and shows its server version: 02, 03 and 05 need
+# it, so a database that is down fails here rather than in the middle of a change.
 
 # %% id="01-27"
 book.preconditions.checklist(run)
 
 # %% id="01-28"
 book.preconditions.health_endpoints(run)
+
+# %% id="01-28a"
+book.preconditions.database_reachable(run)
 
 # %% [markdown] id="01-29"
 # ## 18 — Sign-offs so far

@@ -1015,3 +1015,43 @@ def test_runbook_passes_on_the_sandbox_and_names_the_api_when_it_is_down(monkeyp
     finally:
         stack.down(state, progress=None)
         shutil.rmtree(base, ignore_errors=True)
+
+
+# --- the database answers (issue 22) ---------------------------------------------------------
+
+
+def test_database_reachable_reports_the_server_version(pg_db: str) -> None:
+    from deploybook.runbooks.preconditions.database import database_reachable
+
+    checks = database_reachable(lambda: pg_db)
+    (check,) = list(checks)
+    assert check.name == "database reachable" and check.status is Status.PASS and check.critical
+    assert re.search(r"answered: PostgreSQL \d+\.\d+", check.evidence)
+    assert check.data["server_version_num"] >= 140000
+
+
+@pytest.mark.parametrize("case", ["down", "unset", "mis-encoded"])
+def test_database_unreachable_fails_01_by_name(case: str) -> None:
+    from deploybook.errors import SecretMissing
+    from deploybook.runbooks.preconditions.database import database_reachable
+
+    port = free_port()  # nothing listens there: PostgreSQL is down
+    urls = {
+        "down": f"postgresql://app:CNRYdbpw-22@127.0.0.1:{port}/app",
+        "mis-encoded": "postgresql://app:CNRYdb/pw 22@127.0.0.1:5432/app",
+    }
+
+    def url_of() -> str:
+        if case == "unset":
+            raise SecretMissing("secret DATABASE_URL is not set: export DATABASE_URL")
+        return urls[case]
+
+    (check,) = list(database_reachable(url_of, timeout_s=2))
+    assert check.status is Status.FAIL and check.blocks
+    expected = {
+        "down": f"cannot connect to app@127.0.0.1:{port}/app",
+        "unset": "DATABASE_URL is not set",
+        "mis-encoded": "DATABASE_URL is not a valid URL (check that the password is percent",
+    }[case]
+    assert expected in check.evidence
+    assert "CNRY" not in check.evidence

@@ -44,6 +44,9 @@ def test_01_passes_and_leaves_record_html_and_ledger(sandbox) -> None:
     )
     assert names["JUnit results newer than the release commit"] == "pass"
     assert names["plan's test files in the test results"] == "pass"
+    # The sandbox's database answers and says which PostgreSQL it is (issue 22).
+    assert names["database reachable"] == "pass"
+    assert "answered: PostgreSQL 1" in evidence["database reachable"]
 
     html = result.html.read_text()
     assert "deploybook-checks" in html and "secret OPENAI_API_KEY configured" in html

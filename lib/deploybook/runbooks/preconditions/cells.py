@@ -13,7 +13,14 @@ from __future__ import annotations
 from typing import Any
 
 from deploybook.core.checks import Checks
-from deploybook.runbooks.preconditions import checks, design, environments, release, testresults
+from deploybook.runbooks.preconditions import (
+    checks,
+    database,
+    design,
+    environments,
+    release,
+    testresults,
+)
 from deploybook.session import approvals, scraps
 from deploybook.session.runbook import Runbook
 
@@ -22,6 +29,7 @@ __all__ = [
     "check_signoffs",
     "checklist",
     "collect_signoffs",
+    "database_reachable",
     "design_rules",
     "embedding_decision",
     "env_parity",
@@ -117,6 +125,11 @@ def checklist(run: Runbook) -> Checks:
 def health_endpoints(run: Runbook) -> Checks:
     """Section 10: every service's health endpoint answers."""
     return run.record(checks.health_endpoints(run.params))
+
+
+def database_reachable(run: Runbook) -> Checks:
+    """Section 10: the target database answers; its server version is reported."""
+    return run.record(database.database_reachable(run.database_url))
 
 
 def collect_signoffs(run: Runbook, approvals_given: dict[str, Any] | None) -> Any:
