@@ -111,6 +111,9 @@ plan = book.rollout.plan(run, gates.stage, notes)
 #
 # Under the environment lock (one rollout or rollback per environment at a time); each
 # step prints its start, end, duration and status, and its command's output, scrubbed.
+# In JupyterLab with `execute = True` every step that changes a system first shows what it
+# will do and waits for you: Run All stops at "waiting for you at step N" until you click
+# *Confirm* and run this cell again. Headless runs do not wait.
 
 # %% id="03-12"
 result = book.rollout.execute(run, plan, gates, resume=resume)
