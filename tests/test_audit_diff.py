@@ -169,3 +169,45 @@ def test_passing_vs_failing_04_shows_the_breached_checks(sandbox) -> None:
     assert "SLA breached: 5xx rate on api" in proc.stdout
     assert "fact       breach                                   — → recorded" in proc.stdout
     assert "SLA web" not in rows or "status" not in rows["SLA web"]
+
+
+def test_the_overview_links_a_rerun_to_its_diff_with_the_run_before(tmp_path: Path) -> None:
+    import nbformat
+
+    from deploybook.core import audit
+    from deploybook.session.overview import build_report
+
+    outputs = tmp_path / "outputs"
+    for status, evidence in (("pass", "SLA held"), ("fail", "SLA breached: 5xx rate 100%")):
+        nb = nbformat.v4.new_notebook()
+        payload = {
+            "name": "checks",
+            "data": [{"name": "SLA api", "status": status, "evidence": evidence}],
+            "encoder": "json",
+            "version": 1,
+        }
+        cell = nbformat.v4.new_code_cell("# glued")
+        cell.outputs.append(
+            nbformat.v4.new_output(
+                "display_data",
+                data={"application/scrapbook.scrap.json+json": payload},
+                metadata={"scrapbook": {"name": "checks", "data": True, "display": False}},
+            )
+        )
+        nb.cells.append(cell)
+        record = audit.record_path(outputs, "staging", "v1.4.0", "04-smoke")
+        record.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, record)
+        audit.append_ledger(
+            outputs,
+            "staging",
+            record=str(record.relative_to(outputs)),
+            runbook="04-smoke",
+            release="v1.4.0",
+            status="passed" if status == "pass" else "failed",
+        )
+    page = build_report("staging", "v1.4.0", outputs).read_text()
+    diffs = sorted((outputs / "staging" / "v1.4.0").glob("*.diff.html"))
+    assert len(diffs) == 1 and diffs[0].name == record.with_suffix(".diff.html").name
+    assert f'<a href="{diffs[0].name}">diff with the run before</a>' in page
+    assert "SLA breached: 5xx rate 100%" in diffs[0].read_text()
