@@ -281,3 +281,5 @@ def test_03_gate_reads_the_approval_files(
         "execute=True would refuse: void: signed with the operator's key"
     )
     assert {r["role"] for r in result.signoffs} == set(ROLES)
+    assert {r["role"]: r["name"] for r in result.signoffs}["API"] == ""  # void: not an approver
+    assert {r["role"]: r["name"] for r in result.signoffs}["QA"] == "quinn@example"

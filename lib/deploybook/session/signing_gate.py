@@ -288,7 +288,18 @@ class SignedApprovals:
         return rows
 
     def to_records(self) -> list[dict[str, Any]]:
-        return [{**asdict(v), "valid": v.valid} for v in self.verdicts]
+        """Every approval file's verdict for the record; ``name`` (what the overview lists as
+        the approver) only on the approval that counts for its role."""
+        counted = {id(v) for v in self.chosen().values()}
+        return [
+            {
+                **asdict(v),
+                "name": v.approver if id(v) in counted else "",
+                "at": v.signed_at,
+                "valid": v.valid,
+            }
+            for v in self.verdicts
+        ]
 
     def _repr_html_(self) -> str:
         return approvals_html(self.rows(), self._caption())
