@@ -141,6 +141,7 @@ def test_the_operator_is_shown_as_the_os_user_and_the_given_name() -> None:
     )["sign-off Web"]
     assert web.status is Status.FAIL  # the OS user is the operator too, whatever name was given
     assert f"(operator {user} as 'Omar')" in web.evidence
+    assert f"<p>operator: {user} as &#x27;Omar&#x27;</p>" in signoffs._repr_html_()
 
 
 def test_distinct_approver_needs_a_named_operator() -> None:

@@ -109,6 +109,7 @@ class SignOffs(list):
         super().__init__(items)
         self.roles = list(roles)
         self.widget: Any = None  # the ipywidgets box, when interactive
+        self.operator = ""  # who runs the deployment: OS user plus given name (operator_label)
 
     def by_role(self) -> dict[str, SignOff]:
         return {s.role.casefold(): s for s in self}
@@ -222,9 +223,13 @@ def collect_signoffs(
             f"approvals must be a mapping of role to approver name, e.g. "
             f'{{"QA": "Dana Lee"}}; got {type(approvals).__name__}'
         )
-    if _resolve(interactive):
-        return _signoff_form(roles, approvals, operator)
-    return _from_parameters(roles, approvals)
+    signoffs = (
+        _signoff_form(roles, approvals, operator)
+        if _resolve(interactive)
+        else _from_parameters(roles, approvals)
+    )
+    signoffs.operator = operator_label(operator)
+    return signoffs
 
 
 def check_signoffs(

@@ -48,7 +48,9 @@ def signoffs_html(signoffs: Any) -> str:
         for s in signoffs
     )
     head = ("role", "approver", "at", "source")
-    return table('<table class="deploybook-signoffs">', head, rows)
+    operator = getattr(signoffs, "operator", "")
+    caption = f"<p>operator: {e(operator)}</p>" if operator else ""
+    return caption + table('<table class="deploybook-signoffs">', head, rows)
 
 
 def signoffs_text(signoffs: Any) -> str:
