@@ -37,6 +37,7 @@ rate_limits_reviewed_by = ""
 
 # %% id="01-02"
 import deploybook.runbooks as book
+import deploybook.runbooks.preconditions  # noqa: F401 - loads book.preconditions alone
 from deploybook import start
 
 run = start(

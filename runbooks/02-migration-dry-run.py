@@ -39,6 +39,7 @@ dry_run_target = ""
 
 # %% id="02-02"
 import deploybook.runbooks as book
+import deploybook.runbooks.migration_dry_run  # noqa: F401 - loads book.migration_dry_run alone
 from deploybook import start
 
 run = start(

@@ -34,6 +34,7 @@ resume = True
 
 # %% id="03-02"
 import deploybook.runbooks as book
+import deploybook.runbooks.rollout  # noqa: F401 - loads book.rollout alone
 from deploybook import start
 
 run = start(

@@ -39,6 +39,7 @@ spot_checks_confirmed = {}
 
 # %% id="04-02"
 import deploybook.runbooks as book
+import deploybook.runbooks.smoke  # noqa: F401 - loads book.smoke alone
 from deploybook import start
 
 run = start(

@@ -42,6 +42,7 @@ snapshot = ""
 
 # %% id="05-02"
 import deploybook.runbooks as book
+import deploybook.runbooks.rollback  # noqa: F401 - loads book.rollback alone
 from deploybook import start
 
 run = start(
