@@ -571,3 +571,34 @@ def test_production_stops_when_a_required_announcement_fails(
     assert "step: announce start" in failed
     assert "secretpath" not in json.dumps(failed)
     assert system_state(PRODUCTION) == before  # no scale, migration or deploy ran
+
+
+def test_the_plan_shows_02s_impact_beside_apply_migrations(rollout_stack: dict[str, Any]) -> None:
+    """03's plan reads the migration_impact 02 recorded for this environment and release."""
+    params = write_params(
+        rollout_stack["base"] / "scratch-impact.yaml",
+        STAGING,
+        environment=lambda e: {**e, "name": SCRATCH},
+    )
+    run = start(SCRATCH, params, False)
+
+    def migrate_step() -> str:
+        plan = rollout.plan(run, "production")
+        return next(s.describe for s in plan.steps if s.name == "apply migrations")
+
+    assert "impact not measured (no 02 record with it)" in migrate_step()
+    line = (
+        "content_chunks: writes blocked ~74.20 s (CREATE INDEX … USING hnsw; "
+        "20251028100000_content_chunks_l2_index statement 1)"
+    )
+    impact = {
+        "target": {"target": "scratch", "verified_copy": True, "restores": 1},
+        "lines": [line],
+        "total_s": 74.5,
+        "window": {"verdict": "fits the window", "text": "fits the window: migrations 74.50 s"},
+    }
+    record = fake_record(
+        rollout_stack["outputs"], SCRATCH, "02-migration-dry-run", {"migration_impact": impact}
+    )
+    shown = migrate_step()
+    assert f"; impact measured by 02 ({record.name}): {line}; fits the window" in shown

@@ -22,12 +22,14 @@ import yaml
 from sandbox_fixtures import CANARIES
 
 from deploybook.config import DatabaseSpec, read_params_yaml
+from deploybook.core import render
 from deploybook.core.checks import Check, Checks, Status
 from deploybook.errors import GateFailed, MigrationFailed
 from deploybook.ops.runner import run_runbook
 from deploybook.runbooks.migration_dry_run import cells as mc
 from deploybook.runbooks.migration_dry_run.impact import impact as mc_impact
 from deploybook.sandbox import fixture, stack
+from deploybook.session.overview import load_overview
 from deploybook.session.runbook import Runbook
 from deploybook.systems.postgres import db, fingerprint
 from deploybook.systems.postgres.snapshot import file_sha256
@@ -154,6 +156,12 @@ def test_02_passes_records_snapshot_and_status_and_changes_nothing(unchanged: st
 
     html = result.html.read_text()
     assert "Migration impact on production" in html and "Window fit:" in html
+    # The release timeline (overview) shows the window fit 02 measured.
+    overview = load_overview("sandbox", "v1.4.0", result.record.parents[2])
+    assert overview.impact_note == (
+        f"Migrations as 02 measured them ({result.record.name}): {window['evidence']}."
+    )
+    assert overview.impact_note in render.overview.window_note(overview)
     for f in (result.record, result.html):
         text = f.read_text()
         assert not [v for v in CANARIES.values() if v in text]
@@ -439,7 +447,7 @@ def test_the_verified_copy_is_the_dry_run_target_and_is_dropped_after(
     assert impact.status is Status.PASS and not impact.critical
     row = next(r for r in impact.data["statements"] if r["migration"] == name)
     assert (row["table"], row["lock"], row["outcome"]) == ("lectures", "ACCESS EXCLUSIVE", "ok")
-    assert row["duration_s"] > 0 and row["rows"] == db.row_counts(unchanged)["lectures"]
+    assert row["duration_s"] >= 0 and row["rows"] == db.row_counts(unchanged)["lectures"]
     assert any(
         line.startswith("lectures: reads and writes blocked ~") for line in impact.data["lines"]
     )

@@ -172,11 +172,11 @@ def impact(
                     table,
                     TableImpact(table, *(tables.get(table, {}).get(k) for k in ("rows", "bytes"))),
                 )
-                held = round(sum(x["duration_s"] for x in span), 3)
+                held = round(sum(x["duration_s"] for x in span), 4)
                 if kind == WRITES:
-                    t.writes_blocked_s = round(t.writes_blocked_s + held, 3)
+                    t.writes_blocked_s = round(t.writes_blocked_s + held, 4)
                 else:
-                    t.reads_blocked_s = round(t.reads_blocked_s + held, 3)
+                    t.reads_blocked_s = round(t.reads_blocked_s + held, 4)
                 t.at_least = t.at_least or any(x["outcome"] == "overrun" for x in span)
                 if kind == WRITES and (not t.worst or worst["duration_s"] > t.worst_s):
                     t.worst, t.worst_s = worst["gist"], worst["duration_s"]

@@ -180,7 +180,7 @@ class Meter:
             index,
             stmt.line,
             gist(stmt),
-            round(took, 3),
+            round(took, 4),
             outcome,
             sorted(locks | guessed),
             observed=not (guessed - locks),
