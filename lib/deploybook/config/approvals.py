@@ -34,6 +34,9 @@ class ApprovalsSpec(BaseModel):
     allowed_signers: dict[str, list[str]] = {}
     expiry: Duration = timedelta(hours=24)  # how long a signed approval stays valid
     namespace: str = Field("deploybook-approval", pattern=r"^[a-z][a-z0-9.@-]{2,60}$")
+    # Every role must sign before the first change: unset = in a production stage only;
+    # true makes a staging rollout wait for them too.
+    required: bool | None = None
 
     @field_validator("allowed_signers")
     @classmethod

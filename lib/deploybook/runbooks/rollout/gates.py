@@ -347,7 +347,10 @@ def check_gates(run: Runbook, signoffs: SignOffs | SignedApprovals, stage: str =
     params = run.params
     stage = resolve_stage(params, stage)
     production = stage == "production"
-    signoff_checks, signoff_records = _signoff_checks(run, signoffs, production)
+    required = run.params.approvals.required
+    signoff_checks, signoff_records = _signoff_checks(
+        run, signoffs, production if required is None else required
+    )
     checks = Checks(signoff_checks)
     staging_record = None
     if production:
