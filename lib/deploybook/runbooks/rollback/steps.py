@@ -26,6 +26,7 @@ from deploybook.runbooks.rollback.database import restore_database
 from deploybook.runbooks.rollback.outcome import Outcome, result, step_check
 from deploybook.runbooks.rollback.plan import SECTION, Revert, RollbackPlan
 from deploybook.runbooks.smoke import suite as smoke
+from deploybook.session import confirm
 from deploybook.session import runbook as session
 from deploybook.session.approvals import Confirmation
 from deploybook.systems import notify
@@ -195,6 +196,14 @@ def _commands_present(run: session.Runbook, plan: RollbackPlan) -> None:
 def _revert(recovery: Recovery, revert: Revert) -> bool:
     run, name = recovery.run, f"revert {revert.service}"
     describe = f"{revert.service} {revert.current or '?'} → {revert.target}: `{revert.command}`"
+    key = f"{run.env}:{recovery.ledger.run_key}:{name}"
+    if confirm.waits(run.execute) and (confirm.given(key) or not recovery.ledger.is_done(name)):
+        # In JupyterLab each revert waits for the lead's Confirm (WaitingForLead stops the cell).
+        reverts = recovery.plan.reverts
+        number = reverts.index(revert) + 1
+        run.record(
+            confirm.require(key, number, len(reverts), name, describe, run.operator, SECTION)
+        )
     try:
         step = recovery.ledger.run(
             name,
