@@ -128,9 +128,17 @@ def admin(
     info = read_daemon_info(state_dir)
     if not info:
         raise SandboxError(f"no sandbox daemon runs on {state_dir}: start it with start_daemon()")
+    return admin_at(info["admin_url"], method, path, body, timeout=timeout)
+
+
+def admin_at(
+    admin_url: str, method: str, path: str, body: Any = None, *, timeout: float = 10.0
+) -> Any:
+    """One admin API request to the daemon at ``admin_url`` (urllib: a `deploybook sandbox`
+    command pays no HTTP client import); the JSON answer, or None when it is empty."""
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(
-        info["admin_url"] + path,
+        admin_url + path,
         data=data,
         method=method,
         headers={"Content-Type": "application/json"},

@@ -21,13 +21,16 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from deploybook.core import paths
 from deploybook.core.procs import pid_alive
 from deploybook.core.secrets import register
 from deploybook.errors import SandboxError
-from deploybook.systems.prisma import apply as prisma_apply
+
+from . import daemon_client
+
+# No httpx or psycopg at the top: ops/release.sh runs `deploybook sandbox deploy|scale`
+# once per service and step (twenty-odd processes a rehearsal), and those need one
+# urllib request to the daemon; `up` and `status` import what they use.
 
 ENVS = ("sandbox", "sandbox-production")
 PREVIOUS = "v1.3.0"
@@ -136,9 +139,10 @@ def _healthy(state: dict[str, Any]) -> bool:
     if not pg.running():
         return False
     try:
-        return httpx.get(state["admin_url"] + "/admin/state", timeout=2).status_code == 200
-    except httpx.HTTPError:
+        daemon_client.admin_at(state["admin_url"], "GET", "/admin/state", timeout=2)
+    except SandboxError:
         return False
+    return True
 
 
 def _say(progress: Callable[[str], None] | None, text: str) -> None:
@@ -155,6 +159,7 @@ def up(
 ) -> dict[str, Any]:
     """Start (or reuse) the stack and return its state. Idempotent."""
     from deploybook.systems.prisma import migrations
+    from deploybook.systems.prisma.apply import apply_pending
 
     from . import fixture, platform
     from .postgres import PgCluster
@@ -196,7 +201,7 @@ def up(
                 url = pg.url(db, password)
                 previous_dir = fixture.migrations_at(checkout_dir, PREVIOUS)
                 try:
-                    prisma_apply.apply_pending(url, migrations.read_migrations(previous_dir))
+                    apply_pending(url, migrations.read_migrations(previous_dir))
                 finally:
                     shutil.rmtree(previous_dir, ignore_errors=True)
                 fixture.seed(url)
@@ -330,6 +335,8 @@ def down(
 
 def status(state: Path | None = None) -> dict[str, Any]:
     """What is running: postgres, daemon, and each service's health and version."""
+    import httpx
+
     state = (state or paths.state_dir()).resolve()
     current = read_state(state)
     if not current:
@@ -358,12 +365,4 @@ def admin(
     current = read_state((state or paths.state_dir()).resolve())
     if not current:
         raise SandboxError("sandbox is not running: run `deploybook sandbox up` first")
-    try:
-        response = httpx.request(method, current["admin_url"] + path, json=payload, timeout=10)
-    except httpx.HTTPError as exc:
-        raise SandboxError(f"sandbox admin {path}: {exc}") from exc
-    if response.status_code >= 400:
-        raise SandboxError(
-            f"sandbox admin {path} answered {response.status_code}: {response.text[:200]}"
-        )
-    return response.json() if response.content else None
+    return daemon_client.admin_at(current["admin_url"], method, path, payload)
