@@ -602,3 +602,36 @@ def test_the_plan_shows_02s_impact_beside_apply_migrations(rollout_stack: dict[s
     )
     shown = migrate_step()
     assert f"; impact measured by 02 ({record.name}): {line}; fits the window" in shown
+
+
+def test_02s_window_fit_counts_the_staging_rollouts_steps(
+    rollout_stack: dict[str, Any], staged: Any
+) -> None:
+    """Production's 02 adds the staging 03 record's deploy and smoke times (builds are
+    staging's own) to the migrations it measured, against the 60-minute window."""
+    from deploybook.runbooks.migration_dry_run.impact import other_steps, window_fit
+
+    run = session.start(
+        "02-migration-dry-run",
+        env=PRODUCTION,
+        release=RELEASE,
+        previous_release=PREVIOUS,
+        params_file=str(params_file(PRODUCTION)),
+        operator="ci",
+        run_id="test",
+    )
+    steps, source = other_steps(run)
+    assert source.startswith(f"{STAGING}'s 03 record ") and source.endswith("-03-rollout.ipynb")
+    names = [s["name"] for s in steps]
+    assert "deploy api" in names and "smoke tests" in names
+    assert "apply migrations" not in names and "build web" not in names
+    fit = window_fit(1.5, False, steps, source, 60, 0.25)
+    others = sum(s["seconds"] for s in steps)
+    assert fit["fits"] and fit["total_s"] == pytest.approx(1.5 + others, abs=0.01)
+    assert fit["text"].startswith("fits the window: migrations 1.50 s, under 1% of the 60 min")
+    assert f"with the other {len(steps)} rollout steps as long as in {source}" in fit["text"]
+    crowded = window_fit(20 * 60, True, steps, source, 60, 0.25)
+    assert crowded["fits"] and crowded["verdict"] == "migrations alone take over 25% of the window"
+    over = window_fit(3700, True, [], "no 03 record yet", 60, 0.25)
+    assert not over["fits"]
+    assert over["text"].startswith("does NOT fit the window: migrations at least 3700.00 s, 103%")

@@ -76,9 +76,11 @@ def other_steps(run: Runbook) -> tuple[list[dict[str, Any]], str]:
     """The rollout's other steps as long as they took in the latest 03 record of this
     environment, else of its staging environment (builds are staging's only); where from."""
     params = run.params
-    envs = [run.env, params.environment.staging_env or params.preconditions.peer_env]
+    envs = [run.env]
+    if params.environment.is_production and params.environment.staging_env:
+        envs.append(params.environment.staging_env)
     builds = {b.name for b in params.rollout.build}
-    for env in [name for name in envs if name]:
+    for env in envs:
         try:
             record = records.find(env, run.release, "03-rollout", having=scraps.RolloutOutcome)
         except records.RecordUntrusted as exc:
