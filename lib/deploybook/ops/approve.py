@@ -56,6 +56,11 @@ def approve(
 ) -> tuple[Path, signing.ApprovalFile]:
     """Show, confirm, sign and store one role's approval; (path, approval)."""
     params = load_environment_params(params_file or params_file_for(env))
+    if params.approvals.method != "signed":
+        raise ConfigError(
+            f"{params.source}: approvals.method is {params.approvals.method!r} (typed names, "
+            "the sandbox's path): 03 reads no signed approvals there"
+        )
     roles = {r.casefold(): r for r in params.signoff_roles}
     if role.casefold() not in roles:
         raise ConfigError(f"role {role!r} is not one of {', '.join(params.signoff_roles)}")
