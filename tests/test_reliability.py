@@ -443,8 +443,15 @@ def test_truncated_snapshot_is_refused_and_nothing_changes(rig: Rig, row, dry_ru
     snap = snapshot_of(dry_run_02[0])
     damaged = rig.base / "truncated"
     damaged.mkdir(exist_ok=True)
-    data = Path(snap["path"]).read_bytes()
-    (damaged / Path(snap["path"]).name).write_bytes(data[: len(data) // 2])
+    source = Path(snap["path"])
+    if source.is_dir():  # directory format, the default: cut its largest file in half
+        shutil.copytree(source, damaged / source.name, dirs_exist_ok=True)
+        cut = max((damaged / source.name).iterdir(), key=lambda p: p.stat().st_size)
+    else:
+        cut = damaged / source.name
+        shutil.copy(source, cut)
+    data = cut.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
     shutil.copy(manifest_of(snap), damaged / manifest_of(snap).name)
     before = (versions(ENV), facts(ENV), message_count())
     result = run(
