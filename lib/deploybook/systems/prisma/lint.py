@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from deploybook.core.checks import Check, Checks, Status
+from deploybook.core.secrets import shorten
 from deploybook.systems.prisma.migrations import SECTION, LocalMigration, LocalMigrations
 from deploybook.systems.prisma.sqltext import bare_name, created_tables, split_sql, touched_tables
 
@@ -216,7 +217,7 @@ def lint(
                     "squawk lint",
                     section,
                     Status.WARN,
-                    f"squawk exited {out.returncode}: {(out.stderr or out.stdout)[:500]}",
+                    f"squawk exited {out.returncode}: {shorten(out.stderr or out.stdout, 500)}",
                     critical=False,
                 )
             ]
