@@ -58,16 +58,29 @@ def scrub_notebook(path: Path) -> int:
     return 0
 
 
+_EXPORTERS: dict[bool, Any] = {}
+
+
+def _exporter(no_input: bool) -> Any:
+    """One nbconvert exporter per kind for the process: building one loads and compiles
+    the lab templates (most of a small record's rendering time), every time."""
+    if no_input not in _EXPORTERS:
+        from nbconvert import HTMLExporter
+
+        exporter = HTMLExporter(template_name="lab")
+        if no_input:
+            exporter.exclude_input = True
+            exporter.exclude_input_prompt = True
+            exporter.exclude_output_prompt = True
+        _EXPORTERS[no_input] = exporter
+    return _EXPORTERS[no_input]
+
+
 def render_html(notebook: Path, *, no_input: bool = False) -> Path:
     """Render a record to HTML for reviewers without Jupyter (widget state included)."""
     import nbformat
-    from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(template_name="lab")
-    if no_input:
-        exporter.exclude_input = True
-        exporter.exclude_input_prompt = True
-        exporter.exclude_output_prompt = True
+    exporter = _exporter(no_input)
     with warnings.catch_warnings():
         # Scraps have their own mimetype that HTML cannot show; they are data, not display.
         warnings.simplefilter("ignore", UserWarning)

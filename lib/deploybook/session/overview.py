@@ -88,6 +88,7 @@ class Overview:
     schedule_source: str
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     impact_note: str = ""  # the migrations' window fit, from the latest 02 record
+    _timeline: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def path(self) -> Path:
@@ -110,7 +111,14 @@ class Overview:
         return Counter(r.status for r in self.rows)
 
     def timeline_png(self) -> bytes:
-        """The runs as bars against the deployment and rollback windows (plots.plot_schedule)."""
+        """The runs as bars against the deployment and rollback windows (plots.plot_schedule).
+
+        Drawn once per overview: a notebook's closing cell shows it and writes the page."""
+        if self._timeline is None:
+            self._timeline = self._draw_timeline()
+        return self._timeline
+
+    def _draw_timeline(self) -> bytes:
         from deploybook.core.plots import plot_schedule
 
         steps = [
