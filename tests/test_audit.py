@@ -330,3 +330,9 @@ def test_verify_prints_the_head_it_checked_and_params_envs_without_ledger(output
     assert proc.returncode == 0, proc.stdout
     assert f"head      ledger staging length 3 head {head}" in proc.stdout
     assert "note      production: a params file but no ledger (nothing recorded yet)" in proc.stdout
+
+
+def test_a_malformed_expected_head_is_a_usage_error(outputs: Path) -> None:
+    proc = verify_with(outputs, "--expect-head", "not-a-hash")
+    assert proc.returncode == 2
+    assert "--expect-head 'not-a-hash': expected a 64-hex hash" in proc.stderr

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deploybook.core import audit
-from deploybook.errors import AuditError
+from deploybook.errors import AuditError, ConfigError
 
 LINE = re.compile(
     r"ledger (?P<env>[a-z][a-z0-9-]{0,40}) length (?P<length>\d+) head (?P<head>[0-9a-f]{64})"
@@ -66,7 +66,9 @@ def parse_expected(value: str) -> Anchor:
     unknown: empty env and length 0 mean 'any ledger holding this hash')."""
     match = BARE.match(value.strip().lower())
     if not match:
-        raise AuditError(f"--expect-head {value!r}: expected a 64-hex hash, ENV:HASH or ENV:N:HASH")
+        raise ConfigError(
+            f"--expect-head {value!r}: expected a 64-hex hash, ENV:HASH or ENV:N:HASH"
+        )
     return Anchor(match["env"] or "", int(match["length"] or 0), match["head"])
 
 
