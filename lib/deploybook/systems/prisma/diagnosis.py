@@ -309,12 +309,12 @@ def _skipped(res: UnitResult, only: bool) -> None:
 
 
 def overrun_note(run: dict[str, Any]) -> str:
-    """"exceeds 60 s — at least 60 s of SHARE on content_chunks": an overrun as a finding."""
+    """ "exceeds 60 s — at least 60 s of SHARE on content_chunks": an overrun as a finding."""
     from deploybook.systems.prisma.lockclock import mode_name
 
     budget, took = run.get("budget_s") or 0.0, run["duration_s"]
     locks = "; ".join(f"{mode_name(m)} on {t}" for t, m in run.get("locks", [])) or "no lock seen"
-    where = f"statement {run['index']} (line {run['line']}: {run['gist']})"
+    where = f"statement {run['index']}, line {run['line']}: {run['gist']}"
     if run.get("outcome") == "overrun":
         rest = run.get("not_run") or []
         return (

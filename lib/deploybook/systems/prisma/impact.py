@@ -61,8 +61,8 @@ class TableImpact:
     writes_blocked_s: float = 0.0
     reads_blocked_s: float = 0.0
     at_least: bool = False  # an overrun not measured to its end is in it
-    worst: str = ""  # the statement that costs most of it (gist)
-    worst_s: float = 0.0
+    worst: str = ""  # the statement whose lock costs most of it (gist)
+    worst_s: float = 0.0  # that lock's span
     where: str = ""  # its migration and statement
 
     def line(self) -> str:
@@ -167,7 +167,7 @@ def impact(
                         spans.setdefault(table, pos)
             for table, first in spans.items():
                 span = done[first:]
-                worst = max(span, key=lambda x: x["duration_s"])
+                cause = done[first]  # the statement that took the lock
                 t = found.setdefault(
                     table,
                     TableImpact(table, *(tables.get(table, {}).get(k) for k in ("rows", "bytes"))),
@@ -178,9 +178,10 @@ def impact(
                 else:
                     t.reads_blocked_s = round(t.reads_blocked_s + held, 4)
                 t.at_least = t.at_least or any(x["outcome"] == "overrun" for x in span)
-                if kind == WRITES and (not t.worst or worst["duration_s"] > t.worst_s):
-                    t.worst, t.worst_s = worst["gist"], worst["duration_s"]
-                    t.where = f"{unit} statement {worst['index']}"
+                if kind == WRITES and (not t.worst or held > t.worst_s):
+                    t.worst, t.worst_s = cause["gist"], held
+                    held_on = ", held to the migration's end" if len(span) > 1 else ""
+                    t.where = f"{unit} statement {cause['index']}{held_on}"
     ordered = sorted(
         found.values(), key=lambda t: (-max(t.writes_blocked_s, t.reads_blocked_s), t.table)
     )
