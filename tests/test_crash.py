@@ -190,3 +190,25 @@ def test_step_commands_stay_in_the_callers_process_group(tmp_path: Path) -> None
 
     result = run_command([PY, "-c", "import os; print(os.getpgrp())"], timeout_s=30)
     assert int(result.stdout.strip()) == os.getpgrp()
+
+
+def test_kill_9_of_deploybook_run_takes_its_kernel_and_build_along(tmp_path: Path) -> None:
+    pidfile = tmp_path / "build.pid"
+    root = _project(tmp_path, pidfile)
+    env = {**os.environ, "DEPLOYBOOK_ROOT": str(root), "DEPLOYBOOK_OUTPUTS": str(tmp_path / "o")}
+    cli = subprocess.Popen(
+        [DEPLOYBOOK, "run", "01", "--env", "staging", "--release", "v1.4.0"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    build = int(_wait_for(pidfile))
+    kernel = os.getpgid(build)
+    assert kernel != os.getpgrp()  # the kernel leads its own group; the build is in it
+    os.kill(cli.pid, signal.SIGKILL)
+    cli.wait(timeout=10)
+    deadline = time.monotonic() + 15
+    while procs.group_members(kernel) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not procs.pid_alive(build) and not procs.pid_alive(kernel)
+    assert procs.group_members(kernel) == []

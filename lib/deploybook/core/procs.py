@@ -8,6 +8,8 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import threading
+import time
 from pathlib import Path
 
 
@@ -89,3 +91,25 @@ def kill_tree(pid: int, sig: int) -> None:
     for target in [pid, *descendants(pid)]:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(target, sig)
+
+
+def die_with_parent(interval_s: float = 0.2) -> bool:
+    """In a kernel that leads its own process group: when its parent (`deploybook run`)
+    dies, SIGKILL the whole group (the kernel and every step command it started).
+
+    Without it a killed runner leaves its kernel (until ipykernel notices) and the build
+    that kernel started running under nobody's lock. Returns False, doing nothing, when
+    this process does not lead its group (its group is someone else's to kill).
+    """
+    if os.getpgrp() != os.getpid():
+        return False
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval_s)
+            if os.getppid() != parent:
+                os.killpg(os.getpgrp(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="deploybook-parent-watch", daemon=True).start()
+    return True

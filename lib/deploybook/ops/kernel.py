@@ -16,6 +16,12 @@ from jupyter_client.manager import AsyncKernelManager
 
 from deploybook.core import procs
 
+# Run in the kernel at start-up (binding no name in the notebook's namespace): if
+# `deploybook run` itself is killed, its kernel and everything the kernel started go too.
+DIE_WITH_RUNNER = (
+    "--IPKernelApp.exec_lines=__import__('deploybook.core.procs').core.procs.die_with_parent();"
+)
+
 
 class GroupTrackingKernelManager(AsyncKernelManager):
     """An `AsyncKernelManager` that records the process group of each kernel it starts."""

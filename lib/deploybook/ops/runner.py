@@ -213,7 +213,7 @@ def run_runbook(
             log_output=log_output,
             request_save_on_cell_execute=True,
             # The kernel's own start-up chatter is not part of the record.
-            extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            extra_arguments=["--IPKernelApp.log_level=ERROR", kernel.DIE_WITH_RUNNER],
             kernel_manager_class=manager,
         )
     except PapermillExecutionError as exc:
