@@ -34,12 +34,14 @@ def _format_error(err: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def read_params(path: str | os.PathLike[str]) -> ParamsTree:
-    """Read and merge a params file, and validate its ``environment`` section first.
+    """Read and merge a params file (no YAML aliases), refuse unknown keys, and validate its
+    ``environment`` section first.
 
     Which environment this is decides what variables resolve: a bad name is reported as
     itself, not as an unresolved variable further down.
     """
     tree = read_params_tree(path)
+    _refuse_unknown_keys(tree)
     spec = tree.data.get("environment")
     if isinstance(spec, dict) and "${" not in str(spec):
         try:

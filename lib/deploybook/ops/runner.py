@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from deploybook.config import validate_release
+from deploybook.config import read_params, validate_release
 from deploybook.core import audit, paths
 from deploybook.core.secrets import register_environment
 from deploybook.errors import ConfigError
@@ -158,12 +158,15 @@ def run_runbook(
     log_output: bool = False,
 ) -> RunResult:
     """Execute a runbook into an audit record; raises `ConfigError` before starting if bad."""
+    runbook = resolve_runbook(runbook)
+    validate_release(release)
+    # The params file as written (aliases, unknown keys) before the slow imports below.
+    read_params((params_file or params_file_for(env)).resolve())
+
     import papermill
     from nbclient.exceptions import DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
-    runbook = resolve_runbook(runbook)
-    validate_release(release)
     parameters = dict(parameters or {})
     declared = notebook_parameters(runbook)
     check_parameters(parameters, set(declared) - _RESERVED)
