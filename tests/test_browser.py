@@ -45,7 +45,7 @@ LAB_SETTINGS = {
 def chromium() -> str:
     """Debian's chromium; installed with apt when missing (fails instead of skipping where
     CI sets DEPLOYBOOK_REQUIRE_BROWSER=1)."""
-    required = os.environ.get("DEPLOYBOOK_REQUIRE_BROWSER") == "1"
+    required = os.environ.get("DEPLOYBOOK_REQUIRE_BROWSER") == "1" or bool(os.environ.get("CI"))
     return debian_binary("chromium", CHROMIUM, required=required)
 
 
@@ -296,6 +296,9 @@ def test_lead_walks_03_on_a_prepared_copy(chromium, lead_lab, sandbox, tmp_path:
             _idle(page)
             gate = notebook.locator(".jp-CodeCell").last
             expect(gate.locator(".jp-OutputArea-output")).to_have_count(0)  # stopped before
+            execute.locator(".deploybook-confirm").scroll_into_view_if_needed()
+            expect(execute.locator(".deploybook-refusal")).to_contain_text("What to do")
+            expect(execute.locator("button", has_text="Confirm step 1")).to_be_visible()
             page.screenshot(path=shots / "03-waiting.png")
 
             form = notebook.locator(
@@ -349,6 +352,16 @@ def test_lead_walks_03_on_a_prepared_copy(chromium, lead_lab, sandbox, tmp_path:
     assert "step: " in text and "waiting for you" not in json.dumps(
         json.loads(text)["metadata"]["deploybook"]
     )
+    # Later runbooks read it like a headless record: 04's expectation, 05's prefill, the
+    # production gate all find it through the ledger.
+    from deploybook.session import records, scraps
+
+    found = records.find(
+        "sandbox", "v1.4.0", "03-rollout", passed=True, having=scraps.RolloutOutcome
+    )
+    assert found is not None and found.path == record
+    assert found.read(scraps.RolloutOutcome).status == "completed"
+    assert found.holds(scraps.PreviousVersions)
     verified = subprocess.run(
         [str(Path(sys.executable).parent / "deploybook"), "audit", "verify"],
         cwd=ROOT,

@@ -65,9 +65,7 @@ def require(
             critical=False,
         )
     _ask(key, number, total, name, describe, operator)
-    raise WaitingForLead(
-        f"waiting for you at step {number} of {total} ({name}): {WaitingForLead.what_to_do}"
-    )
+    raise WaitingForLead(f"waiting for you at step {number} of {total} ({name})")
 
 
 def _ask(key: str, number: int, total: int, name: str, describe: str, operator: str) -> None:

@@ -26,6 +26,7 @@ from deploybook.config import Schedule, read_params_yaml, validate_release
 from deploybook.core import audit, paths, render
 from deploybook.core.secrets import register_environment
 from deploybook.errors import AuditError, ConfigError, DeploybookError
+from deploybook.session import seal
 from deploybook.session.environment import load_environment_params
 from deploybook.session.scraps import (
     CheckRecords,
@@ -248,7 +249,8 @@ def load_overview(env: str, release: str, outputs: Path | None = None) -> Overvi
         raise ConfigError(f"environment {env!r} is not a valid name (letters, digits, - _ .)")
     outputs = (outputs or paths.outputs_dir()).resolve()
     ledger = audit.read_ledger(audit.ledger_path(outputs, env))
-    unsealed = {copy for e, copy in audit.unsealed(outputs, [env]) if e == env}
+    own = seal.notebook_path()  # the copy showing this overview is not abandoned: it is here
+    unsealed = {c for e, c in audit.unsealed(outputs, [env]) if e == env and outputs / c != own}
     entries = [
         e
         for e in ledger

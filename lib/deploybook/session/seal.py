@@ -28,7 +28,7 @@ _SAVE_MARK = "deploybook-save-request"
 class NotSealed(DeploybookError):
     """The working copy could not be saved from the kernel, so it is not sealed yet."""
 
-    what_to_do = "save the notebook (Ctrl+S), then run this cell again"
+    what_to_do = "run this cell again and press Ctrl+S while it waits for the save"
 
 
 def notebook_path() -> Path | None:
@@ -68,6 +68,11 @@ def _save(copy: Path) -> None:
         "  if (w.context && w.context.path.endsWith(name)) { await w.context.save(); } } })();"
     )
     display(Javascript(script))
+    print(
+        f"sealing {copy.name}: saving it (JupyterLab started by `deploybook open` saves by "
+        f"itself; otherwise press Ctrl+S within {SAVE_TIMEOUT_S} s)",
+        flush=True,
+    )
     deadline = time.monotonic() + SAVE_TIMEOUT_S
     while time.monotonic() < deadline:
         time.sleep(0.25)

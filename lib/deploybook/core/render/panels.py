@@ -12,7 +12,7 @@ WHAT_TO_DO = {
     "SecretMissing": "set the named variable in the environment JupyterLab was started from",
     "LockHeld": "wait for the other run to finish (or clear a stale lock), then run again",
     "WaitingForLead": "read what the step will do, click Confirm, then run this cell again",
-    "NotSealed": "save the notebook (Ctrl+S), then run this cell again",
+    "NotSealed": "run this cell again and press Ctrl+S while it waits for the save",
 }
 
 
