@@ -8,10 +8,13 @@ down and says where the records are. Exit 0 only when every step ended as expect
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from deploybook.config import read_params_yaml
@@ -67,14 +70,38 @@ def _drill_traffic() -> traffic.Traffic:
 
 def _breached_metric(record: Any) -> str | None:
     """The metric named by a record's breach scrap (what 05-rollback reads), if any."""
-    import scrapbook as sb
+    from deploybook.session.glued import read_glued
 
     try:
-        scrap = sb.read_notebook(str(record)).scraps.get("breach")
+        scrap = read_glued(record).get("breach")
     except (OSError, ValueError):
         return None
     data = scrap.data if scrap is not None else None
     return data.get("metric") if isinstance(data, dict) else None
+
+
+def _warm_imports() -> threading.Thread:
+    """Import papermill (and nbformat's jsonschema, seconds of grammar building) while the
+    stack starts, which mostly waits on PostgreSQL and the daemon, not on this process."""
+
+    def work() -> None:
+        import nbconvert  # noqa: F401
+        import papermill  # noqa: F401
+
+    thread = threading.Thread(target=work, name="warm-imports", daemon=True)
+    thread.start()
+    return thread
+
+
+def _render_review(record: Path) -> Path:
+    """The record's code-free ``.review.html``, as `build_report(review=True)` would make it.
+
+    Run on a worker thread while the next runbook runs (this process mostly waits on the
+    kernel then), instead of all ten at the end; the thread shares this process's secret
+    registry, so the page is scrubbed like every other."""
+    from deploybook.core import audit
+
+    return audit.render_html(record, no_input=True)
 
 
 def _spot_checks_done(env: str) -> dict[str, str]:
@@ -123,10 +150,14 @@ def rehearse(keep_up: bool = False) -> int:
 
     started = time.monotonic()
     print("deploybook rehearsal: fresh sandbox stack")
+    warming = _warm_imports()
     stack.down(purge=True, progress=None)
     results = []
+    reviews: list[Future[Path]] = []
+    renderer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="review-html")
     try:
         stack.up()
+        warming.join()
         for step in plan():
             if step.before:
                 step.before()
@@ -140,6 +171,7 @@ def rehearse(keep_up: bool = False) -> int:
                     print(f"  breach on {metric!r}, expected {step.breached!r}")
                     ok = False
             results.append((step, result, ok))
+            reviews.append(renderer.submit(_render_review, result.record))
             mark = "ok" if ok else "UNEXPECTED"
             print(f"  {result.status} in {result.duration_s:.1f} s [{mark}] → {result.record}")
             if result.error:
@@ -152,6 +184,8 @@ def rehearse(keep_up: bool = False) -> int:
     finally:
         if not keep_up:
             stack.down(progress=None)
+        wait(reviews)  # a failed render is redone by build_report below
+        renderer.shutdown()
     outputs = paths.outputs_dir()
     print(f"\nrecords under {outputs} (ledger: {outputs}/<env>/ledger.jsonl)")
     from deploybook.session.overview import build_report
