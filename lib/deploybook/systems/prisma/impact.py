@@ -41,6 +41,12 @@ _STRENGTH = [
 ]
 
 
+def _whole(seconds: float) -> int:
+    """Whole seconds, for ordering: what differs by a second matters, jitter does not (the
+    same migrations list in the same order run after run; equal ones by name)."""
+    return int(seconds)
+
+
 def blocks(mode: str) -> tuple[str, ...]:
     """What ordinary traffic a lock mode makes wait: reads, writes, DDL (or nothing)."""
     return _BLOCKS.get(mode, ())
@@ -89,7 +95,7 @@ class Impact:
     overruns: list[dict[str, Any]] = field(default_factory=list)
 
     def lines(self) -> list[str]:
-        return [t.line() for t in self.tables if t.writes_blocked_s or t.reads_blocked_s]
+        return [t.line() for t in self.tables]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -106,7 +112,7 @@ def statement_rows(
     runs: Iterable[Mapping[str, Any]], tables: Mapping[str, Mapping[str, int | None]]
 ) -> list[dict[str, Any]]:
     """One row per measured statement: its table (size, rows), lock, what it blocks, time;
-    worst first (blocking reads, then writes, then by time)."""
+    worst first (whole seconds, overruns, blocking reads, then writes; then in order)."""
     rows = []
     for r in runs:
         if r["outcome"] == "not run":
@@ -139,8 +145,11 @@ def statement_rows(
     return sorted(
         rows,
         key=lambda x: (
+            -_whole(x["duration_s"]),
+            x["outcome"] != "overrun",
             -max((severity.get(b.strip(), 0) for b in x["blocks"].split(",")), default=0),
-            -x["duration_s"],
+            x["migration"],
+            x["statement"],
         ),
     )
 
@@ -178,12 +187,18 @@ def impact(
                 else:
                     t.reads_blocked_s = round(t.reads_blocked_s + held, 4)
                 t.at_least = t.at_least or any(x["outcome"] == "overrun" for x in span)
-                if kind == WRITES and (not t.worst or held > t.worst_s):
+                if kind == WRITES and (not t.worst or _whole(held) > _whole(t.worst_s)):
                     t.worst, t.worst_s = cause["gist"], held
                     held_on = ", held to the migration's end" if len(span) > 1 else ""
                     t.where = f"{unit} statement {cause['index']}{held_on}"
     ordered = sorted(
-        found.values(), key=lambda t: (-max(t.writes_blocked_s, t.reads_blocked_s), t.table)
+        found.values(),
+        key=lambda t: (
+            -_whole(max(t.writes_blocked_s, t.reads_blocked_s)),
+            not t.at_least,  # stopped by the budget: its true time is longer
+            not t.reads_blocked_s,  # reads blocked is worse than writes alone
+            t.table,
+        ),
     )
     measured = [r for r in runs if r["outcome"] != "not run"]
     overruns = [r for r in measured if r["outcome"] in ("overrun", "overrun, completed")]
