@@ -6,6 +6,7 @@ test need real `vector(1536)` rows.
 
 from __future__ import annotations
 
+import functools
 import random
 from datetime import UTC, datetime
 from typing import Any
@@ -82,6 +83,21 @@ _SENTENCES = [
     "Key relationships of the {c} are summarised in the lecture's final table.",
 ]
 _SEED_TIME = datetime(2025, 9, 5, 12, 0, tzinfo=UTC)
+
+
+@functools.cache
+def _concept_vector(key: str) -> str:
+    """A concept's vector, drawn from its own key: the same in every database seeded by this
+    process (a sandbox seeds two), so it is drawn once."""
+    return _unit_vector(random.Random(key), EMBEDDING_DIMENSION)
+
+
+@functools.cache
+def _chunk_draw(key: str) -> tuple[str, str]:
+    """A chunk's concept and vector, drawn from its own key (see `_concept_vector`)."""
+    rng = random.Random(key)
+    concept = _CONCEPTS[rng.randrange(len(_CONCEPTS))]
+    return concept, _unit_vector(rng, EMBEDDING_DIMENSION)
 
 
 def _unit_vector(rng: random.Random, dimension: int) -> str:
@@ -166,22 +182,22 @@ def _seed(conn: Any, chunks: int, concepts: int, seed: int, users: int) -> dict[
                 name,
                 f"Definition and clinical relevance of {name.lower()}.",
                 "anatomy" if i % 2 else "physiology",
-                _unit_vector(random.Random(f"{seed}:concept:{i}"), EMBEDDING_DIMENSION),
+                _concept_vector(f"{seed}:concept:{i}"),
                 _SEED_TIME,
             )
         )
     chunk_rows = []
     for i in range(chunks):
         lecture = lecture_rows[i % len(lecture_rows)]
-        rng = random.Random(f"{seed}:chunk:{i}")  # row i is the same whatever the counts
-        concept = _CONCEPTS[rng.randrange(len(_CONCEPTS))]
+        # row i is the same whatever the counts
+        concept, vector = _chunk_draw(f"{seed}:chunk:{i}")
         text = _SENTENCES[i % len(_SENTENCES)].format(c=concept.lower(), l=lecture[2])
         chunk_rows.append(
             (
                 f"seed-chunk-{i + 1:05d}",
                 lecture[0],
                 text,
-                _unit_vector(rng, EMBEDDING_DIMENSION),
+                vector,
                 i // len(lecture_rows),
                 1 + i // len(lecture_rows),
                 _SEED_TIME,
