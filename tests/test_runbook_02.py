@@ -433,6 +433,9 @@ def test_the_verified_copy_is_the_dry_run_target_and_is_dropped_after(
     scratch = kept.data["scratch"]
     assert kept.status is Status.PASS and "one restore, not two" in kept.evidence
     assert _scratch_databases(unchanged) == [scratch]  # kept for the dry run below
+    again = mc.verify_snapshot_restore(run, snap, progress=False)  # the cell run twice
+    scratch = _by_name(again)["verified copy kept for the dry run"].data["scratch"]
+    assert _scratch_databases(unchanged) == [scratch]  # one copy at a time
     dry = _by_name(mc.dry_run(run, snap, progress=False))
     assert dry["dry run target"].data == {
         "target": "scratch",

@@ -168,6 +168,9 @@ def verify_snapshot_restore(
     spec = run.params.database
     scratch = scratch_name(run.env, audit.utc_stamp())
     for_dry_run = wants_copy(run, target)
+    if (earlier := verified_copy(run.checks, snap.sha256)) and not earlier["keep"]:
+        with contextlib.suppress(DeploybookError):  # this cell run again: one copy at a time
+            drop_scratch(run.database_url(), earlier["scratch"], spec.scratch_pattern)
     try:
         with _progress(progress, "pg_restore") as tick:
             result = pg_restore_mod.verify_restore(
