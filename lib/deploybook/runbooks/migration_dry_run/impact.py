@@ -153,6 +153,12 @@ def window_fit(
     }
 
 
+def _size(size: int | None) -> str:
+    if size is None:
+        return ""
+    return f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size // 1000} kB"
+
+
 def _count(rows: int | None) -> str:
     return "" if rows is None else f"{rows:,}"
 
@@ -175,10 +181,9 @@ class ImpactView:
 
     def _repr_html_(self) -> str:
         f = self.facts
-        size = lambda b: "" if b is None else f"{b / 1e6:.1f} MB"  # noqa: E731
         body = "".join(
             f"<tr><td>{e(r['migration'])} #{r['statement']}</td><td><code>{e(r['gist'])}</code>"
-            f"</td><td>{e(r['table'])}</td><td>{size(r['bytes'])}</td>"
+            f"</td><td>{e(r['table'])}</td><td>{_size(r['bytes'])}</td>"
             f"<td>{_count(r['rows'])}</td>"
             f"<td>{e(r['lock'])}</td><td>{e(r['blocks'])}</td>"
             f"<td>{r['duration_s']:.2f} s{' (budget hit)' if r['outcome'] == 'overrun' else ''}"
