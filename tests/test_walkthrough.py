@@ -7,6 +7,7 @@ import ast
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from deploybook.core import audit
 from deploybook.core.checks import Check, Checks, Status, gate
 from deploybook.ops.opener import prepare_copy
 from deploybook.runbooks.smoke.spotchecks import spot_check_results, spot_checks
-from deploybook.session import approvals, records
+from deploybook.session import approvals, records, seal
 from deploybook.session.overview import load_overview
 from deploybook.session.runbook import Runbook
 
@@ -112,7 +113,7 @@ def test_open_prepares_a_copy_and_an_abandoned_one_is_reported(outputs: Path) ->
     assert [(r.runbook, r.status) for r in rows] == [("03-rollout", "open/abandoned")]
 
     # Sealed (as the gate cell does): no longer open.
-    sealed = copy.with_name(copy.stem + ".sealed.ipynb")
+    sealed = seal.sealed_path(copy, datetime.now(UTC))
     sealed.write_text(copy.read_text())
     audit.append_ledger(
         outputs,
@@ -189,3 +190,51 @@ def test_answered_forms_keep_their_answers_when_their_cell_runs_again() -> None:
     box.widget.value = "kept-db"
     box.confirm()  # the Confirm button
     assert approvals.confirm("Type the database", "kept-db", None, interactive=True).confirmed
+
+
+def _in_kernel(code: str, notebook: Path) -> tuple[str, list[dict]]:
+    """Run ``code`` in a real kernel started as JupyterLab starts one for ``notebook``;
+    returns the reply status and the output messages."""
+    import os
+
+    from jupyter_client.manager import start_new_kernel
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DEPLOYBOOK_HEADLESS",)}
+    env["JPY_SESSION_NAME"] = str(notebook)
+    km, kc = start_new_kernel(kernel_name="python3", env=env, cwd=str(ROOT))
+    try:
+        outputs: list[dict] = []
+        reply = kc.execute_interactive(
+            code, timeout=120, output_hook=lambda m: outputs.append(m), store_history=False
+        )
+        return reply["content"]["status"], outputs
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def test_a_committed_runbook_opened_by_a_person_is_a_template() -> None:
+    """Banner, and execute=True refused as a short panel, not a traceback."""
+    template = ROOT / "runbooks" / "03-rollout.ipynb"
+    start = (
+        "from deploybook import start\n"
+        "run = start('03-rollout', env='staging', release='v1.4.0', "
+        "params_file='params/staging.yaml', operator='Lee Lead', execute={})\n"
+    )
+    status, outputs = _in_kernel(start.format(False) + "run", template)
+    assert status == "ok"
+    shown = json.dumps([m["content"] for m in outputs], ensure_ascii=False)
+    assert "template — open a prepared copy with" in shown and "deploybook open 03-rollout" in shown
+
+    status, outputs = _in_kernel(start.format(True), template)
+    assert status == "error"
+    errors = [m["content"] for m in outputs if m["msg_type"] == "error"]
+    assert [e["ename"] for e in errors] == ["ConfigError"]
+    assert errors[0]["traceback"] == [f"ConfigError: {errors[0]['evalue']}"]  # one line
+    assert "execute=True is refused here" in errors[0]["evalue"]
+    panels = [
+        m["content"]
+        for m in outputs
+        if m["msg_type"] == "display_data" and "deploybook-refusal" in str(m["content"])
+    ]
+    assert panels and "Traceback" in panels[0]["metadata"]["deploybook"]["traceback"]

@@ -4,8 +4,8 @@ Exactly what a headless run does after papermill (`deploybook.ops.runner`): the 
 is saved, scrubbed, annotated, rendered to HTML, hashed and appended to the ledger. The
 kernel cannot read the browser's notebook, so it asks JupyterLab to save it (a script
 output; JupyterLab started by ``deploybook open`` exposes its app for this) and waits for
-the file to change. The sealed record is a sibling file, ``<copy>.sealed.ipynb``, so a
-later autosave of the working copy can never alter what the ledger holds.
+the file to change. The sealed record is a sibling file, ``<copy>.sealed-<UTC-ts>.ipynb``,
+so a later autosave of the working copy can never alter what the ledger holds.
 """
 
 from __future__ import annotations
@@ -52,8 +52,11 @@ def is_template(path: Path | None) -> bool:
         return False
 
 
-def sealed_path(copy: Path) -> Path:
-    return copy.with_name(copy.stem + ".sealed.ipynb")
+def sealed_path(copy: Path, moment: datetime) -> Path:
+    """Where one seal of ``copy`` goes: a new file each time, so a failed gate sealed, fixed
+    and sealed again leaves two records (as a failed headless run and its rerun do) and
+    never rewrites a file the ledger already hashed."""
+    return copy.with_name(f"{copy.stem}.sealed-{audit.utc_stamp(moment)}.ipynb")
 
 
 def _save(copy: Path) -> None:
@@ -91,10 +94,10 @@ def seal(run: Any, error: str | None) -> dict[str, Any]:
         raise NotSealed("this kernel does not know its notebook file (JPY_SESSION_NAME)")
     _save(copy)
     outputs = copy.parent.parent.parent
-    record = sealed_path(copy)
+    ended = datetime.now(UTC)
+    record = sealed_path(copy, ended)
     shutil.copyfile(copy, record)
     audit.scrub_notebook(record)
-    ended = datetime.now(UTC)
     status = "failed" if error else "passed"
     notebook = json.loads(record.read_text(encoding="utf-8"))
     for cell in notebook.get("cells", []):  # the save request is not part of the record
