@@ -238,3 +238,25 @@ def test_a_committed_runbook_opened_by_a_person_is_a_template() -> None:
         if m["msg_type"] == "display_data" and "deploybook-refusal" in str(m["content"])
     ]
     assert panels and "Traceback" in panels[0]["metadata"]["deploybook"]["traceback"]
+
+
+def test_04_stops_at_an_unanswered_production_spot_check_form() -> None:
+    """Run All waits for the form rather than sealing a gate nobody answered; once Record
+    was clicked (even with an item left unticked, a deliberate 'not confirmed') it goes on."""
+    from deploybook.runbooks.smoke.cells import record_spot_checks
+    from deploybook.session.confirm import WaitingForLead
+
+    run = _run("production", "04-smoke")
+    if not run.params.spot_checks:
+        pytest.skip("production params configure no spot checks")
+    form = spot_checks(run, None, interactive=True)
+    with pytest.raises(WaitingForLead, match="waiting for you at the manual spot checks"):
+        record_spot_checks(run, form)
+    form.widget.who.value = "Quinn QA"
+    first = next(iter(form.widget.rows.values()))
+    first.value = True
+    form.widget.record()
+    checks = record_spot_checks(run, form)
+    assert [c.status for c in checks].count("pass") == 1
+    again = spot_checks(run, None, interactive=True)  # Run All recreates the form
+    assert again.recorded and len(again) == 1

@@ -27,6 +27,10 @@ class WaitingForLead(DeploybookError):
 
     what_to_do = "read what the step will do, click Confirm, then run this cell again"
 
+    def __init__(self, message: str, what_to_do: str | None = None) -> None:
+        super().__init__(message)
+        self.what_to_do = what_to_do or type(self).what_to_do
+
 
 @dataclass(frozen=True)
 class Confirmed:

@@ -16,7 +16,7 @@ from deploybook.runbooks.smoke import suite, validation, watch
 from deploybook.runbooks.smoke.expected import Expected, expected_versions
 from deploybook.runbooks.smoke.monitor import INCONCLUSIVE, ROLLBACK, WatchResult
 from deploybook.runbooks.smoke.spotchecks import SpotChecks, spot_check_results, spot_checks
-from deploybook.session import scraps
+from deploybook.session import confirm, scraps
 from deploybook.session.runbook import Runbook, show
 
 __all__ = [
@@ -126,6 +126,12 @@ def post_deploy_validation(run: Runbook, expected: Expected | str | None = None)
 def record_spot_checks(run: Runbook, spot: SpotChecks) -> Checks:
     """Glue the spot checks (`scraps.SpotCheckRecords`) and record one check per item:
     unconfirmed fails in a production role and warns otherwise."""
+    if spot.widget is not None and spot.production and not spot.recorded:
+        # Run All stops here rather than sealing a gate the lead has not answered yet.
+        raise confirm.WaitingForLead(
+            "waiting for you at the manual spot checks (required in production)",
+            "tick what you checked, click Record spot checks, then run this cell again",
+        )
     if spot.items:
         scraps.SpotCheckRecords.model_validate(spot.to_records()).glue()
     return run.record(spot_check_results(spot))

@@ -53,6 +53,7 @@ class SpotChecks(list):
         self.operator = operator
         self.unknown: list[str] = []  # parameter keys naming no configured item
         self.widget: Any = None
+        self.recorded = False  # the form's Record was clicked (in this kernel)
 
     def get(self, item: str) -> SpotCheck | None:
         return next((s for s in self if s.item == item), None)
@@ -136,6 +137,7 @@ def _form(spot: SpotChecks, confirmed: Any) -> SpotChecks:
     output = w.Output()
     # A re-run of this cell (Run All) keeps what was recorded before in this kernel.
     key = ("spot checks", tuple(spot.items), spot.operator)
+    spot.recorded = answers.recall(key) is not None
     for earlier in answers.recall(key, []):
         spot.append(earlier)
         rows[earlier.item].value, who.value = True, earlier.by
@@ -155,6 +157,7 @@ def _form(spot: SpotChecks, confirmed: Any) -> SpotChecks:
                 if box.value:
                     spot.append(SpotCheck(item, scrub(name), now, "widget"))
             answers.remember(key, list(spot))
+            spot.recorded = True
             print(f"Recorded at {now} by {name}:")
             for item in spot.items:
                 print(f"  [{'x' if spot.get(item) else ' '}] {item}")
