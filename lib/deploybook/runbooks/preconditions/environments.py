@@ -46,9 +46,17 @@ def env_parity(params: Params, release: str, environ: Mapping[str, str] | None =
     """Plan section 9: `.env.example` keys vs the observed environment; staging vs production."""
     spec, env, checkout = params.preconditions, params.environment.name, params.checkout.path
     values = parity.environment_values(params, environ)
+    observed: list[Names | None] = []
+
+    def own_names() -> Names | None:
+        """This environment's names, listed once for both checks (the listing is a command
+        in the checkout: a process, a platform API call)."""
+        if not observed:
+            observed.append(environment_names(spec, checkout, values))
+        return observed[0]
 
     def examples_probe() -> tuple[Status, str, Any]:
-        names = environment_names(spec, checkout, values)
+        names = own_names()
         if names is None:
             return Status.FAIL, f"no source for {env}'s variable names: {_NO_SOURCE}"
         if not repo.tag_exists(checkout, release):
@@ -69,7 +77,7 @@ def env_parity(params: Params, release: str, environ: Mapping[str, str] | None =
         peer = parity.peer_name(params)
         if peer is None:
             return Status.SKIP, "no peer environment configured (preconditions.peer_env)"
-        mine = environment_names(spec, checkout, values)
+        mine = own_names()
         theirs = environment_names(parity.peer_spec(params, peer, environ), checkout, values)
         if mine is None or theirs is None:
             who = env if mine is None else peer
