@@ -702,6 +702,17 @@ def test_an_index_build_over_the_budget_is_an_overrun_finding_not_an_error(
     assert advice["kind"] == "concurrent index" and "2,000 rows" in advice["advice"]
     assert "CREATE INDEX CONCURRENTLY in a migration of its own" in advice["advice"]
     assert f"{L2_INDEX} statement 1 (line 6)" in advice["advice"]
+    # What 02 records of it: the impact check warns (an overrun), the advice check names it.
+    from deploybook.config.impact import ImpactSpec
+    from deploybook.runbooks.migration_dry_run.impact import impact_checks
+
+    target = {"target": "scratch", "verified_copy": True, "restores": 1}
+    impact_check, advice_check = impact_checks(report, target, ImpactSpec())
+    assert impact_check.status is Status.WARN and not impact_check.critical
+    assert "1 over the 0.5 s budget" in impact_check.evidence.splitlines()[0]
+    assert impact_check.evidence.splitlines()[1] == line
+    assert impact_check.data["target"] == target and impact_check.data["lines"][0] == line
+    assert advice_check.status is Status.WARN and L2_INDEX in advice_check.evidence
 
 
 def test_an_overrun_run_to_completion_is_measured_to_its_end(sized_dry_run) -> None:
