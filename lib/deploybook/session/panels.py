@@ -28,7 +28,7 @@ def _handler(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: 
     )
     # The error itself, one line: Run All stops, papermill names the error from it.
     short = [f"{kind}: {message}"]
-    shell._showtraceback(etype, value, short)
+    shell._showtraceback(etype, message, short)  # the scrubbed message, never the raw one
     return short
 
 
