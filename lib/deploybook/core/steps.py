@@ -218,7 +218,7 @@ class StepLedger:
             step = Step(name, SKIPPED, describe, now, now, 0.0, f"already done at {when}")
             self._append(step)
             step.value = self._steps[name].value = self.done_value(name)
-            print(f"⏭ {name}: skipped (already done at {when})", flush=True)
+            print(f"– {name}: skipped (already done at {when})", flush=True)
             return step
         if name in self._unfinished:
             print(f"⚠ {name}: a previous attempt started but never finished; running it again")

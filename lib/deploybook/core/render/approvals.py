@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from deploybook.core.render.markup import COLOUR, e, table
 
 _STATE = {
-    "signed": ("✅", COLOUR["pass"]),
-    "void": ("❌", COLOUR["fail"]),
-    "missing": ("⬜", COLOUR["warn"]),
+    "signed": ("✓", COLOUR["pass"]),
+    "void": ("✗", COLOUR["fail"]),
+    "missing": ("☐", COLOUR["warn"]),
 }
 _HEAD = ("", "role", "state", "signed by (key)", "approves dry run", "valid until", "why void")
 

@@ -242,7 +242,7 @@ def _run_steps(run: Runbook, the_plan: Plan, ledger: StepLedger, result: Rollout
                 confirm.require(key, number, total, s.name, s.describe, run.operator, s.section)
             )
         if s.action is None:
-            print(f"⏭ {s.name}: skip: {s.skip}", flush=True)
+            print(f"– {s.name}: skip: {s.skip}", flush=True)
             step = Step(s.name, SKIPPED, s.describe, detail=f"skip: {s.skip}")
             result.steps.append(step)
             run.record(Check(f"step: {s.name}", s.section, Status.SKIP, step.detail, False))
