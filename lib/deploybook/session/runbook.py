@@ -46,8 +46,9 @@ def headless() -> bool:
 def current_execution() -> tuple[str | None, str | None]:
     """(cell id, execution id) of the notebook cell running now; (None, unique) elsewhere.
 
-    JupyterLab and nbclient send the cell's id in the execute request's metadata; the
-    request's message id tells one execution of that cell from the next.
+    JupyterLab sends the cell's id in the execute request's metadata (papermill's nbclient
+    does not, and runs each cell once); the request's message id tells one execution of a
+    cell from the next.
     """
     if in_notebook():
         from IPython import get_ipython
