@@ -73,8 +73,8 @@ def _measured(run: Runbook) -> dict[str, Any] | None:
 
 
 def other_steps(run: Runbook) -> tuple[list[dict[str, Any]], str]:
-    """The rollout's other steps as long as they took in the latest 03 record of this
-    environment, else of its staging environment (builds are staging's only); where from."""
+    """The rollout's other steps as long as they took in the latest completed 03 rollout of
+    this environment, else of its staging environment (builds are staging's only)."""
     params = run.params
     envs = [run.env]
     if params.environment.is_production and params.environment.staging_env:
@@ -82,14 +82,17 @@ def other_steps(run: Runbook) -> tuple[list[dict[str, Any]], str]:
     builds = {b.name for b in params.rollout.build}
     for env in envs:
         try:
-            record = records.find(env, run.release, "03-rollout", having=scraps.RolloutOutcome)
+            record = records.find(
+                env, run.release, "03-rollout", passed=True, having=scraps.RolloutOutcome
+            )
         except records.RecordUntrusted as exc:
             return [], f"no estimate: {exc}"
-        if record is None:
+        outcome = record.read(scraps.RolloutOutcome) if record is not None else None
+        if outcome is None or not outcome.completed:  # a plan or a refusal: no step times
             continue
         steps = [
             {"name": s["name"], "seconds": float(s["duration_s"])}
-            for s in record.read(scraps.RolloutOutcome).steps
+            for s in outcome.steps
             if s.get("duration_s") is not None
             and s.get("name") != MIGRATE_STEP
             and not (env != run.env and s.get("name") in builds)
