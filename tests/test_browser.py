@@ -349,6 +349,8 @@ def test_lead_walks_03_on_a_prepared_copy(chromium, lead_lab, sandbox, tmp_path:
     assert record.is_file() and (outputs / entry["html"]).is_file()
     text = record.read_text()
     assert "approved by Pat PM" in text and "confirmed by Lee Lead" in text
+    # Steps done in this walkthrough read as done (with durations), not as resumed skips.
+    assert "resumed: not repeated" not in text
     assert "step: " in text and "waiting for you" not in json.dumps(
         json.loads(text)["metadata"]["deploybook"]
     )

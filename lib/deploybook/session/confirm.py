@@ -43,6 +43,9 @@ class Confirmed:
 
 # Confirmations given in this kernel, by run and step: a re-run after the click proceeds.
 _GIVEN: dict[str, Confirmed] = {}
+# What each confirmed step did when it ran (a step object), so a later run of the cell
+# records it as done rather than as a resumed skip.
+_DONE: dict[str, Any] = {}
 
 
 def waits(execute: bool) -> bool:
@@ -53,6 +56,13 @@ def waits(execute: bool) -> bool:
 def given(key: str) -> Confirmed | None:
     """The confirmation of the step ``key`` in this kernel, if the lead gave it."""
     return _GIVEN.get(key)
+
+
+def carried_out(key: str, step: Any = None) -> Any:
+    """Remember how the confirmed step ``key`` went (with ``step``), or recall it."""
+    if step is not None and key in _GIVEN:
+        _DONE.setdefault(key, step)
+    return _DONE.get(key)
 
 
 def require(

@@ -265,6 +265,12 @@ def _run_steps(run: Runbook, the_plan: Plan, ledger: StepLedger, result: Rollout
                 )
             run.record(check)
             return
+        if step.status == DONE:
+            confirm.carried_out(key, step)
+        elif step.status == SKIPPED and (done_here := confirm.carried_out(key)) is not None:
+            # Done earlier in this walkthrough (confirmed, then the cell ran again): recorded
+            # as it was done, with its duration, not as a resumed skip.
+            step = done_here
         result.steps.append(step)
         run.record(_step_check(step, s.section))
         if s.name == VERSIONS_STEP:
