@@ -78,9 +78,9 @@ def restore_copy(
     an old snapshot without one). ``keep=False`` drops it after verifying (02's scratch
     check); ``keep=True`` leaves it for the caller (05's swap, a dry run against it) and
     returns its URL; ``service_copy`` restores owners (as a superuser) and grants as dumped,
-    for a copy that will serve the application. A leftover database of that name (an interrupted earlier attempt) is
-    dropped first, so callers must pass names no real database has (a scratch pattern, a
-    timestamped rollback name). When pg_restore fails the copy is dropped, or kept with
+    for a copy that will serve the application. A leftover database of that name (an
+    interrupted earlier attempt) is dropped first, so callers must pass names no real
+    database has (a scratch pattern, a timestamped rollback name). When pg_restore fails the copy is dropped, or kept with
     ``keep_failed``; either way the message says which, and nothing else was touched.
     """
     if name == db.dbname_of(url) or name in RESERVED_DBS:
