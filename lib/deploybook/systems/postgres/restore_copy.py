@@ -80,8 +80,9 @@ def restore_copy(
     returns its URL; ``service_copy`` restores owners (as a superuser) and grants as dumped,
     for a copy that will serve the application. A leftover database of that name (an
     interrupted earlier attempt) is dropped first, so callers must pass names no real
-    database has (a scratch pattern, a timestamped rollback name). When pg_restore fails the copy is dropped, or kept with
-    ``keep_failed``; either way the message says which, and nothing else was touched.
+    database has (a scratch pattern, a timestamped rollback name). When pg_restore fails
+    the copy is dropped, or kept with ``keep_failed``; either way the message says which,
+    and nothing else was touched.
     """
     if name == db.dbname_of(url) or name in RESERVED_DBS:
         raise RestoreRefused(f"database {name!r} is the source or a system database: refused")
