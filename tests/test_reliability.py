@@ -1026,10 +1026,11 @@ def test_tampered_record_through_the_real_command(rig: Rig, row, breach) -> None
     expected = forge_record(copy)
     tampered = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120)
     rig.texts["audit verify process"] = clean.stdout + tampered.stdout + tampered.stderr
-    named = _RECORD_STAMP.sub("…", tampered.stdout.splitlines()[0] if tampered.stdout else "")
+    problems = [line for line in tampered.stdout.splitlines() if not line.startswith("head ")]
+    named = _RECORD_STAMP.sub("…", problems[0] if problems else "")
     r.observed = f"exit {clean.returncode} untouched, then {tampered.returncode}: {named}"
     r.data_lost = "none"
-    assert clean.returncode == 0 and clean.stdout.startswith("ok: ")
+    assert clean.returncode == 0 and clean.stdout.splitlines()[-1].startswith("ok: ")
     assert tampered.returncode == 1 and expected in tampered.stdout
 
 
