@@ -10,14 +10,11 @@ so it repeats nothing. Each run that joins an attempt leaves a ``joined by <run 
 
 from __future__ import annotations
 
-import json
-import re
 from pathlib import Path
 
-from deploybook.core.steps import DONE
+from deploybook.core.attempts import COMPLETE_STEP, JOINED, read_attempts
 
-COMPLETE_STEP = "complete"
-JOINED = "joined by "
+__all__ = ["COMPLETE_STEP", "JOINED", "attempt_key", "is_bookkeeping", "ledger_path"]
 
 
 def ledger_path(record_dir: Path, env: str, release: str) -> Path:
@@ -31,34 +28,12 @@ def is_bookkeeping(step_name: str) -> bool:
 
 def attempt_key(path: Path, release: str, run_id: str | None) -> tuple[str, str]:
     """The ledger run key to use and why (see the module docstring)."""
-    base = f"{release}:rollback"
-    pattern = re.compile(rf"^{re.escape(base)}(?:#(\d+))?$")
-    numbers: dict[int, str] = {}
-    first: dict[str, str] = {}
-    complete: set[str] = set()
-    joined: dict[str, str] = {}
-    if path.exists():
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            key = event.get("run_key", "") if isinstance(event, dict) else ""
-            if not isinstance(key, str) or not (match := pattern.match(key)):
-                continue
-            numbers[int(match.group(1) or 1)] = key
-            first.setdefault(key, event.get("recorded_at", ""))
-            step = str(event.get("step", ""))
-            if step == COMPLETE_STEP and event.get("status") == DONE:
-                complete.add(key)
-            if step.startswith(JOINED):
-                joined[step[len(JOINED) :]] = key
-    if run_id and run_id in joined:
-        return joined[run_id], f"rerun of run {run_id}: its finished steps are skipped"
-    if not numbers:
-        return base, "first attempt"
-    n = max(numbers)
-    key = numbers[n]
-    if key in complete:
-        return f"{base}#{n + 1}", f"attempt {n} completed: attempt {n + 1} runs every step"
-    return key, f"resuming attempt {n} (begun {first[key]}): finished steps are skipped"
+    found = read_attempts(path, f"{release}:rollback")
+    if run_id and run_id in found.joined:
+        return found.joined[run_id], f"rerun of run {run_id}: its finished steps are skipped"
+    if not found.keys:
+        return found.base, "first attempt"
+    n, key = found.last, found.last_key
+    if key in found.complete:
+        return found.fresh_key, f"attempt {n} completed: attempt {n + 1} runs every step"
+    return key, f"resuming attempt {n} (begun {found.begun[key]}): finished steps are skipped"
