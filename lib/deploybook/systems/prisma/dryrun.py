@@ -35,7 +35,14 @@ from deploybook.systems.prisma.diagnosis import (
 )
 from deploybook.systems.prisma.lockclock import LockClock, LockHold
 from deploybook.systems.prisma.lockwatch import LockWatch
-from deploybook.systems.prisma.meter import COMPLETED, OVERRUN, Meter, StatementRun, table_sizes
+from deploybook.systems.prisma.meter import (
+    COMPLETED,
+    OVERRUN,
+    Meter,
+    StatementRun,
+    own_locks,
+    table_sizes,
+)
 from deploybook.systems.prisma.migrated import MigratedState
 from deploybook.systems.prisma.migrations import SECTION, LocalMigration
 from deploybook.systems.prisma.schema import read_schema
@@ -49,16 +56,6 @@ from deploybook.systems.prisma.sqltext import (
 
 __all__ = ["DryRunReport", "MigratedState", "UnitResult", "dry_run"]
 
-_LOCKS = """
-    SELECT CASE WHEN n.nspname = 'public' THEN c.relname
-                ELSE coalesce(n.nspname || '.', '') || coalesce(c.relname, l.relation::text) END,
-           l.mode, coalesce(c.relkind::text, '?')
-    FROM pg_locks l LEFT JOIN pg_class c ON c.oid = l.relation
-    LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
-      AND coalesce(n.nspname, '') NOT LIKE 'pg\\_%'
-      AND coalesce(n.nspname, '') <> 'information_schema'
-"""
 _RELATIONS = """
     SELECT CASE WHEN n.nspname = 'public' THEN c.relname ELSE n.nspname || '.' || c.relname END
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -98,10 +95,6 @@ class DryRunReport:
         return self.checks._repr_html_()
 
 
-def _locks(conn: psycopg.Connection) -> set[tuple[str, str, str]]:
-    return {(r[0], r[1], r[2]) for r in conn.execute(_LOCKS)}
-
-
 def _run_unit(
     conn: psycopg.Connection,
     unit: LocalMigration,
@@ -112,7 +105,7 @@ def _run_unit(
     clock: LockClock,
     meter: Meter,
 ) -> None:
-    held = _locks(conn)
+    held = own_locks(conn)
     new: set[tuple[str, str, str]] = set()
     runnable = []
     for i, stmt in enumerate(stmts):
@@ -163,7 +156,7 @@ def _run_unit(
                 new |= now - held
     except psycopg.Error:
         # Rolled back to the savepoint (its locks with it); the next migration still runs.
-        clock.released(_locks(conn), time.monotonic(), "its savepoint was rolled back")
+        clock.released(own_locks(conn), time.monotonic(), "its savepoint was rolled back")
     res.locks = sorted({(rel, mode) for rel, mode, _ in new})
     tables |= {rel for rel, _, kind in new if kind in ("r", "p")}
     res.tables = sorted(tables)
@@ -191,9 +184,9 @@ def _retry(
                 except psycopg.Error as exc:
                     probe.error = error_info(exc, stmt, i)
                     raise
-                clock.taken(_locks(conn), since, f"{res.name} (retried)", i + 1)
+                clock.taken(own_locks(conn), since, f"{res.name} (retried)", i + 1)
     except psycopg.Error:
-        clock.released(_locks(conn), time.monotonic(), "its retry's savepoint was rolled back")
+        clock.released(own_locks(conn), time.monotonic(), "its retry's savepoint was rolled back")
     res.retry_error = probe.error
 
 

@@ -82,6 +82,7 @@ class StatementRun:
 
 
 def own_locks(conn: psycopg.Connection) -> set[Lock]:
+    """The relation locks this session holds now (system catalogs left out)."""
     return {(r[0], r[1], r[2]) for r in conn.execute(_OWN_LOCKS)}
 
 
