@@ -77,6 +77,8 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
     outputs = Path(args.outputs).resolve() if args.outputs else paths.outputs_dir()
     expected = _expected_heads(args.expect_head, args.heads_file)
+    if args.from_url:
+        return _verify_remote(args, expected)
     count, problems, heads = anchors.verify(outputs, args.env or None, expected)
     for problem in problems:
         print(f"TAMPERED  {problem}")
@@ -96,6 +98,42 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         )
         return 1
     print(f"ok: {count} ledger entries verified under {outputs}")
+    return 0
+
+
+def _verify_remote(args: argparse.Namespace, expected: list[Any]) -> int:
+    """``audit verify --from s3://…``: the remote copy's SHA-256s, then its ledgers."""
+    import shutil
+
+    from deploybook.core import anchors
+    from deploybook.ops import remote
+
+    copy, fetched, bad = remote.fetched_copy(args.from_url)
+    try:
+        count, problems, heads = anchors.verify(copy, args.env or None, expected)
+        for line in [*bad, *(str(p) for p in problems)]:
+            print(f"TAMPERED  {line}")
+        for head in heads:
+            print(f"head      {head.line()}")
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
+    if bad or problems or not count:
+        why = f"{len(bad) + len(problems)} problem(s)" if bad or problems else "no ledger entries"
+        print(f"{why} in {fetched} objects at {args.from_url}", file=sys.stderr)
+        return 1
+    print(f"ok: {count} ledger entries verified from {fetched} objects at {args.from_url}")
+    return 0
+
+
+def cmd_audit_push(args: argparse.Namespace) -> int:
+    from deploybook.core import paths
+    from deploybook.ops import remote
+
+    outputs = Path(args.outputs).resolve() if args.outputs else paths.outputs_dir()
+    result = remote.push(args.url, outputs, args.env or None)
+    for rel in result.sent:
+        print(f"sent      {rel}")
+    print(f"ok: {len(result.sent)} sent, {len(result.unchanged)} unchanged at {args.url}")
     return 0
 
 
@@ -241,7 +279,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="a file of heads collected from the receivers (e.g. `deploybook sandbox messages`"
         " output, an email, a Slack export): every 'ledger ENV length N head HASH' in it",
     )
+    verify.add_argument(
+        "--from", dest="from_url", metavar="URL", help="verify the copy at s3://BUCKET/PREFIX"
+    )
     verify.set_defaults(func=cmd_audit_verify)
+    push = aud_sub.add_parser("push", help="copy records, HTML and ledgers to s3://BUCKET/PREFIX")
+    push.add_argument("url", help="s3://BUCKET[/PREFIX]; endpoint: DEPLOYBOOK_S3_ENDPOINT")
+    push.add_argument("--env", action="append", help="only this environment (repeatable)")
+    push.add_argument("--outputs", help="outputs folder (default outputs/)")
+    push.set_defaults(func=cmd_audit_push)
 
     apv = sub.add_parser(
         "approve", help="sign a role's approval of what 03 will roll out (your SSH key)"
