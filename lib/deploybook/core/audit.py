@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -141,15 +142,24 @@ def append_ledger(outputs: Path, env: str, **facts: Any) -> dict[str, Any]:
 def crashed(outputs: Path, envs: list[str] | None = None) -> list[tuple[str, str]]:
     """(env, record) of each ledger entry whose run crashed: a partial record, listed and
     hashed like any other, so `verify` trusts it as what it is (not tampering)."""
-    envs = envs or sorted(p.parent.name for p in outputs.glob("*/ledger.jsonl"))
-    found = []
-    for env in envs:
+    return [
+        (env, e.get("record", "?"))
+        for env, entries in _readable_ledgers(outputs, envs)
+        for e in entries
+        if e.get("status") == "crashed"
+    ]
+
+
+def _readable_ledgers(
+    outputs: Path, envs: list[str] | None
+) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """(env, entries) of each environment's ledger that reads; one that does not is left
+    to `verify`, which reports it."""
+    for env in envs or sorted(p.parent.name for p in outputs.glob("*/ledger.jsonl")):
         try:
-            entries = read_ledger(ledger_path(outputs, env))
+            yield env, read_ledger(ledger_path(outputs, env))
         except AuditError:
-            continue  # reported by verify
-        found += [(env, e.get("record", "?")) for e in entries if e.get("status") == "crashed"]
-    return found
+            continue
 
 
 def _line_problems(entry: dict[str, Any], index: int, previous: str) -> list[str]:
@@ -259,13 +269,8 @@ def verify(outputs: Path, envs: list[str] | None = None) -> tuple[int, list[Prob
 def unsealed(outputs: Path, envs: list[str] | None = None) -> list[tuple[str, str]]:
     """(env, copy) of every prepared copy (``deploybook open``) that no sealed record names:
     open now, or abandoned; either way not a record, and never a passed run."""
-    envs = envs or sorted(p.parent.name for p in outputs.glob("*/ledger.jsonl"))
     found = []
-    for env in envs:
-        try:
-            entries = read_ledger(ledger_path(outputs, env))
-        except AuditError:
-            continue
+    for env, entries in _readable_ledgers(outputs, envs):
         sealed = {e["copy"] for e in entries if e.get("copy") and e.get("record")}
         found += [
             (env, e["copy"])
