@@ -240,3 +240,48 @@ def messages_text() -> dict[str, str]:
         for i, message in enumerate(got[kind]):
             texts[f"{kind} #{i + 1}"] = json.dumps(message, ensure_ascii=False)
     return texts
+
+
+@contextlib.contextmanager
+def sandbox_rig(prefix: str, canaries: Mapping[str, str], envs: tuple[str, ...]) -> Iterator[Any]:
+    """A stack of our own (``envs``), outputs and canary secrets, outside pytest's tmp tree
+    (a concurrent pytest run may prune that mid-run); yields (base, stack state) and puts
+    everything back — stack down, environment restored, folder removed unless
+    ``DEPLOYBOOK_KEEP_RELIABILITY`` is set."""
+    import shutil
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix=prefix))
+    saved = os.environ.copy()
+    os.environ["DEPLOYBOOK_STATE_DIR"] = str(base / "state")
+    os.environ["DEPLOYBOOK_OUTPUTS"] = str(base / "outputs")
+    for name in ("DEPLOYBOOK_RECORD", "DEPLOYBOOK_HEADLESS"):
+        os.environ.pop(name, None)
+    os.environ.update(canaries)
+    # The params' commands run `deploybook` and `python`: this installation's.
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    try:
+        password = canaries["DEPLOYBOOK_SANDBOX_DB_PASSWORD"]
+        yield base, stack.up(base / "state", password=password, envs=envs, progress=None)
+    finally:
+        try:
+            stack.down(base / "state", progress=None)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+            if not os.environ.get("DEPLOYBOOK_KEEP_RELIABILITY"):
+                shutil.rmtree(base, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def isolated_test(texts: dict[str, str], name: str, capfd: Any) -> Iterator[None]:
+    """Restore the environment after a test (in-process runbooks update it) and keep what
+    the test and its kernels printed, for the canary scan."""
+    saved = os.environ.copy()
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+    out, err = capfd.readouterr()
+    texts[f"output of {name}"] = out + err
+    sys.stdout.write(out)
+    sys.stderr.write(err)

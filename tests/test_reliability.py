@@ -21,7 +21,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -46,10 +45,12 @@ from reliability_helpers import (
     facts,
     failed_checks,
     interactive_session,
+    isolated_test,
     message_count,
     messages_text,
     outcome,
     runbook_outputs,
+    sandbox_rig,
     scan_files,
     stop_database_once,
     tree,
@@ -114,48 +115,18 @@ class Rig:
 
 @pytest.fixture(scope="module")
 def rig() -> Iterator[Rig]:
-    """Our own stack (four envs), outputs and canary secrets, outside pytest's tmp tree
-    (a concurrent pytest run may prune that mid-run)."""
+    """Our own stack (four envs), outputs and canary secrets."""
     start_clock()
-    base = Path(tempfile.mkdtemp(prefix="deploybook-reliability-"))
-    saved = os.environ.copy()
-    os.environ["DEPLOYBOOK_STATE_DIR"] = str(base / "state")
-    os.environ["DEPLOYBOOK_OUTPUTS"] = str(base / "outputs")
-    for name in ("DEPLOYBOOK_RECORD", "DEPLOYBOOK_HEADLESS"):
-        os.environ.pop(name, None)
-    os.environ.update(SECRET_CANARIES)
-    # The params' commands run `deploybook` and `python`: this installation's.
-    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-    try:
-        state = stack.up(
-            base / "state",
-            password=SECRET_CANARIES["DEPLOYBOOK_SANDBOX_DB_PASSWORD"],
-            envs=(ENV, PRODUCTION, MIGRATING, LOCKING),
-            progress=None,
-        )
+    with sandbox_rig(
+        "deploybook-reliability-", SECRET_CANARIES, (ENV, PRODUCTION, MIGRATING, LOCKING)
+    ) as (base, state):
         yield Rig(base, state, base / "outputs")
-    finally:
-        try:
-            stack.down(base / "state", progress=None)
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
-            if not os.environ.get("DEPLOYBOOK_KEEP_RELIABILITY"):
-                shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
 def _isolated(rig: Rig, request: pytest.FixtureRequest, capfd: pytest.CaptureFixture) -> Iterator:
-    """Restore the environment after each test (in-process runbooks update it), and keep
-    what the test and its kernels printed for the canary scan."""
-    saved = os.environ.copy()
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
-    out, err = capfd.readouterr()
-    rig.texts[f"output of {request.node.name}"] = out + err
-    sys.stdout.write(out)
-    sys.stderr.write(err)
+    with isolated_test(rig.texts, request.node.name, capfd):
+        yield
 
 
 @pytest.fixture

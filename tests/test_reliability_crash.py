@@ -17,11 +17,9 @@ import json
 import os
 import re
 import resource
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -32,7 +30,16 @@ from typing import Any
 import pytest
 import yaml
 from http_stub import StubServer
-from reliability_helpers import canary_hits, data_lost, environ, failed_checks, outcome, tree
+from reliability_helpers import (
+    canary_hits,
+    data_lost,
+    environ,
+    failed_checks,
+    isolated_test,
+    outcome,
+    sandbox_rig,
+    tree,
+)
 from reliability_plugin import scenario, start_clock
 
 from deploybook.config import read_params_yaml
@@ -90,42 +97,17 @@ class Rig:
 @pytest.fixture(scope="module")
 def rig() -> Iterator[Rig]:
     start_clock()
-    base = Path(tempfile.mkdtemp(prefix="deploybook-reliability22-"))
-    saved = os.environ.copy()
-    os.environ["DEPLOYBOOK_STATE_DIR"] = str(base / "state")
-    os.environ["DEPLOYBOOK_OUTPUTS"] = str(base / "outputs")
-    for name in ("DEPLOYBOOK_RECORD", "DEPLOYBOOK_HEADLESS"):
-        os.environ.pop(name, None)
-    os.environ.update(CANARIES)
-    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-    try:
-        state = stack.up(
-            base / "state",
-            password=CANARIES["DEPLOYBOOK_SANDBOX_DB_PASSWORD"],
-            envs=(ENV, "sandbox-production"),
-            progress=None,
-        )
+    with sandbox_rig("deploybook-reliability22-", CANARIES, (ENV, "sandbox-production")) as (
+        base,
+        state,
+    ):
         yield Rig(base, state, base / "outputs")
-    finally:
-        try:
-            stack.down(base / "state", progress=None)
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
-            if not os.environ.get("DEPLOYBOOK_KEEP_RELIABILITY"):
-                shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
 def _isolated(rig: Rig, request: pytest.FixtureRequest, capfd: pytest.CaptureFixture) -> Iterator:
-    saved = os.environ.copy()
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
-    out, err = capfd.readouterr()
-    rig.texts[f"output of {request.node.name}"] = out + err
-    sys.stdout.write(out)
-    sys.stderr.write(err)
+    with isolated_test(rig.texts, request.node.name, capfd):
+        yield
 
 
 @pytest.fixture
