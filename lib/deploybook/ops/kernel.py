@@ -9,10 +9,14 @@ everything it had started instead of leaving a build running under nobody's lock
 from __future__ import annotations
 
 import json
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import run_sync
 
 from deploybook.core import procs
 
@@ -21,6 +25,15 @@ from deploybook.core import procs
 DIE_WITH_RUNNER = (
     "--IPKernelApp.exec_lines=__import__('deploybook.core.procs').core.procs.die_with_parent();"
 )
+
+
+# The kernel's arguments after its kernelspec's: its own start-up chatter is not part of the
+# record, and it dies with the runner.
+ARGUMENTS = ("--IPKernelApp.log_level=ERROR", DIE_WITH_RUNNER)
+# What nbclient adds when it starts an IPython kernel itself (no history file on disk).
+_NBCLIENT_ARGUMENTS = ("--HistoryManager.hist_file=:memory:",)
+# Set in a started kernel by the engine once the run starts (it names the run's record).
+RUN_VARIABLES = ("DEPLOYBOOK_RECORD",)
 
 
 class GroupTrackingKernelManager(AsyncKernelManager):
@@ -46,6 +59,62 @@ def stop_groups(manager: type[GroupTrackingKernelManager]) -> list[int]:
     for pgid in manager.started_groups:
         stopped += procs.kill_group(pgid)
     return stopped
+
+
+@dataclass
+class Prestarted:
+    """A kernel started for a run that has not begun: its own manager class (so its process
+    group is stopped with its run's), and the environment it was started with."""
+
+    manager: type[GroupTrackingKernelManager]
+    km: GroupTrackingKernelManager
+    env: dict[str, str]
+    cwd: str
+    taken: bool = False  # handed to its run (which stops it)
+
+    def fits(self, env: Mapping[str, str], cwd: str) -> bool:
+        """Whether this kernel is the one the run would start: the same environment (but
+        the run's own variables, set later) and working directory."""
+        return cwd == self.cwd and _without_run_variables(env) == self.env
+
+    def stop(self) -> list[int]:
+        """Stop an unused kernel now (nothing ran in it) and whatever is left of its group."""
+        try:
+            if run_sync(self.km.is_alive)():
+                run_sync(self.km.shutdown_kernel)(now=True)
+        except RuntimeError:
+            pass  # already gone
+        finally:
+            run_sync(self.km.cleanup_resources)()
+        return stop_groups(self.manager)
+
+
+def _without_run_variables(env: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in env.items() if k not in RUN_VARIABLES}
+
+
+def prestart(env: Mapping[str, str], cwd: str, kernel_name: str = "python3") -> Prestarted:
+    """Launch a kernel the way papermill/nbclient would for a run in ``cwd`` with ``env``
+    (same kernelspec, arguments, environment, working directory, its own process group);
+    returns at once, while the kernel boots."""
+    manager = tracking_manager()
+    km = manager(kernel_name=kernel_name)
+    base = _without_run_variables(env)
+    run_sync(km.start_kernel)(
+        extra_arguments=[*ARGUMENTS, *_NBCLIENT_ARGUMENTS], cwd=cwd, env=dict(base)
+    )
+    return Prestarted(manager, km, base, cwd)
+
+
+def prestart_into(
+    spares: list[Prestarted], env: Mapping[str, str], cwd: str, kernel_name: str = "python3"
+) -> None:
+    """`prestart` for a run under way: a kernel that fails to launch is only a kernel the
+    next run starts itself, never this run's failure."""
+    try:
+        spares.append(prestart(env, cwd, kernel_name))
+    except Exception as exc:  # noqa: BLE001 - any launch failure means "start it later"
+        warnings.warn(f"could not start the next run's kernel ahead: {exc}", stacklevel=2)
 
 
 def running_cell(record: Path) -> str:

@@ -146,6 +146,7 @@ def plan() -> list[Step]:
 
 def rehearse(keep_up: bool = False) -> int:
     """Run the rehearsal; returns the process exit code."""
+    from deploybook.ops.kernel import Prestarted
     from deploybook.ops.runner import run_runbook
 
     started = time.monotonic()
@@ -155,15 +156,28 @@ def rehearse(keep_up: bool = False) -> int:
     results = []
     reviews: list[Future[Path]] = []
     renderer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="review-html")
+    # Each run starts the next run's kernel while it runs (a kernel boots in about a second);
+    # one left over when the rehearsal stops is stopped below.
+    ready: Prestarted | None = None
     try:
         stack.up()
         warming.join()
-        for step in plan():
+        steps = plan()
+        for number, step in enumerate(steps, 1):
             if step.before:
                 step.before()
             print(f"\n▶ {step.runbook} on {step.env} (expect {step.expect})", flush=True)
+            handed, ready = ready, None
             with step.during() if step.during else contextlib.nullcontext():
-                result = run_runbook(step.runbook, step.env, RELEASE, dict(step.parameters))
+                result = run_runbook(
+                    step.runbook,
+                    step.env,
+                    RELEASE,
+                    dict(step.parameters),
+                    kernel_ready=handed,
+                    prestart_next=number < len(steps),
+                )
+            ready = result.next_kernel
             ok = result.status == step.expect and (step.because or "") in (result.error or "")
             if step.breached:
                 metric = _breached_metric(result.record)
@@ -182,6 +196,8 @@ def rehearse(keep_up: bool = False) -> int:
         print(f"rehearsal stopped: {exc}")
         return exc.exit_code or 1
     finally:
+        if ready is not None:
+            ready.stop()
         if not keep_up:
             stack.down(progress=None)
         wait(reviews)  # a failed render is redone by build_report below

@@ -15,6 +15,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +53,7 @@ class RunResult:
     error: str | None
     duration_s: float
     entry: dict[str, Any] = field(default_factory=dict)
+    next_kernel: kernel.Prestarted | None = None  # see run_runbook(prestart_next=True)
 
     @property
     def exit_code(self) -> int:
@@ -156,8 +158,52 @@ def run_runbook(
     outputs: Path | None = None,
     html: bool = True,
     log_output: bool = False,
+    kernel_ready: kernel.Prestarted | None = None,
+    prestart_next: bool = False,
 ) -> RunResult:
-    """Execute a runbook into an audit record; raises `ConfigError` before starting if bad."""
+    """Execute a runbook into an audit record; raises `ConfigError` before starting if bad.
+
+    ``kernel_ready``: a kernel started for this run ahead of time; it is this run's (used,
+    or stopped — also when the run raises). ``prestart_next``: start another kernel while
+    this run runs, returned as ``next_kernel``; the caller runs with it or ``stop()``s it.
+    """
+    started_next: list[kernel.Prestarted] = []
+    try:
+        result = _run(
+            runbook,
+            env,
+            release,
+            parameters,
+            params_file=params_file,
+            outputs=outputs,
+            html=html,
+            log_output=log_output,
+            handed=kernel_ready,
+            next_kernel=started_next if prestart_next else None,
+        )
+    except BaseException:
+        if kernel_ready is not None and not kernel_ready.taken:
+            kernel_ready.stop()
+        for spare in started_next:
+            spare.stop()
+        raise
+    result.next_kernel = started_next[0] if started_next else None
+    return result
+
+
+def _run(
+    runbook: str,
+    env: str,
+    release: str,
+    parameters: dict[str, Any] | None,
+    *,
+    params_file: Path | None,
+    outputs: Path | None,
+    html: bool,
+    log_output: bool,
+    handed: kernel.Prestarted | None,
+    next_kernel: list[kernel.Prestarted] | None,
+) -> RunResult:
     runbook = resolve_runbook(runbook)
     validate_release(release)
     # The params file as written (aliases, unknown keys) before the slow imports below.
@@ -166,6 +212,8 @@ def run_runbook(
     import papermill
     from nbclient.exceptions import DeadKernelError
     from papermill.exceptions import PapermillExecutionError
+
+    from deploybook.ops.engine import ENGINE_NAME
 
     parameters = dict(parameters or {})
     declared = notebook_parameters(runbook)
@@ -191,33 +239,42 @@ def run_runbook(
     record.parent.mkdir(parents=True, exist_ok=True)
     source = paths.runbooks_dir() / f"{runbook}.ipynb"
 
-    kernel_env = os.environ.copy()
-    kernel_env["DEPLOYBOOK_HEADLESS"] = "1"
-    kernel_env["DEPLOYBOOK_ROOT"] = str(paths.project_root())
-    kernel_env["DEPLOYBOOK_OUTPUTS"] = str(outputs)
-    kernel_env["DEPLOYBOOK_RECORD"] = str(record)
-    # Commands in params name `deploybook`; make sure this installation's is found first.
-    kernel_env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{kernel_env.get('PATH', '')}"
+    saved_env = os.environ.copy()
+    kernel_env = kernel_environment(saved_env, outputs, record)
+    cwd = str(paths.project_root())
+    engine: dict[str, Any] = {}
+    manager = kernel.tracking_manager()
+    if handed is not None:
+        handed.taken = True  # from here on this run uses it or stops it
+        if handed.fits(kernel_env, cwd):
+            manager = handed.manager
+            engine.update(km=handed.km, env_update={"DEPLOYBOOK_RECORD": str(record)})
+        else:
+            handed.stop()  # started for another environment: this run starts its own
+    if next_kernel is not None:
+        # Once this run is under way, the next run's kernel boots while this one runs.
+        engine["on_running"] = lambda: kernel.prestart_into(
+            next_kernel, kernel_environment(saved_env, outputs), cwd
+        )
 
     error: str | None = None
     crashed = False
-    manager = kernel.tracking_manager()
     clock = time.monotonic()
-    saved_env = os.environ.copy()
     os.environ.update(kernel_env)  # the kernel inherits this process's environment
     try:
         papermill.execute_notebook(
             str(source),
             str(record),
+            engine_name=ENGINE_NAME,
             parameters=parameters,
-            cwd=str(paths.project_root()),
+            cwd=cwd,
             kernel_name="python3",
             progress_bar=False,
             log_output=log_output,
             request_save_on_cell_execute=True,
-            # The kernel's own start-up chatter is not part of the record.
-            extra_arguments=["--IPKernelApp.log_level=ERROR", kernel.DIE_WITH_RUNNER],
+            extra_arguments=list(kernel.ARGUMENTS),
             kernel_manager_class=manager,
+            **engine,
         )
     except PapermillExecutionError as exc:
         error = _error_summary(exc)
@@ -251,6 +308,22 @@ def run_runbook(
         duration_s=round(duration, 3),
     )
     return RunResult(runbook, env, release, record, html_path, status, error, duration, entry)
+
+
+def kernel_environment(
+    base: Mapping[str, str], outputs: Path, record: Path | None = None
+) -> dict[str, str]:
+    """The environment a run's kernel starts with: this process's, plus where the project,
+    the outputs and (once the run has started) its record are."""
+    env = dict(base)
+    env["DEPLOYBOOK_HEADLESS"] = "1"
+    env["DEPLOYBOOK_ROOT"] = str(paths.project_root())
+    env["DEPLOYBOOK_OUTPUTS"] = str(outputs)
+    if record is not None:
+        env["DEPLOYBOOK_RECORD"] = str(record)
+    # Commands in params name `deploybook`; make sure this installation's is found first.
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
 
 
 def _annotate(
