@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from deploybook.sandbox import stack
+from deploybook.core import paths
+from deploybook.sandbox import signers, stack
 from deploybook.sandbox.fixture import Checkout, create_checkout
 
 CANARIES = {
@@ -75,3 +76,28 @@ def checkouts(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Check
         return made[variant]
 
     return get
+
+
+def sign_approvals(
+    env: str,
+    release: str,
+    roles: Iterable[str] | None = None,
+    *,
+    keys: dict[str, Path] | None = None,
+    outputs: Path | None = None,
+) -> list[Path]:
+    """Replace ``env``'s approvals with ones signed now by the stack's throwaway approvers.
+
+    The approvals folder is emptied first, so a test sees exactly these: ``roles`` (default
+    every role production's params list), each with its own key unless ``keys`` names
+    another (e.g. the operator's). Run after the 02 record they approve exists, as
+    `make rehearse` does; signing is in-process (`deploybook.ops.approve.sign_roles`).
+    """
+    from deploybook.ops.approve import sign_roles
+    from deploybook.ops.rehearsal import SIGNOFFS
+    from deploybook.session.signing import approvals_dir
+
+    shutil.rmtree(approvals_dir(env, release, outputs), ignore_errors=True)
+    own = signers.approvers(paths.state_dir())
+    chosen = {r: (keys or {}).get(r, own[r]) for r in (own if roles is None else roles)}
+    return sign_roles(env, release, chosen, names=SIGNOFFS, outputs=outputs)

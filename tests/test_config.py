@@ -271,6 +271,13 @@ VARIABLES = {
     "DEPLOYBOOK_SMTP_PORT": "25",
 }
 
+# sandbox-production's approvers' public keys (the stack makes real ones: sandbox/signers.py).
+VARIABLES |= {
+    f"DEPLOYBOOK_SANDBOX_SIGNER_{role}": "ssh-ed25519 "
+    f"AAAAC3NzaC1lZDI1NTE5AAAAIParamsTestKey{role}0000000000 {role}"
+    for role in ("PM", "WEB", "API", "SERVICES", "QA")
+}
+
 
 @pytest.mark.parametrize("env", ENVS)
 def test_layered_params_equal_the_flat_files_they_replaced(env: str, tmp_path: Path) -> None:

@@ -28,6 +28,13 @@ VARIABLES = {
     "DEPLOYBOOK_SMTP_PORT": "25",
 }
 
+# sandbox-production's approvers' public keys (the stack makes real ones: sandbox/signers.py).
+VARIABLES |= {
+    f"DEPLOYBOOK_SANDBOX_SIGNER_{role}": "ssh-ed25519 "
+    f"AAAAC3NzaC1lZDI1NTE5AAAAIParamsTestKey{role}0000000000 {role}"
+    for role in ("PM", "WEB", "API", "SERVICES", "QA")
+}
+
 _HEADING = re.compile(r"^(\d+)\.\s+\S")  # "2. Change Inventory" (steps are "1) Build")
 _PATH = re.compile(r"`([^`\s]+?)(?::\d+)?`")  # `apps/api/README.md:1` -> apps/api/README.md
 _STORY = re.compile(r"^-\s+(\d+(?:\.\d+)+)\s")  # "- 4.2 Clinical Reasoning: ..."

@@ -72,6 +72,11 @@ def sandbox_params(
         "DEPLOYBOOK_SMTP_HOST": "127.0.0.1",
         "DEPLOYBOOK_SMTP_PORT": "25",
         "PG_BIN_DIR": "/usr/bin",
+        **{
+            f"DEPLOYBOOK_SANDBOX_SIGNER_{role}": "ssh-ed25519 "
+            f"AAAAC3NzaC1lZDI1NTE5AAAAIPreconditionsTestKey{role}00000000 {role}"
+            for role in ("PM", "WEB", "API", "SERVICES", "QA")
+        },
         **environ,
     }
     state = values.get("DEPLOYBOOK_STATE_DIR")

@@ -17,18 +17,18 @@ from typing import Any
 import nbformat
 import pytest
 import yaml
-from sandbox_fixtures import CANARIES, files_containing
+from sandbox_fixtures import CANARIES, files_containing, sign_approvals
 
 from deploybook.config import read_params_yaml
 from deploybook.core import audit
 from deploybook.core.lock import environment_lock, lock_dir
 from deploybook.errors import GateFailed, LockHeld
-from deploybook.ops.rehearsal import SIGNOFFS
+from deploybook.ops import rehearsal
 from deploybook.ops.runner import run_runbook
 from deploybook.runbooks.rollout import cells as rollout
 from deploybook.runbooks.rollout import gates as rollout_gates
 from deploybook.runbooks.rollout import releasenotes
-from deploybook.sandbox import stack
+from deploybook.sandbox import signers, stack
 from deploybook.session import runbook as session
 from deploybook.systems.postgres import db
 from deploybook.systems.postgres.snapshot import snapshot
@@ -162,6 +162,13 @@ def production_snapshot(rollout_stack: dict[str, Any]) -> dict[str, Any]:
     ).as_dict()
     fake_record(rollout_stack["outputs"], PRODUCTION, "02-migration-dry-run", {"snapshot": snap})
     return snap
+
+
+@pytest.fixture
+def approved(rollout_stack: dict[str, Any], staged: Any, production_snapshot: Any) -> list[Path]:
+    """Every role's approval of production's current dry run, signed with the stack's
+    throwaway approver keys (sandbox-production verifies signed approvals, as production)."""
+    return sign_approvals(PRODUCTION, RELEASE)
 
 
 # --- pure ---------------------------------------------------------------------------------
@@ -357,11 +364,15 @@ def test_production_refused_without_staging_record(
     before = system_state(PRODUCTION)
     run = start(PRODUCTION, params_file(PRODUCTION), True)
     with pytest.raises(GateFailed) as caught:
-        rollout.rollout(run, dict(SIGNOFFS))
+        rollout.rollout(run, {})
     failed = {c.name: c.evidence for c in caught.value.failed}
+    # Nothing to approve either: no dry-run record, so no approval can be bound to one.
+    signoffs = {f"sign-off {role}" for role in run.params.signoff_roles}
     assert set(failed) == {
         "staging rollout passed for this release",
         "snapshot from 02-migration-dry-run",
+        "sign-offs bound to a dry run",
+        *signoffs,
     }
     assert "roll out to staging first" in failed["staging rollout passed for this release"]
     assert "run 02 first" in failed["snapshot from 02-migration-dry-run"]
@@ -369,33 +380,50 @@ def test_production_refused_without_staging_record(
     assert not rollout.ledger_path(run).exists()
 
 
+ROLES = ("PM", "Web", "API", "Services", "QA")
+
+
 @pytest.mark.parametrize(
-    ("approvals", "role", "why"),
+    ("signed", "operator_holds", "refused", "why"),
     [
-        ({k: v for k, v in SIGNOFFS.items() if k != "QA"}, "QA", "no sign-off for QA"),
-        ({**SIGNOFFS, "API": "Riley Lead"}, "API", "approver must not be the operator"),
+        (ROLES[:-1], None, ("QA",), "no approval: the QA approver runs `deploybook approve"),
+        (ROLES, "API", ("API",), "void: signed with the operator's key"),
+        ((), None, ROLES, "no approval: the {role} approver runs `deploybook approve"),
     ],
-    ids=["missing-signoff", "approver-is-operator"],
+    ids=["missing-signoff", "approver-is-operator", "no-approvals"],
 )
 def test_production_refused_by_signoffs(
     rollout_stack: dict[str, Any],
     staged: Any,
     production_snapshot: dict[str, Any],
-    approvals: dict[str, str],
-    role: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    signed: tuple[str, ...],
+    operator_holds: str | None,
+    refused: tuple[str, ...],
     why: str,
 ) -> None:
+    """Signed approvals, as production: a missing role, or one signed with a key the
+    operator holds (here the API approver's, in the operator's ~/.ssh), refuses 03."""
+    sign_approvals(PRODUCTION, RELEASE, signed)
+    if operator_holds:
+        home = tmp_path / "operator-home"
+        (home / ".ssh").mkdir(parents=True)
+        key = signers.private_key(Path(rollout_stack["state_dir"]), operator_holds)
+        shutil.copy(key.with_name(key.name + ".pub"), home / ".ssh" / "id_ed25519.pub")
+        monkeypatch.setenv("HOME", str(home))
     before = system_state(PRODUCTION)
     run = start(PRODUCTION, params_file(PRODUCTION), True, operator="Riley Lead")
-    with pytest.raises(GateFailed, match=f"sign-off {role}") as caught:
-        rollout.rollout(run, approvals)
-    assert [c.name for c in caught.value.failed] == [f"sign-off {role}"]
-    assert why in caught.value.failed[0].evidence
+    with pytest.raises(GateFailed, match=f"sign-off {refused[0]}") as caught:
+        rollout.rollout(run, {})
+    assert [c.name for c in caught.value.failed] == [f"sign-off {role}" for role in refused]
+    for role, check in zip(refused, caught.value.failed, strict=True):
+        assert why.format(role=role) in check.evidence
     assert system_state(PRODUCTION) == before
 
 
 def test_production_refused_while_the_lock_is_held(
-    rollout_stack: dict[str, Any], staged: Any, production_snapshot: dict[str, Any]
+    rollout_stack: dict[str, Any], approved: list[Path]
 ) -> None:
     before = system_state(PRODUCTION)
     run = start(PRODUCTION, params_file(PRODUCTION), True)
@@ -403,12 +431,12 @@ def test_production_refused_while_the_lock_is_held(
         lock_dir(PRODUCTION), PRODUCTION, runbook="05-rollback", operator="Sam Services"
     ):
         with pytest.raises(LockHeld, match="runbook 05-rollback.*operator Sam Services"):
-            rollout.rollout(run, dict(SIGNOFFS))
+            rollout.rollout(run, {})
     assert system_state(PRODUCTION) == before
 
 
 def test_production_fails_midway_then_resumes(
-    rollout_stack: dict[str, Any], staged: Any, production_snapshot: dict[str, Any]
+    rollout_stack: dict[str, Any], production_snapshot: dict[str, Any], approved: list[Path]
 ) -> None:
     stack.admin("/admin/messages", method="DELETE")
 
@@ -418,7 +446,7 @@ def test_production_fails_midway_then_resumes(
 
     broken = write_params(rollout_stack["base"] / "prod.yaml", PRODUCTION, services=break_chatmock)
     run = start(PRODUCTION, broken, True)
-    first = rollout.rollout(run, dict(SIGNOFFS))
+    first = rollout.rollout(run, {})
     assert first.status == "failed" and "deploy chatmock" in first.error
     assert "registry unreachable for chatmock" in first.error
     assert versions(PRODUCTION) == {
@@ -435,7 +463,7 @@ def test_production_fails_midway_then_resumes(
         run.finish()
 
     run = start(PRODUCTION, params_file(PRODUCTION), True)
-    second = rollout.rollout(run, dict(SIGNOFFS))
+    second = rollout.rollout(run, {})
     assert second.status == "completed", second.error
     status = {s.name: s.status for s in second.steps}
     for name in (
@@ -483,13 +511,9 @@ def test_production_fails_midway_then_resumes(
 
 
 def run_production(params: Path | None = None) -> Any:
-    """03 in production through papermill, as CI runs it, with every sign-off."""
-    parameters = {
-        "previous_release": PREVIOUS,
-        "operator": "ci",
-        "execute": True,
-        "approvals": dict(SIGNOFFS),
-    }
+    """03 in production through papermill, as CI runs it (the approvals are files: see
+    `approved`)."""
+    parameters = {"previous_release": PREVIOUS, "operator": "ci", "execute": True}
     return run_runbook(
         "03-rollout", PRODUCTION, RELEASE, parameters, params_file=params, html=False
     )
@@ -503,7 +527,7 @@ def failed_checks(result: Any) -> dict[str, str]:
 
 
 def test_production_refuses_an_edited_staging_record(
-    rollout_stack: dict[str, Any], staged: Any, production_snapshot: dict[str, Any]
+    rollout_stack: dict[str, Any], staged: Any, approved: list[Path]
 ) -> None:
     original = staged.record.read_bytes()
     staged.record.write_bytes(original.replace(b"completed", b"completed ", 1))  # a hand edit
@@ -535,6 +559,7 @@ def test_production_refuses_an_old_snapshot(
     taken = datetime.now(UTC) - timedelta(hours=3, minutes=10)
     old = {**production_snapshot, "created_at": taken.isoformat().replace("+00:00", "Z")}
     fake_record(outputs, PRODUCTION, "02-migration-dry-run", {"snapshot": old})
+    sign_approvals(PRODUCTION, RELEASE, outputs=outputs)  # approving this (old) dry run
     before = system_state(PRODUCTION)
     result = run_production()
     assert result.status == "failed"
@@ -547,10 +572,7 @@ def test_production_refuses_an_old_snapshot(
 
 
 def test_production_stops_when_a_required_announcement_fails(
-    rollout_stack: dict[str, Any],
-    staged: Any,
-    production_snapshot: dict[str, Any],
-    monkeypatch: pytest.MonkeyPatch,
+    rollout_stack: dict[str, Any], approved: list[Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No `required` in params: production makes the target required; it is down, so the
     rollout stops at its first step that would be seen, before anything changes."""
@@ -637,3 +659,39 @@ def test_02s_window_fit_counts_the_staging_rollouts_steps(
     over = window_fit(3700, True, [], "no 03 record yet", 60, 0.25)
     assert not over["fits"]
     assert over["text"].startswith("does NOT fit the window: migrations at least 3700.00 s, 103%")
+
+
+# --- the rehearsal's production sign-offs (last: its real 02 and 03 change production) -----
+
+
+def test_rehearsal_signs_production_approvals_its_03_verifies(
+    rollout_stack: dict[str, Any], staged: Any
+) -> None:
+    """`make rehearse` on sandbox-production: after 02 passes, the sandbox's throwaway
+    approvers sign the five approvals (the 03 step's `before`), and 03's gate verifies them
+    as production's would (signed, bound to that 02 record, not the operator's key)."""
+    import scrapbook as sb
+
+    steps = {s.runbook: s for s in rehearsal.plan() if s.env == PRODUCTION and s.expect == "passed"}
+    dry = steps["02-migration-dry-run"]
+    done = run_runbook(dry.runbook, PRODUCTION, RELEASE, dict(dry.parameters), html=False)
+    assert done.status == "passed", done.error
+    step = steps["03-rollout"]
+    assert "approvals" not in step.parameters and step.before is not None
+    stored = step.before()
+    assert sorted(p.name.split("-")[0] for p in stored) == sorted(ROLES)
+    result = run_runbook(step.runbook, PRODUCTION, RELEASE, dict(step.parameters), html=False)
+    assert result.status == "passed", result.error
+    scraps = {k: v.data for k, v in sb.read_notebook(str(result.record)).scraps.items()}
+    # Earlier approvals (of other dry runs) stay in the folder, void; five count: these.
+    signoffs = [s for s in scraps["signoffs"] if s["name"]]
+    assert sorted(s["role"] for s in signoffs) == sorted(ROLES)
+    assert all(s["valid"] for s in signoffs), signoffs
+    assert {s["name"] for s in signoffs} == set(rehearsal.SIGNOFFS.values())
+    assert {s["approves"] for s in signoffs} == {
+        str(done.record.relative_to(rollout_stack["outputs"]))
+    }
+    gates = {c["name"]: c["status"] for c in scraps["checks"] if c["name"].startswith("sign-off")}
+    assert gates == {f"sign-off {role}": "pass" for role in ROLES}
+    private = [signers.private_key(Path(rollout_stack["state_dir"]), r).read_text() for r in ROLES]
+    assert files_containing(rollout_stack["outputs"], [k.splitlines()[1] for k in private]) == []

@@ -9,10 +9,11 @@ approval beside the records (its text can also be handed over: ``--print``).
 from __future__ import annotations
 
 import getpass
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
+from deploybook.config import Params
 from deploybook.errors import ConfigError
 from deploybook.ops.runner import params_file_for
 from deploybook.session import signing
@@ -41,6 +42,25 @@ def _approver_name(key: Path, given: str | None) -> str:
     return getpass.getuser()
 
 
+def _signed_params(env: str, params_file: Path | None) -> Params:
+    """The env's params; ConfigError when its 03 reads typed names, not signed approvals."""
+    params = load_environment_params(params_file or params_file_for(env))
+    if params.approvals.method != "signed":
+        raise ConfigError(
+            f"{params.source}: approvals.method is {params.approvals.method!r} (typed names, "
+            "the sandbox's path): 03 reads no signed approvals there"
+        )
+    return params
+
+
+def _role(params: Params, role: str) -> str:
+    """``role`` as params spell it (case-insensitive); ConfigError for an unknown role."""
+    roles = {r.casefold(): r for r in params.signoff_roles}
+    if role.casefold() not in roles:
+        raise ConfigError(f"role {role!r} is not one of {', '.join(params.signoff_roles)}")
+    return roles[role.casefold()]
+
+
 def approve(
     env: str,
     release: str,
@@ -55,16 +75,8 @@ def approve(
     say: Callable[[str], None] = print,
 ) -> tuple[Path, signing.ApprovalFile]:
     """Show, confirm, sign and store one role's approval; (path, approval)."""
-    params = load_environment_params(params_file or params_file_for(env))
-    if params.approvals.method != "signed":
-        raise ConfigError(
-            f"{params.source}: approvals.method is {params.approvals.method!r} (typed names, "
-            "the sandbox's path): 03 reads no signed approvals there"
-        )
-    roles = {r.casefold(): r for r in params.signoff_roles}
-    if role.casefold() not in roles:
-        raise ConfigError(f"role {role!r} is not one of {', '.join(params.signoff_roles)}")
-    role = roles[role.casefold()]
+    params = _signed_params(env, params_file)
+    role = _role(params, role)
     binding = signing.current_binding(env, release, outputs)
     key = key or default_key()
     body = signing.statement(
@@ -76,3 +88,32 @@ def approve(
         raise ConfigError(f"not approved: the role {role} was not typed")
     approval = signing.sign_approval(body, key, params.approvals.namespace)
     return signing.store(approval, outputs), approval
+
+
+def sign_roles(
+    env: str,
+    release: str,
+    keys: Mapping[str, Path],
+    *,
+    names: Mapping[str, str] | None = None,
+    params_file: Path | None = None,
+    outputs: Path | None = None,
+    now: datetime | None = None,
+) -> list[Path]:
+    """Sign and store several roles' approvals at once, without showing or asking.
+
+    For keys the caller holds for those roles, i.e. the sandbox's throwaway approvers (the
+    rehearsal, tests): params and the binding are read once, not once per role. A real
+    approver uses `approve`, which shows what they sign.
+    """
+    params = _signed_params(env, params_file)
+    binding = signing.current_binding(env, release, outputs)
+    now = now or datetime.now(UTC)
+    stored = []
+    for given, key in keys.items():
+        role = _role(params, given)
+        approver = _approver_name(key, (names or {}).get(role))
+        body = signing.statement(binding, role, approver, params.approvals.expiry, now)
+        approval = signing.sign_approval(body, key, params.approvals.namespace)
+        stored.append(signing.store(approval, outputs))
+    return stored

@@ -8,6 +8,7 @@ down and says where the records are. Exit 0 only when every step ended as expect
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -110,6 +111,20 @@ def _spot_checks_done(env: str) -> dict[str, str]:
     return {item: SIGNOFFS["QA"] for item in raw.get("spot_checks") or []}
 
 
+def _sign_approvals(env: str = "sandbox-production") -> list[Path]:
+    """Sign ``env``'s five approvals in-process, with the stack's throwaway role keys.
+
+    Run after 02 passed (the approvals bind its record) and before 03 verifies them, as the
+    approvers would on a real night; the private keys stay in the state dir."""
+    from deploybook.ops.approve import sign_roles
+    from deploybook.sandbox import signers
+
+    keys = signers.approvers(paths.state_dir())
+    stored = sign_roles(env, RELEASE, keys, names=SIGNOFFS)
+    print(f"  signed {', '.join(keys)} with the sandbox's throwaway keys")
+    return stored
+
+
 def plan() -> list[Step]:
     """The rehearsal, in the plan's order, then the rollback drill."""
     lead = {"previous_release": PREVIOUS, "operator": "rehearsal-lead"}
@@ -121,7 +136,11 @@ def plan() -> list[Step]:
         steps += [
             Step("01-preconditions", env, {**lead, "rate_limits_reviewed_by": "Sam Services"}),
             Step("02-migration-dry-run", env, dict(lead)),
-            Step("03-rollout", env, {**lead, "execute": True, "approvals": SIGNOFFS}),
+            # sandbox: typed names (its params' shortcut); sandbox-production: production's
+            # signed approvals, signed by the sandbox's throwaway approvers after its 02.
+            Step("03-rollout", env, {**lead, "execute": True, "approvals": SIGNOFFS})
+            if env == "sandbox"
+            else Step("03-rollout", env, {**lead, "execute": True}, before=_sign_approvals),
             Step("04-smoke", env, smoke),
         ]
     steps += [
@@ -146,8 +165,10 @@ def plan() -> list[Step]:
 
 def rehearse(keep_up: bool = False) -> int:
     """Run the rehearsal; returns the process exit code."""
-    from deploybook.ops.kernel import Prestarted
-    from deploybook.ops.runner import run_runbook
+    from deploybook.ops.kernel import Prestarted, prestart
+    from deploybook.ops.runner import kernel_environment, run_runbook
+
+    root = str(paths.project_root())
 
     started = time.monotonic()
     print("deploybook rehearsal: fresh sandbox stack")
@@ -160,6 +181,8 @@ def rehearse(keep_up: bool = False) -> int:
     # one left over when the rehearsal stops is stopped below.
     ready: Prestarted | None = None
     try:
+        # The first run's kernel boots while the stack starts (mostly waits on PostgreSQL).
+        ready = prestart(kernel_environment(os.environ, paths.outputs_dir().resolve()), root)
         stack.up()
         warming.join()
         steps = plan()

@@ -26,7 +26,7 @@ from deploybook.core.procs import pid_alive
 from deploybook.core.secrets import register
 from deploybook.errors import SandboxError
 
-from . import daemon_client
+from . import daemon_client, signers
 
 # No httpx or psycopg at the top: ops/release.sh runs `deploybook sandbox deploy|scale`
 # once per service and step (twenty-odd processes a rehearsal), and those need one
@@ -107,6 +107,8 @@ def sandbox_environment(env: str, environ: Mapping[str, str] | None = None) -> d
         "DEPLOYBOOK_SMTP_PORT": str(state["smtp"]["port"]),
         "DEPLOYBOOK_STATE_DIR": state["state_dir"],
         "PG_BIN_DIR": state["postgres"]["bin_dir"],
+        # Public keys only (the approvers' and the operator's): not secrets, never registered.
+        **signers.environment(Path(state["state_dir"])),
     }
     prefix = env.upper().replace("-", "_")
     for key in ("OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_GEMINI_API_KEY"):
@@ -166,6 +168,9 @@ def up(
 
     state = (state or paths.state_dir()).resolve()
     with _stack_lock(state):
+        # The approvers' throwaway keys, made once per state dir (a reused stack too), so
+        # sandbox-production's 03 verifies signed approvals as production's does.
+        signers.ensure(state)
         current = read_state(state)
         if current and _healthy(current):
             _say(progress, f"sandbox already up (state in {state})")
