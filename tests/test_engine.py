@@ -84,6 +84,9 @@ def test_an_unused_kernel_is_stopped_and_its_group_is_gone(tmp_path: Path) -> No
     env = kernel_environment(os.environ, tmp_path)
     spare = kernel.prestart(env, str(tmp_path))
     [pgid] = spare.manager.started_groups
+    # It dies with the runner like any run's kernel (the exec line's first statement).
+    argv = Path(f"/proc/{pgid}/cmdline").read_bytes().split(b"\0")
+    assert any(a.startswith(kernel.DIE_WITH_RUNNER.encode()) for a in argv)
     spare.stop()
     assert procs.group_members(pgid) == []
 
@@ -102,19 +105,17 @@ def test_a_kernel_for_another_environment_is_not_used(
 def test_saves_at_cell_start_not_at_completion(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from papermill.engines import NotebookExecutionManager
-
     from deploybook.ops.engine import RecordManager
 
     saves: list[list[str | None]] = []
-    original = NotebookExecutionManager.save
+    original = RecordManager.save
 
     def counting(self: RecordManager, **kwargs: object) -> None:
         if not self._completing:
             saves.append([c.metadata.papermill["status"] for c in self.nb.cells])
         original(self, **kwargs)
 
-    monkeypatch.setattr(NotebookExecutionManager, "save", counting)
+    monkeypatch.setattr(RecordManager, "save", counting)
     result = run_runbook("01", "staging", "v1.4.0", {}, html=False)
     assert result.status == "passed"
     # notebook start, each of the 4 cells' start (papermill's injected parameters cell

@@ -7,7 +7,7 @@ every earlier cell's outputs: the completion save is overwritten a moment later 
 cell's start save. So this engine saves at notebook start, at each cell start and at the end
 (papermill's ``notebook_complete`` runs in a ``finally``: a dead kernel or a failed cell
 still leaves the full partial record the runner then annotates), and skips the completion
-saves, half the writes of a run.
+saves, half the writes of a run; the saves while it runs skip nbformat's validation.
 
 The engine also accepts a kernel started before the run (`kernel.Prestarted`): a kernel
 boots in about a second, which the rehearsal spends while the previous runbook runs. The
@@ -20,8 +20,10 @@ would its own.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from nbclient.util import run_sync
@@ -53,10 +55,28 @@ class RecordManager(NotebookExecutionManager):
             hook()
 
     _completing = False
+    _final = False
 
     def save(self, **kwargs: Any) -> None:
-        if not self._completing:
+        """Write the notebook as it stands. While it runs, plain JSON: papermill's writer
+        validates the whole notebook against nbformat's schema and splits every string into
+        lines on each save (half its cost) for a file the next save replaces; the last save
+        (`notebook_complete`, crashed runs too) is papermill's own."""
+        if self._completing:
+            return
+        if self._final:
             super().save(**kwargs)
+            return
+        if nb := kwargs.get("nb"):
+            self.nb = nb
+        if self.output_path:
+            text = json.dumps(self.nb, indent=1, sort_keys=True, ensure_ascii=False)
+            Path(self.output_path).write_text(text + "\n", encoding="utf-8")
+        self.last_save_time = self.now()
+
+    def notebook_complete(self, **kwargs: Any) -> None:
+        self._final = True
+        super().notebook_complete(**kwargs)
 
     def cell_complete(self, cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:
         # papermill's body minus its save (the next cell start or notebook_complete saves).
