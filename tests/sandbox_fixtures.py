@@ -32,10 +32,26 @@ CANARIES = {
 def sandbox() -> Iterator[dict[str, Any]]:
     """A running stack with its own state dir and outputs dir, and canary secrets set.
 
+    Shared by the tests that leave the sandbox as they found it (dry runs, smoke runs,
+    preconditions); a test that deploys or migrates takes `own_sandbox` instead.
+    """
+    yield from _stack("deploybook-sandbox-")
+
+
+@pytest.fixture
+def own_sandbox() -> Iterator[dict[str, Any]]:
+    """A stack of this test's own, for a test that changes it (deploys, migrates): the
+    session's `sandbox` stays at the seeded release for the tests that rely on it."""
+    yield from _stack("deploybook-own-sandbox-")
+
+
+def _stack(prefix: str) -> Iterator[dict[str, Any]]:
+    """Start a stack with canary secrets, yield its state and outputs, always stop it.
+
     Its files live in a mkdtemp dir, not pytest's tmp_path: pytest prunes old basetemps,
     and PostgreSQL (running as another user) must keep reaching its datadir.
     """
-    base = Path(tempfile.mkdtemp(prefix="deploybook-sandbox-"))
+    base = Path(tempfile.mkdtemp(prefix=prefix))
     saved = os.environ.copy()
     os.environ["DEPLOYBOOK_STATE_DIR"] = str(base / "state")
     os.environ["DEPLOYBOOK_OUTPUTS"] = str(base / "outputs")

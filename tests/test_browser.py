@@ -75,7 +75,7 @@ def jupyterlab(sandbox, tmp_path: Path) -> Iterator[dict]:
 
 
 @pytest.fixture
-def lead_lab(sandbox, tmp_path: Path) -> Iterator[dict]:
+def lead_lab(own_sandbox, tmp_path: Path) -> Iterator[dict]:
     """JupyterLab as `deploybook open` starts it (app exposed, so a gate cell can save its
     copy before sealing), rooted at / since the test's outputs sit outside the checkout."""
     yield from _lab(
@@ -241,7 +241,7 @@ def _run_from(page, notebook, has_text: str) -> None:
     _menu(page, "Run", "Run Selected Cell and All Below")
 
 
-def test_lead_walks_03_on_a_prepared_copy(chromium, lead_lab, sandbox, tmp_path: Path) -> None:
+def test_lead_walks_03_on_a_prepared_copy(chromium, lead_lab, own_sandbox, tmp_path: Path) -> None:
     """Issue 21's walkthrough: `deploybook open`, Run All stops at the first change until
     the lead confirms, sign-offs recorded, the rollout completes, the gate seals the record
     (HTML and ledger line); the committed runbook is unchanged on disk."""
@@ -273,7 +273,7 @@ def test_lead_walks_03_on_a_prepared_copy(chromium, lead_lab, sandbox, tmp_path:
     )
     assert opened.returncode == 0, opened.stderr
     copy = Path(re.search(r"copy:\s+(\S+)", opened.stdout).group(1))
-    outputs = sandbox["outputs"]
+    outputs = own_sandbox["outputs"]
     assert copy.is_file() and copy.is_relative_to(outputs)
     ledger = outputs / "sandbox" / "ledger.jsonl"
     assert json.loads(ledger.read_text().splitlines()[-1])["status"] == "open"
