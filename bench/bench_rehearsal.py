@@ -44,7 +44,8 @@ CELL_KINDS = (
     ("commands", lambda src: ".execute(run" in src or "revert_and_restore(" in src),
 )
 LABELS = {
-    "kernel": "kernel start-up and papermill's saves (each run's papermill time minus its cells)",
+    "kernel": "kernel hand-over, shutdown and papermill's saves (each run's papermill time "
+    "minus its cells; kernels boot while the previous run runs)",
     "start": "start cells: `import deploybook.runbooks.<runbook>` + `start()`",
     "overview": "closing overview cells (release overview so far, page written)",
     "plots": "plot cells (schedule, timeline, SLA plots: matplotlib)",
@@ -237,7 +238,7 @@ def run(
     rows.append(
         [
             f"kernel start-up: {steps} runbooks × {fmt_s(unit.median)} (trivial papermill "
-            "run; the floor, included above)",
+            "run; the floor if each run started its own kernel — the rehearsal's boot ahead)",
             fmt_s(steps * unit.median),
             f"{steps * unit.median / wall.median:.0%}" if wall.median else "",
         ]
