@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -179,10 +180,6 @@ def up(
             _stop(current, state, progress)
         started = time.monotonic()
         checkout_dir = state / "checkout"
-        if not (checkout_dir / ".git").is_dir():
-            shutil.rmtree(checkout_dir, ignore_errors=True)
-            _say(progress, "sandbox: generating the fixture Americano checkout")
-            fixture.create_checkout(checkout_dir, previous=PREVIOUS, release=RELEASE)
         pw_file = state / "pg-password"
         fresh = not (state / "pg" / "PG_VERSION").exists()
         if fresh or not pw_file.exists():
@@ -193,24 +190,30 @@ def up(
         password = _password(state)
         register(password)
 
-        pg = PgCluster(state / "pg")
-        pg.init(password)
-        pg.start()
+        # The fixture checkout (git commits) is made while PostgreSQL initialises and starts
+        # (initdb and pg_ctl are processes of their own): neither needs the other.
+        checkout: Future[None] | None = None
+        making = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-checkout")
+        if not (checkout_dir / ".git").is_dir():
+            shutil.rmtree(checkout_dir, ignore_errors=True)
+            _say(progress, "sandbox: generating the fixture Americano checkout")
+            checkout = making.submit(
+                fixture.create_checkout, checkout_dir, previous=PREVIOUS, release=RELEASE
+            )
+        making.shutdown(wait=False)
+        try:
+            pg = PgCluster(state / "pg")
+            pg.init(password)
+            pg.start()
+        finally:
+            if checkout is not None:
+                checkout.result()  # awaited (and its error raised) whatever happened above
         _say(progress, f"sandbox: PostgreSQL up on 127.0.0.1:{pg.port}")
         env_info: dict[str, Any] = {}
         for env in envs:
             db = database_name(env)
             pg.create_database(db)
             env_info[env] = {"database": db}
-            if fresh:
-                url = pg.url(db, password)
-                previous_dir = fixture.migrations_at(checkout_dir, PREVIOUS)
-                try:
-                    apply_pending(url, migrations.read_migrations(previous_dir))
-                finally:
-                    shutil.rmtree(previous_dir, ignore_errors=True)
-                fixture.seed(url)
-                _say(progress, f"sandbox: {db} migrated to {PREVIOUS} and seeded")
 
         config = {
             "envs": {
@@ -244,8 +247,21 @@ def up(
             return (state / "daemon.json").exists()
 
         # Until the state file names it, nothing else can stop this daemon: if anything
-        # below fails (a slow start on a busy machine, a bad daemon.json), kill it here.
+        # below fails (a migration, a slow start on a busy machine, a bad daemon.json),
+        # kill it here. It starts before the databases are migrated and seeded (its stand-ins
+        # connect per request, and nothing reaches them before `up` returns): its start-up
+        # overlaps theirs.
         try:
+            if fresh:
+                for info in env_info.values():
+                    url = pg.url(info["database"], password)
+                    previous_dir = fixture.migrations_at(checkout_dir, PREVIOUS)
+                    try:
+                        apply_pending(url, migrations.read_migrations(previous_dir))
+                    finally:
+                        shutil.rmtree(previous_dir, ignore_errors=True)
+                    fixture.seed(url)
+                    _say(progress, f"sandbox: {info['database']} migrated to {PREVIOUS} and seeded")
             _wait_for(daemon_ready, "the stand-in daemon")
             daemon = json.loads((state / "daemon.json").read_text())
             for env in env_info:
