@@ -13,11 +13,26 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from deploybook.core import audit, paths
 from deploybook.core.secrets import scrub
 from deploybook.errors import DeploybookError
-from deploybook.session import signing
+from deploybook.session import records, scraps, signing
+
+
+def _impact(env: str, release: str, outputs: Any) -> list[str]:
+    """02's measured impact on production: total lock time, window fit, worst tables."""
+    dry = records.find(env, release, "02-migration-dry-run", passed=True, outputs=outputs)
+    impact = dry.read(scraps.MigrationImpact) if dry else None
+    if impact is None:
+        return ["", "**Impact**: not measured by this 02 record"]
+    total = f"{'at least ' if impact.at_least else ''}{impact.total_s:.1f} s"
+    out = ["", f"**Impact** (02's dry run on a full copy): migrations take {total}"]
+    if impact.window and impact.window.get("text"):
+        out.append(f"window: {impact.window['text']}")
+    out += [f"- {line}" for line in impact.lines[:5]]
+    return out
 
 
 def body(staging_env: str, target_env: str, release: str, records_url: str = "") -> str:
@@ -34,6 +49,7 @@ def body(staging_env: str, target_env: str, release: str, records_url: str = "")
             f"**02 dry run** `{binding.dry_run_record}`",
             f"(sha256 `{binding.dry_run_sha256[:16]}…`): {binding.dry_run_summary}",
         ]
+        lines += _impact(staging_env, release, outputs)
     except DeploybookError as exc:
         lines += [f"**Staging facts missing**: {exc}"]
     base = records_url.rstrip("/")

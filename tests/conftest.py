@@ -3,4 +3,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-pytest_plugins = ["pg_fixtures", "sandbox_fixtures", "reliability_plugin", "process_guard"]
+pytest_plugins = [
+    "pg_fixtures",
+    "sandbox_fixtures",
+    "reliability_plugin",
+    "process_guard",
+    "radosgw",  # the session's S3 server (Ceph radosgw), started on first use
+]

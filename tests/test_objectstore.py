@@ -8,9 +8,6 @@ at its end.
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -19,16 +16,9 @@ import pytest
 from deploybook.core import audit
 from deploybook.ops.cli import main
 from deploybook.systems import objectstore
-from tests.radosgw import S3Endpoint, install, radosgw
+from tests.radosgw import S3Endpoint
 
 pytestmark = pytest.mark.orchestrator
-
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[S3Endpoint]:
-    install(required=bool(os.environ.get("CI")))
-    with radosgw(Path(tempfile.mkdtemp(prefix="deploybook-ceph-"))) as endpoint:
-        yield endpoint
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ import yaml
 
 from deploybook.core import audit
 from deploybook.sandbox import stack
-from tests.radosgw import S3Endpoint, install, radosgw
+from tests.radosgw import S3Endpoint
 from tests.sandbox_fixtures import CANARIES, files_containing
 
 pytestmark = pytest.mark.orchestrator
@@ -52,13 +52,6 @@ def airflow_venv() -> Path:
     subprocess.run([uv, "pip", "sync", "-q", LOCK], check=True, timeout=600, env=env)
     stamp.write_text(digest)
     return VENV
-
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[S3Endpoint]:
-    install(required=bool(os.environ.get("CI")))
-    with radosgw(Path(tempfile.mkdtemp(prefix="deploybook-ceph-"))) as endpoint:
-        yield endpoint
 
 
 @pytest.fixture(scope="module")
@@ -199,8 +192,8 @@ def test_the_approved_release_runs_pushes_and_verifies(
         "s3", endpoint_url=s3.url, aws_access_key_id=s3.access_key,
         aws_secret_access_key=s3.secret_key, region_name="us-east-1",
     )  # fmt: skip
-    client.create_bucket(Bucket="records")
-    url = "s3://records/epic-4"
+    client.create_bucket(Bucket="dag-records")
+    url = "s3://dag-records/epic-4"
     outputs = world["base"] / "out-approve"
     s3_env = {
         "DEPLOYBOOK_RECORDS_URL": url,
@@ -219,8 +212,9 @@ def test_the_approved_release_runs_pushes_and_verifies(
         ]
     body = _approval_body(world, "release_approve")
     assert f"Release {RELEASE} to sandbox-production" in body and "| api | `" in body, body
-    assert "02 dry run" in body and f"{url}/sandbox/{RELEASE}/" in body, body
-    keys = {o["Key"] for o in client.list_objects_v2(Bucket="records")["Contents"]}
+    assert "02 dry run" in body and "**Impact**" in body and "window: fits" in body, body
+    assert f"{url}/sandbox/{RELEASE}/" in body, body
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket="dag-records")["Contents"]}
     prod_03 = _ledger(outputs, "sandbox-production")[2]["record"]
     assert f"epic-4/{prod_03}" in keys and "epic-4/sandbox-production/ledger.jsonl" in keys
     env = {**world["env"], **s3_env, "DEPLOYBOOK_OUTPUTS": str(outputs)}
