@@ -28,6 +28,15 @@ CANARIES = {
 }
 
 
+# sandbox-production's approvers' public keys for tests that load params without a stack
+# (a running stack makes real ones: sandbox/signers.py).
+SIGNER_PLACEHOLDERS = {
+    f"DEPLOYBOOK_SANDBOX_SIGNER_{role}": "ssh-ed25519 "
+    f"AAAAC3NzaC1lZDI1NTE5AAAAIParamsTestKey{role}0000000000 {role}"
+    for role in ("PM", "WEB", "API", "SERVICES", "QA")
+}
+
+
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[dict[str, Any]]:
     """A running stack with its own state dir and outputs dir, and canary secrets set.

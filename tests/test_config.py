@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sandbox_fixtures import SIGNER_PLACEHOLDERS
 
 from deploybook.config import interpolate, load_params, validate_release
 from deploybook.errors import ConfigError
@@ -272,11 +273,7 @@ VARIABLES = {
 }
 
 # sandbox-production's approvers' public keys (the stack makes real ones: sandbox/signers.py).
-VARIABLES |= {
-    f"DEPLOYBOOK_SANDBOX_SIGNER_{role}": "ssh-ed25519 "
-    f"AAAAC3NzaC1lZDI1NTE5AAAAIParamsTestKey{role}0000000000 {role}"
-    for role in ("PM", "WEB", "API", "SERVICES", "QA")
-}
+VARIABLES |= SIGNER_PLACEHOLDERS
 
 
 @pytest.mark.parametrize("env", ENVS)

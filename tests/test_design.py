@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sandbox_fixtures import SIGNER_PLACEHOLDERS
 
 from deploybook.config import DesignRule, Params, load_params, read_params_yaml
 from deploybook.core.checks import Status, gate
@@ -36,6 +37,7 @@ def params_for(checkout: Checkout | Path, tmp_path: Path, file: str = "sandbox")
         "DEPLOYBOOK_SMTP_HOST": "127.0.0.1",
         "DEPLOYBOOK_SMTP_PORT": "25",
         "PG_BIN_DIR": "/usr/bin",
+        **SIGNER_PLACEHOLDERS,
     }
     return load_params(ROOT / "params" / f"{file}.yaml", environ)
 

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
+from sandbox_fixtures import SIGNER_PLACEHOLDERS
 
 from deploybook.config import Params, load_params
 
@@ -29,11 +30,7 @@ VARIABLES = {
 }
 
 # sandbox-production's approvers' public keys (the stack makes real ones: sandbox/signers.py).
-VARIABLES |= {
-    f"DEPLOYBOOK_SANDBOX_SIGNER_{role}": "ssh-ed25519 "
-    f"AAAAC3NzaC1lZDI1NTE5AAAAIParamsTestKey{role}0000000000 {role}"
-    for role in ("PM", "WEB", "API", "SERVICES", "QA")
-}
+VARIABLES |= SIGNER_PLACEHOLDERS
 
 _HEADING = re.compile(r"^(\d+)\.\s+\S")  # "2. Change Inventory" (steps are "1) Build")
 _PATH = re.compile(r"`([^`\s]+?)(?::\d+)?`")  # `apps/api/README.md:1` -> apps/api/README.md

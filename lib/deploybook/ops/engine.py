@@ -75,6 +75,9 @@ class RecordManager(NotebookExecutionManager):
         self.last_save_time = self.now()
 
     def notebook_complete(self, **kwargs: Any) -> None:
+        hook, self.on_running = self.on_running, None
+        if hook is not None:  # a run shorter than on_running_after_s: start it now
+            hook()
         self._final = True
         super().notebook_complete(**kwargs)
 
