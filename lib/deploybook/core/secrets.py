@@ -23,8 +23,10 @@ MASK = "***"
 
 # scheme://user:password@host  -> scheme://user:***@host
 # (a password may hold '/': an unencoded one is still masked up to its last '@')
+# The scheme is bounded: unbounded, the pattern rescanned every base64 image in a rendered
+# record from each of its letters (quadratic; ~0.25 s of a 0.5 MB page, 0.04 s bounded).
 _URL_PASSWORD = re.compile(
-    r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@'\"]*:)(?P<pw>[^\s@'\"]+)(?=@)"
+    r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]{0,40}://[^\s:/@'\"]*:)(?P<pw>[^\s@'\"]+)(?=@)"
 )
 # Values shorter than this are too likely to collide with ordinary text ("1", "true").
 _MIN_SCRUB_LENGTH = 4
@@ -84,6 +86,8 @@ def scrub(text: Any) -> Any:
         for value in values:
             if value in text:
                 text = text.replace(value, MASK)
+        if "://" not in text:
+            return text
         return _URL_PASSWORD.sub(lambda m: m["head"] + MASK, text)
     if isinstance(text, dict):
         return {scrub(k): scrub(v) for k, v in text.items()}

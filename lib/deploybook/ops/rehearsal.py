@@ -81,6 +81,27 @@ def _breached_metric(record: Any) -> str | None:
     return data.get("metric") if isinstance(data, dict) else None
 
 
+def _archive_earlier_records(outputs: Path) -> Path | None:
+    """Move the sandbox environments' earlier records to ``outputs/rehearsals/<stamp>/``.
+
+    A rehearsal starts a fresh stack: the records of the one before describe databases and
+    services that no longer exist, and a release overview that kept them would list every
+    earlier rehearsal's runs (and take longer to build at every run). They stay verifiable
+    where they are moved to: ``deploybook audit verify --outputs <that folder>``.
+    """
+    from deploybook.core.audit import utc_stamp
+
+    earlier = [outputs / env for env in stack.ENVS if (outputs / env).is_dir()]
+    if not earlier:
+        return None
+    target = outputs / "rehearsals" / utc_stamp()
+    target.mkdir(parents=True)
+    for folder in earlier:
+        folder.rename(target / folder.name)
+    print(f"earlier sandbox records moved to {target} (deploybook audit verify --outputs {target})")
+    return target
+
+
 def _warm_imports() -> threading.Thread:
     """Import papermill (and nbformat's jsonschema, seconds of grammar building) while the
     stack starts, which mostly waits on PostgreSQL and the daemon, not on this process."""
@@ -172,8 +193,11 @@ def rehearse(keep_up: bool = False) -> int:
 
     started = time.monotonic()
     print("deploybook rehearsal: fresh sandbox stack")
-    warming = _warm_imports()
+    # Before the warm-up thread: deleting the old cluster is thousands of unlink calls, each
+    # waiting for the GIL while that thread imports (seconds instead of a fraction of one).
     stack.down(purge=True, progress=None)
+    _archive_earlier_records(paths.outputs_dir())
+    warming = _warm_imports()
     results = []
     reviews: list[Future[Path]] = []
     renderer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="review-html")

@@ -101,10 +101,21 @@ def _chunk_draw(key: str) -> tuple[str, str]:
 
 
 def _unit_vector(rng: random.Random, dimension: int) -> str:
-    """A random unit vector as pgvector's text literal, short enough to load fast."""
-    values = [rng.gauss(0.0, 1.0) for _ in range(dimension)]
-    norm = sum(v * v for v in values) ** 0.5 or 1.0
-    return "[" + ",".join(f"{v / norm:.5f}" for v in values) + "]"
+    """A random unit vector as pgvector's text literal, short enough to load fast.
+
+    Drawn by numpy from a seed the key's generator gives: deterministic like before, and
+    ~1.4 s less of a sandbox start than 250 × 1536 `random.gauss` calls in Python."""
+    import numpy
+
+    values = numpy.random.default_rng(rng.getrandbits(64)).standard_normal(dimension)
+    values /= float(numpy.linalg.norm(values)) or 1.0
+    return "[" + _vector_format(dimension) % tuple(values.tolist()) + "]"
+
+
+@functools.cache
+def _vector_format(dimension: int) -> str:
+    """One ``%`` format for a whole vector: a single C-level formatting call per vector."""
+    return ",".join(["%.5f"] * dimension)
 
 
 def seed(

@@ -138,7 +138,9 @@ def _healthy(state: dict[str, Any]) -> bool:
 
     if not pid_alive(state.get("daemon_pid")):
         return False
-    pg = PgCluster(Path(state["postgres"]["datadir"]), port=state["postgres"]["port"])
+    pg = PgCluster(
+        Path(state["postgres"]["datadir"]), port=state["postgres"]["port"], durable=False
+    )
     if not pg.running():
         return False
     try:
@@ -202,18 +204,18 @@ def up(
             )
         making.shutdown(wait=False)
         try:
-            pg = PgCluster(state / "pg")
+            pg = PgCluster(state / "pg", durable=False)
             pg.init(password)
             pg.start()
         finally:
             if checkout is not None:
                 checkout.result()  # awaited (and its error raised) whatever happened above
         _say(progress, f"sandbox: PostgreSQL up on 127.0.0.1:{pg.port}")
-        env_info: dict[str, Any] = {}
-        for env in envs:
-            db = database_name(env)
-            pg.create_database(db)
-            env_info[env] = {"database": db}
+        env_info: dict[str, Any] = {env: {"database": database_name(env)} for env in envs}
+        # A fresh stack migrates and seeds the first database and copies it for the others
+        # (below); a reused cluster keeps the databases it has.
+        for info in env_info.values() if not fresh else list(env_info.values())[:1]:
+            pg.create_database(info["database"])
 
         config = {
             "envs": {
@@ -253,15 +255,20 @@ def up(
         # overlaps theirs.
         try:
             if fresh:
-                for info in env_info.values():
-                    url = pg.url(info["database"], password)
-                    previous_dir = fixture.migrations_at(checkout_dir, PREVIOUS)
-                    try:
-                        apply_pending(url, migrations.read_migrations(previous_dir))
-                    finally:
-                        shutil.rmtree(previous_dir, ignore_errors=True)
-                    fixture.seed(url)
-                    _say(progress, f"sandbox: {info['database']} migrated to {PREVIOUS} and seeded")
+                first, *others = env_info.values()
+                url = pg.url(first["database"], password)
+                previous_dir = fixture.migrations_at(checkout_dir, PREVIOUS)
+                try:
+                    apply_pending(url, migrations.read_migrations(previous_dir))
+                finally:
+                    shutil.rmtree(previous_dir, ignore_errors=True)
+                fixture.seed(url)
+                _say(progress, f"sandbox: {first['database']} migrated to {PREVIOUS} and seeded")
+                for info in others:
+                    # Every env starts from the same release and seed: a file-level copy of
+                    # the first database is that state, without migrating and seeding again.
+                    pg.copy_database(first["database"], info["database"])
+                    _say(progress, f"sandbox: {info['database']} copied from {first['database']}")
             _wait_for(daemon_ready, "the stand-in daemon")
             daemon = json.loads((state / "daemon.json").read_text())
             for env in env_info:
@@ -322,7 +329,9 @@ def _stop(current: dict[str, Any], state: Path, progress: Callable[[str], None] 
                 os.killpg(pid, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-    pg = PgCluster(Path(current["postgres"]["datadir"]), port=current["postgres"]["port"])
+    pg = PgCluster(
+        Path(current["postgres"]["datadir"]), port=current["postgres"]["port"], durable=False
+    )
     pg.stop()
     _state_file(state).unlink(missing_ok=True)
     _say(progress, "sandbox: down")
