@@ -14,6 +14,7 @@ import yaml
 
 from deploybook.core.secrets import scrub
 from deploybook.errors import ConfigError, DeploybookError
+from deploybook.ops import lean_imports
 from deploybook.ops.sandboxcmd import add_sandbox_parser
 
 
@@ -342,6 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    lean_imports.skip_unused()  # seconds of grammar compiling no command uses
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
