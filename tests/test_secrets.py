@@ -164,3 +164,14 @@ def test_shorten_scrubs_first() -> None:
 
     register("CNRYshorten-abcdef")
     assert shorten("ab CNRYshorten-abcdef cd", 8) == f"ab {MASK} c…"
+
+
+def test_url_password_after_a_long_base64_run_is_masked() -> None:
+    """A rendered record embeds images as base64: a URL glued to one (no space between) is
+    still masked, with the scheme found within its last letters, not from the run's start."""
+    image = "iVBORw0KGgo" + "A1b2+C3d4/" * 50_000  # ~0.5 MB, like a page with plots
+    text = f'<img src="data:image/png;base64,{image}postgresql://app:unregistered-pw@db/x">'
+    assert "unregistered-pw" not in scrub(text)
+    assert "postgresql://app:***@db/x" in scrub("see postgresql://app:unregistered-pw@db/x")
+    long_scheme = "x" * 38 + "+sql"
+    assert scrub(f"{long_scheme}://u:s3cr3t-pw@h") == f"{long_scheme}://u:***@h"
