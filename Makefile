@@ -19,8 +19,10 @@ $(STAMP): requirements.txt pyproject.toml
 rehearse: $(STAMP)
 	$(BIN)/deploybook rehearse
 
+# One pytest worker per core (at most 4); each module runs whole on one worker (its stacks
+# start once), the S3 tests share one (tests/conftest.py).
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist loadgroup
 
 reliability: $(STAMP)
 	$(BIN)/python -m pytest -q -m reliability

@@ -7,9 +7,11 @@ turn a test into a silent skip.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
+import tempfile
 
 import pytest
 
@@ -26,6 +28,17 @@ def debian_binary(package: str, binary: str, *, required: bool, recommends: bool
     through passwordless sudo as on CI runners) when it is missing."""
     found = shutil.which(os.path.basename(binary)) or (binary if os.path.exists(binary) else None)
     if found:
+        return found
+    # pytest-xdist workers may need packages at the same moment: apt takes one at a time
+    # (a second apt-get fails on dpkg's lock instead of waiting), so they queue here.
+    with open(os.path.join(tempfile.gettempdir(), "deploybook-tests-apt.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _install(package, binary, required=required, recommends=recommends)
+
+
+def _install(package: str, binary: str, *, required: bool, recommends: bool) -> str:
+    found = shutil.which(os.path.basename(binary)) or (binary if os.path.exists(binary) else None)
+    if found:  # another worker installed it while this one waited
         return found
     sudo = "" if os.geteuid() == 0 else "sudo -n env "
     if sudo and not shutil.which("sudo"):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import pytest
@@ -48,6 +48,9 @@ def scenario(nodeid: str, name: str, expected: str) -> Row:
     return row
 
 
+_ROW_PROPERTY = "reliability_row"
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Iterator[Any]:
     report = yield
@@ -59,7 +62,26 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
         for row in ROWS:
             if row.nodeid == item.nodeid:
                 row.result = result
+    if report.when == "teardown":
+        # Under pytest-xdist the table is printed by the controller, which sees only reports:
+        # each finished row travels in its test's last report.
+        for row in ROWS:
+            if row.nodeid == item.nodeid:
+                report.user_properties.append((_ROW_PROPERTY, asdict(row)))
+        if "start" in _CLOCK:
+            report.user_properties.append(("reliability_clock", _CLOCK["start"]))
     return report
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """In the xdist controller: collect the rows the workers' reports carry."""
+    if getattr(report, "node", None) is None:  # this process ran the test: ROWS has it
+        return
+    for name, value in report.user_properties:
+        if name == _ROW_PROPERTY:
+            ROWS.append(Row(**value))
+        elif name == "reliability_clock":
+            _CLOCK["start"] = min(_CLOCK.get("start", value), value)  # monotonic: one machine
 
 
 def _cell(text: str, limit: int = 140) -> str:
