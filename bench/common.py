@@ -1,7 +1,7 @@
 """Shared benchmark plumbing: sizes, timing (min/median of N runs), the worker child
 process that measures deploybook's peak RSS, machine facts and markdown rendering.
 
-Why a child process per deploybook measurement: peak RSS (``ru_maxrss``) only ever grows,
+Why a child process per deploybook measurement: peak RSS (``VmHWM``) only ever grows,
 so measuring one operation's memory needs a process that did nothing else.
 """
 

@@ -75,7 +75,7 @@ def memory_section(
         rows,
     )
     notes = [
-        "Peak RSS is `ru_maxrss` of the worker process that ran the operation and nothing "
+        "Peak RSS is `VmHWM` of the worker process that ran the operation and nothing "
         "else; pg_dump and pg_restore run as separate processes and stream to disk.",
         "The Python side never holds table data: row counts, the catalog fingerprint and the "
         "dump's SHA-256 (1 MiB chunks) are all constant-size whatever the database size.",

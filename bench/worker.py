@@ -2,7 +2,7 @@
 
 Why: the operation's wall time is measured around the library call only (interpreter and
 import start-up excluded, as a plain tool's would be if it were a library), and peak RSS
-(``ru_maxrss``) then belongs to that operation alone. Prints one JSON line.
+(``VmHWM``, see `peak_rss_bytes`) then belongs to that operation alone. Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -80,11 +80,25 @@ def _apply(job: dict[str, Any]) -> dict[str, Any]:
 OPS = {"snapshot_verify": _snapshot_verify, "dry_run": _dry_run, "apply": _apply}
 
 
+def peak_rss_bytes() -> int:
+    """This process's own peak RSS: ``VmHWM`` of its address space, which exec started.
+
+    Not ``ru_maxrss``: Linux keeps that high-water mark across exec, so a worker spawned by a
+    big process (a pytest worker that has run half the suite) reported its parent's size.
+    """
+    try:
+        for line in open("/proc/self/status", encoding="ascii"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # no procfs: KiB
+
+
 def main() -> int:
     job = json.loads(sys.stdin.read())
     result = OPS[job["op"]](job)
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    result["maxrss_bytes"] = usage.ru_maxrss * 1024  # Linux reports KiB
+    result["maxrss_bytes"] = peak_rss_bytes()
     print(json.dumps(result, default=str))
     return 0
 

@@ -151,3 +151,18 @@ def test_rollback_bench_runs_swap_and_in_place(
     assert "| in place | account" in text and "| swap | account" in text
     assert extra["totals"]["swap"].runs and extra["totals"]["in place"].runs
     assert bench_rollback._leftovers(pg_cluster) == []
+
+
+def test_worker_peak_rss_is_its_own_not_its_big_parents() -> None:
+    """The memory section's figure is the worker's own: a worker spawned by a process holding
+    250 MB (a pytest worker late in the suite) still reports a small peak (ru_maxrss would
+    have reported the parent's)."""
+    import subprocess
+
+    held = bytearray(250 * 1024 * 1024)
+    held[::4096] = b"\x01" * len(held[::4096])  # touched: resident, not just reserved
+    code = "from bench.worker import peak_rss_bytes; print(peak_rss_bytes())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) < 100 * 1024 * 1024, f"{int(out.stdout) >> 20} MB"
+    del held
