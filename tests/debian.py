@@ -26,8 +26,7 @@ def unavailable(reason: str, required: bool) -> None:
 def debian_binary(package: str, binary: str, *, required: bool, recommends: bool = True) -> str:
     """The path of ``binary`` from Debian's ``package``, installing it with apt (as root, or
     through passwordless sudo as on CI runners) when it is missing."""
-    found = shutil.which(os.path.basename(binary)) or (binary if os.path.exists(binary) else None)
-    if found:
+    if found := _present(binary):
         return found
     # pytest-xdist workers may need packages at the same moment: apt takes one at a time
     # (a second apt-get fails on dpkg's lock instead of waiting), so they queue here.
@@ -36,9 +35,13 @@ def debian_binary(package: str, binary: str, *, required: bool, recommends: bool
         return _install(package, binary, required=required, recommends=recommends)
 
 
+def _present(binary: str) -> str | None:
+    """Where ``binary`` is: on PATH by its name, or at its own path."""
+    return shutil.which(os.path.basename(binary)) or (binary if os.path.exists(binary) else None)
+
+
 def _install(package: str, binary: str, *, required: bool, recommends: bool) -> str:
-    found = shutil.which(os.path.basename(binary)) or (binary if os.path.exists(binary) else None)
-    if found:  # another worker installed it while this one waited
+    if found := _present(binary):  # another worker installed it while this one waited
         return found
     sudo = "" if os.geteuid() == 0 else "sudo -n env "
     if sudo and not shutil.which("sudo"):

@@ -49,6 +49,7 @@ def scenario(nodeid: str, name: str, expected: str) -> Row:
 
 
 _ROW_PROPERTY = "reliability_row"
+_CLOCK_PROPERTY = "reliability_clock"
 
 
 @pytest.hookimpl(wrapper=True)
@@ -65,11 +66,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     if report.when == "teardown":
         # Under pytest-xdist the table is printed by the controller, which sees only reports:
         # each finished row travels in its test's last report.
-        for row in ROWS:
-            if row.nodeid == item.nodeid:
-                report.user_properties.append((_ROW_PROPERTY, asdict(row)))
-        if "start" in _CLOCK:
-            report.user_properties.append(("reliability_clock", _CLOCK["start"]))
+        rows = [(_ROW_PROPERTY, asdict(row)) for row in ROWS if row.nodeid == item.nodeid]
+        report.user_properties.extend(rows)
+        if rows and "start" in _CLOCK:
+            report.user_properties.append((_CLOCK_PROPERTY, _CLOCK["start"]))
     return report
 
 
@@ -80,7 +80,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     for name, value in report.user_properties:
         if name == _ROW_PROPERTY:
             ROWS.append(Row(**value))
-        elif name == "reliability_clock":
+        elif name == _CLOCK_PROPERTY:
             _CLOCK["start"] = min(_CLOCK.get("start", value), value)  # monotonic: one machine
 
 

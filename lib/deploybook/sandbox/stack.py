@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deploybook.core import paths
 from deploybook.core.procs import pid_alive
@@ -28,6 +28,9 @@ from deploybook.core.secrets import register
 from deploybook.errors import SandboxError
 
 from . import daemon_client, signers
+
+if TYPE_CHECKING:
+    from .postgres import PgCluster
 
 # No httpx or psycopg at the top: ops/release.sh runs `deploybook sandbox deploy|scale`
 # once per service and step (twenty-odd processes a rehearsal), and those need one
@@ -133,14 +136,19 @@ def _wait_for(
     raise SandboxError(f"sandbox: {what} did not come up within {timeout:.0f} s")
 
 
-def _healthy(state: dict[str, Any]) -> bool:
+def _running_cluster(state: dict[str, Any]) -> PgCluster:
+    """The PostgreSQL cluster a stack's state file describes (a throwaway: no fsync)."""
     from .postgres import PgCluster
 
-    if not pid_alive(state.get("daemon_pid")):
-        return False
-    pg = PgCluster(
+    return PgCluster(
         Path(state["postgres"]["datadir"]), port=state["postgres"]["port"], durable=False
     )
+
+
+def _healthy(state: dict[str, Any]) -> bool:
+    if not pid_alive(state.get("daemon_pid")):
+        return False
+    pg = _running_cluster(state)
     if not pg.running():
         return False
     try:
@@ -212,9 +220,10 @@ def up(
                 checkout.result()  # awaited (and its error raised) whatever happened above
         _say(progress, f"sandbox: PostgreSQL up on 127.0.0.1:{pg.port}")
         env_info: dict[str, Any] = {env: {"database": database_name(env)} for env in envs}
+        first, *others = env_info.values()
         # A fresh stack migrates and seeds the first database and copies it for the others
         # (below); a reused cluster keeps the databases it has.
-        for info in env_info.values() if not fresh else list(env_info.values())[:1]:
+        for info in [first] if fresh else [first, *others]:
             pg.create_database(info["database"])
 
         config = {
@@ -255,7 +264,6 @@ def up(
         # overlaps theirs.
         try:
             if fresh:
-                first, *others = env_info.values()
                 url = pg.url(first["database"], password)
                 previous_dir = fixture.migrations_at(checkout_dir, PREVIOUS)
                 try:
@@ -315,8 +323,6 @@ def _kill_daemon(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _stop(current: dict[str, Any], state: Path, progress: Callable[[str], None] | None) -> None:
-    from .postgres import PgCluster
-
     pid = current.get("daemon_pid")
     if pid_alive(pid):
         with contextlib.suppress(ProcessLookupError):
@@ -329,10 +335,7 @@ def _stop(current: dict[str, Any], state: Path, progress: Callable[[str], None] 
                 os.killpg(pid, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-    pg = PgCluster(
-        Path(current["postgres"]["datadir"]), port=current["postgres"]["port"], durable=False
-    )
-    pg.stop()
+    _running_cluster(current).stop()
     _state_file(state).unlink(missing_ok=True)
     _say(progress, "sandbox: down")
 
