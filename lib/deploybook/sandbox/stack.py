@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from deploybook.core import paths
 from deploybook.core.procs import pid_alive
@@ -28,9 +28,7 @@ from deploybook.core.secrets import register
 from deploybook.errors import SandboxError
 
 from . import daemon_client, signers
-
-if TYPE_CHECKING:
-    from .postgres import PgCluster
+from .postgres import PgCluster  # light: psycopg is imported where a connection is made
 
 # No httpx or psycopg at the top: ops/release.sh runs `deploybook sandbox deploy|scale`
 # once per service and step (twenty-odd processes a rehearsal), and those need one
@@ -138,8 +136,6 @@ def _wait_for(
 
 def _running_cluster(state: dict[str, Any]) -> PgCluster:
     """The PostgreSQL cluster a stack's state file describes (a throwaway: no fsync)."""
-    from .postgres import PgCluster
-
     return PgCluster(
         Path(state["postgres"]["datadir"]), port=state["postgres"]["port"], durable=False
     )
@@ -175,7 +171,6 @@ def up(
     from deploybook.systems.prisma.apply import apply_pending
 
     from . import fixture, platform
-    from .postgres import PgCluster
 
     state = (state or paths.state_dir()).resolve()
     with _stack_lock(state):
@@ -356,8 +351,6 @@ def down(
         if current:
             _stop(current, state, progress)
         else:
-            from .postgres import PgCluster
-
             if (state / "pg" / "postmaster.pid").exists():
                 PgCluster(state / "pg").stop()
             _say(progress, "sandbox: nothing running")
