@@ -102,6 +102,31 @@ def test_a_kernel_for_another_environment_is_not_used(
     assert procs.group_members(pgid) == []
 
 
+def test_a_released_kernel_that_will_not_exit_is_killed_with_what_it_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A handed kernel is asked to shut down and awaited while its record is finished; one
+    that will not exit (a thread still running, SIGTERM ignored) is killed, and the step
+    command it left running with it, before the run returns."""
+    stubborn = (
+        "import signal, subprocess, threading, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "threading.Thread(target=time.sleep, args=(120,)).start()  # the interpreter waits\n"
+        "left = subprocess.Popen(['sleep', '120'])"
+    )
+    root = _project(tmp_path, [stubborn, PROBE])
+    monkeypatch.setenv("DEPLOYBOOK_ROOT", str(root))
+    monkeypatch.setenv("DEPLOYBOOK_OUTPUTS", str(tmp_path / "outputs"))
+    monkeypatch.setattr(kernel, "EXIT_GRACE_S", 0.3)
+    ahead = kernel.prestart(kernel_environment(os.environ, tmp_path / "outputs"), str(root))
+    [pgid] = ahead.manager.started_groups
+    result = run_runbook("01", "staging", "v1.4.0", {}, kernel_ready=ahead)
+    probe = _probe(result.record)
+    assert result.status == "passed" and probe["pgid"] == pgid  # the handed kernel ran it
+    assert not procs.pid_alive(probe["pid"]) and procs.group_members(pgid) == []
+    assert result.html is not None and result.html.is_file() and result.entry["seq"] == 1
+
+
 def test_saves_at_cell_start_not_at_completion(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

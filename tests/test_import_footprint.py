@@ -1,8 +1,7 @@
 """What a kernel and a `deploybook` command import: the rehearsal pays it per process (issue 19).
 
-Each of a rehearsal's ten kernels and twenty-odd `deploybook sandbox …` commands (the
-fixture's ops/release.sh) starts a fresh interpreter, so an import nobody uses there costs
-seconds over a rehearsal. Structure only, never timings: a fresh interpreter imports the
+Each of a rehearsal's ten kernels starts a fresh interpreter, and so does every
+`deploybook` command, so an import nobody uses there costs seconds over a rehearsal. Structure only, never timings: a fresh interpreter imports the
 module and reports `sys.modules`.
 """
 
@@ -64,7 +63,7 @@ def test_the_start_cell_loads_its_own_runbook_and_nothing_heavy(info) -> None:
 
 
 def test_a_sandbox_command_skips_the_database_and_http_clients() -> None:
-    """`deploybook sandbox deploy|scale|platform-env` (what ops/release.sh runs) needs
+    """`deploybook sandbox deploy|scale|platform-env` (by hand, and in scripts) needs
     neither psycopg nor httpx: the daemon's admin API is one urllib request."""
     modules = loaded_after("import deploybook.ops.cli, deploybook.ops.sandboxcmd")
     modules |= loaded_after("from deploybook.sandbox import platform, stack")

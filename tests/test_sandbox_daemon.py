@@ -519,3 +519,59 @@ def test_fault_bound_to_a_version_is_cured_by_rollback(tmp_path) -> None:
         assert httpx.get(api + "/health").status_code == 200
     finally:
         daemon.stop_daemon(tmp_path)
+
+
+PLATFORM_CLI = (
+    Path(sd.__file__).parent / "fixture" / "commits" / "01-scaffold" / "ops" / "sandbox_platform.py"
+)
+
+
+def _platform(state_dir: Path | None, *args: str) -> subprocess.CompletedProcess[str]:
+    """The fixture checkout's platform command line, as ops/release.sh runs it."""
+    env = {k: v for k, v in os.environ.items() if k != "DEPLOYBOOK_STATE_DIR"}
+    if state_dir is not None:
+        env["DEPLOYBOOK_STATE_DIR"] = str(state_dir)
+    return subprocess.run(
+        [sys.executable, str(PLATFORM_CLI), *args],
+        capture_output=True, text=True, timeout=20, env=env,
+    )  # fmt: skip
+
+
+def test_the_checkouts_platform_cli_drives_the_daemon_and_says_what_failed(start, tmp_path):
+    """ops/release.sh deploy|scale|env in the fixture checkout: the standard library only
+    (no `deploybook` process at every step), the same admin API, clear failures."""
+    running = start()
+    state = running.state_dir
+    (state / "state.json").write_text(json.dumps({"admin_url": running.info["admin_url"]}))
+    (state / "envs").mkdir()
+    (state / "envs" / "sandbox.env").write_text("DATABASE_URL=postgresql://x\nOPENAI_API_KEY=k\n")
+
+    deployed = _platform(
+        state, "deploy", "--env", "sandbox", "--service", "api", "--version", "v1.4.0"
+    )  # noqa: E501
+    assert deployed.returncode == 0 and deployed.stdout == "sandbox/api now runs v1.4.0\n"
+    scaled = _platform(state, "scale", "--env", "sandbox", "--service", "api", "--replicas", "3")
+    assert scaled.returncode == 0
+    health = httpx.get(running.url("sandbox", "api", "/health")).json()
+    assert health["version"] == "v1.4.0"
+    assert (
+        _metric(httpx.get(running.url("sandbox", "api", "/metrics")).text, "service_replicas") == 3
+    )
+    listed = _platform(state, "env", "--env", "sandbox")
+    assert listed.returncode == 0 and listed.stdout.splitlines()[1] == "OPENAI_API_KEY=k"
+
+    bad = _platform(state, "deploy", "--env", "sandbox", "--service", "api", "--version", "1.4")
+    assert bad.returncode == 1 and "answered HTTP 422" in bad.stderr and "v1.4.0" in bad.stderr
+    unknown = _platform(state, "env", "--env", "staging")
+    assert unknown.returncode == 1 and "no platform variables for 'staging'" in unknown.stderr
+    unset = _platform(None, "deploy", "--env", "sandbox", "--service", "api", "--version", "v1.3.0")
+    assert unset.returncode == 1 and "DEPLOYBOOK_STATE_DIR is not set" in unset.stderr
+    running.kill()
+    down = _platform(state, "scale", "--env", "sandbox", "--service", "api", "--replicas", "1")
+    assert (
+        down.returncode == 1 and "unreachable" in down.stderr and "is the sandbox up" in down.stderr
+    )
+    nothing = _platform(
+        tmp_path / "empty", "scale", "--env", "sandbox", "--service", "api", "--replicas", "1"
+    )  # noqa: E501
+    assert nothing.returncode == 1 and "no sandbox platform in" in nothing.stderr

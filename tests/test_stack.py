@@ -67,6 +67,28 @@ def test_sandbox_env_and_deploy_commands(sandbox) -> None:
     cli = [sys.executable, "-m", "deploybook", "sandbox"]
     out = subprocess.run([*cli, "env", "sandbox"], env=env, capture_output=True, text=True)
     assert "export DATABASE_URL=postgresql://postgres:" in out.stdout
+    # In a shell, as the header of the checkout's ops/release.sh says: values with spaces
+    # (the approvers' public keys) come through whole, and the script deploys with them.
+    shell = (
+        'eval "$("$PYTHON" -m deploybook sandbox env sandbox)" && '
+        'printf "%s\\n" "$DEPLOYBOOK_SANDBOX_SIGNER_API" && '
+        "./ops/release.sh deploy --env sandbox --service web --version v1.4.0"
+    )
+    try:
+        evaluated = subprocess.run(
+            ["sh", "-c", shell],
+            cwd=sandbox["checkout"],
+            env={**env, "PYTHON": sys.executable},
+            capture_output=True,
+            text=True,
+        )
+        key = stack.sandbox_environment("sandbox")["DEPLOYBOOK_SANDBOX_SIGNER_API"]
+        assert evaluated.returncode == 0, evaluated.stderr
+        assert evaluated.stdout.splitlines() == [key, "sandbox/web now runs v1.4.0"]
+        web = sandbox["envs"]["sandbox"]["services"]["web"]
+        assert httpx.get(web + "/api/health").json()["version"] == "v1.4.0"
+    finally:
+        stack.admin("/admin/sandbox/web/version", {"version": stack.PREVIOUS})
     deploy = [
         *cli,
         "deploy",

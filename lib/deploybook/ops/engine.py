@@ -32,6 +32,8 @@ from papermill.engines import NBClientEngine, NotebookExecutionManager, papermil
 from papermill.log import logger
 from papermill.utils import merge_kwargs, remove_args
 
+from deploybook.ops import kernel
+
 ENGINE_NAME = "deploybook"
 
 
@@ -152,6 +154,7 @@ class DeploybookEngine(NBClientEngine):
         execution_timeout: int | None = None,
         km: Any = None,
         env_update: dict[str, str] | None = None,
+        released: Callable[[Any], None] | None = None,
         **kwargs: Any,
     ) -> Any:
         kwargs = remove_args(["input_path"], **kwargs)
@@ -170,14 +173,25 @@ class DeploybookEngine(NBClientEngine):
             return PapermillNotebookClient(nb_man, **final_kwargs).execute()
         client = _HandedClient(nb_man, km=km, **final_kwargs)
         client.env_update = dict(env_update or {})
+        idle = False
         try:
-            return client.execute()
+            executed = client.execute()  # a failed cell is raised by papermill afterwards
+            idle = True  # every cell sent has answered
+            return executed
         finally:
-            # nbclient leaves a kernel it was handed running; stop it as it stops its own
-            # (gracefully: the kernel's atexit hooks run), then drop the channels. (nbclient
-            # has done so already when the kernel never answered.)
+            # nbclient leaves a kernel it was handed running; stop it gracefully (its atexit
+            # hooks run), then drop the channels. (nbclient has done so already when the
+            # kernel never answered.) An idle kernel is only asked to shut down and handed
+            # to ``released``, which awaits its exit while the record is finished; a kernel
+            # that may be busy (the run was interrupted) is stopped as nbclient stops its own.
             if client.km is not None:
-                run_sync(client._async_cleanup_kernel)()
+                if idle and released is not None:
+                    if client.kc is not None:
+                        client.kc.stop_channels()
+                    released(kernel.release(client.km))
+                    client.kc = client.km = None
+                else:
+                    run_sync(client._async_cleanup_kernel)()
 
 
 papermill_engines.register(ENGINE_NAME, DeploybookEngine)

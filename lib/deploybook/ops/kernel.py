@@ -9,6 +9,8 @@ everything it had started instead of leaving a build running under nobody's lock
 from __future__ import annotations
 
 import json
+import subprocess
+import threading
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -67,6 +69,61 @@ def stop_groups(manager: type[GroupTrackingKernelManager]) -> list[int]:
     for pgid in manager.started_groups:
         stopped += procs.kill_group(pgid)
     return stopped
+
+
+# How long a released kernel may take to exit before SIGTERM, then as long again before
+# SIGKILL: jupyter_client's schedule (half its ``shutdown_wait_time`` each).
+EXIT_GRACE_S = 2.5
+
+
+def release(km: AsyncKernelManager) -> subprocess.Popen[bytes] | None:
+    """Ask an idle kernel to shut down and let go of it at once; returns its process.
+
+    nbclient's own cleanup interrupts the kernel, requests the shutdown and then polls until
+    the process has exited — about half a second (interpreter teardown) that a run spent
+    waiting after its last cell, and up to 2.5 s more when the interrupt lands badly. A
+    kernel whose cells have all answered needs no interrupt; its exit can be awaited
+    while the record is saved and rendered (`Reaper`)."""
+    process = getattr(km.provisioner, "process", None)
+    run_sync(km.request_shutdown)()
+    run_sync(km.cleanup_resources)()  # the request is delivered within the socket's linger
+    return process
+
+
+class Reaper(threading.Thread):
+    """Waits, off the caller's thread, for a released kernel to exit (SIGTERM, then SIGKILL
+    on jupyter_client's schedule), then SIGKILLs what is left of the run's groups."""
+
+    def __init__(
+        self, process: subprocess.Popen[bytes] | None, manager: type[GroupTrackingKernelManager]
+    ) -> None:
+        super().__init__(name="kernel-reaper", daemon=True)
+        self.process, self.manager = process, manager
+        self.stopped: list[int] = []
+
+    @classmethod
+    def begin(
+        cls, process: subprocess.Popen[bytes] | None, manager: type[GroupTrackingKernelManager]
+    ) -> Reaper:
+        reaper = cls(process, manager)
+        reaper.start()
+        return reaper
+
+    def run(self) -> None:
+        if self.process is not None:
+            for escalate in (self.process.terminate, self.process.kill, None):
+                try:
+                    self.process.wait(timeout=EXIT_GRACE_S)
+                    break
+                except subprocess.TimeoutExpired:
+                    if escalate is not None:
+                        escalate()
+        self.stopped = stop_groups(self.manager)
+
+    def finish(self) -> list[int]:
+        """Wait until the kernel and everything it started are gone; who had to be killed."""
+        self.join()
+        return self.stopped
 
 
 @dataclass

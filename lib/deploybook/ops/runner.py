@@ -243,12 +243,17 @@ def _run(
     kernel_env = kernel_environment(saved_env, outputs, record)
     cwd = str(paths.project_root())
     engine: dict[str, Any] = {}
+    reapers: list[kernel.Reaper] = []
     manager = kernel.tracking_manager()
     if handed is not None:
         handed.taken = True  # from here on this run uses it or stops it
         if handed.fits(kernel_env, cwd):
             manager = handed.manager
             engine.update(km=handed.km, env_update={"DEPLOYBOOK_RECORD": str(record)})
+            # Its exit is awaited while the record is finished below, not before.
+            engine["released"] = lambda process: reapers.append(
+                kernel.Reaper.begin(process, manager)
+            )
         else:
             handed.stop()  # started for another environment: this run starts its own
     if next_kernel is not None:
@@ -280,33 +285,41 @@ def _run(
         error = _error_summary(exc)
     except DeadKernelError:
         crashed = True
+    except BaseException:
+        for reaper in reapers:
+            reaper.finish()
+        raise
     finally:
         os.environ.clear()
         os.environ.update(saved_env)
-        stopped = kernel.stop_groups(manager)  # nothing it started outlives the run
+        stopped = [] if reapers else kernel.stop_groups(manager)  # see the end of the run
     if crashed:
         error = kernel.crash_message(record, stopped)
     duration = time.monotonic() - clock
     ended = datetime.now(UTC)
 
-    status = "crashed" if crashed else "failed" if error else "passed"
-    audit.scrub_notebook(record)
-    _annotate(record, runbook, env, release, parameters, status, error, started, ended)
-    html_path = audit.render_html(record) if html else None
-    entry = audit.append_ledger(
-        outputs,
-        env,
-        record=str(record.relative_to(outputs)),
-        html=str(html_path.relative_to(outputs)) if html_path else None,
-        runbook=runbook,
-        release=release,
-        operator=parameters["operator"],
-        status=status,
-        error=error,
-        started_at=started.isoformat(),
-        ended_at=ended.isoformat(),
-        duration_s=round(duration, 3),
-    )
+    try:
+        status = "crashed" if crashed else "failed" if error else "passed"
+        audit.scrub_notebook(record)
+        _annotate(record, runbook, env, release, parameters, status, error, started, ended)
+        html_path = audit.render_html(record) if html else None
+        entry = audit.append_ledger(
+            outputs,
+            env,
+            record=str(record.relative_to(outputs)),
+            html=str(html_path.relative_to(outputs)) if html_path else None,
+            runbook=runbook,
+            release=release,
+            operator=parameters["operator"],
+            status=status,
+            error=error,
+            started_at=started.isoformat(),
+            ended_at=ended.isoformat(),
+            duration_s=round(duration, 3),
+        )
+    finally:
+        for reaper in reapers:
+            reaper.finish()  # nothing the run started outlives it
     return RunResult(runbook, env, release, record, html_path, status, error, duration, entry)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 from typing import Any
 
 from deploybook.errors import DeploybookError
@@ -28,7 +29,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         if not values:
             raise DeploybookError("sandbox is not running: run `deploybook sandbox up` first")
         for key, value in sorted(values.items()):
-            print(f"export {key}={value!s}")
+            print(f"export {key}={shlex.quote(str(value))}")  # for `eval "$(…)"` in a shell
     elif action == "platform-env":
         path = platform.env_file(paths.state_dir(), args.env)
         if not path.is_file():

@@ -30,9 +30,8 @@ from deploybook.errors import SandboxError
 from . import daemon_client, signers
 from .postgres import PgCluster  # light: psycopg is imported where a connection is made
 
-# No httpx or psycopg at the top: ops/release.sh runs `deploybook sandbox deploy|scale`
-# once per service and step (twenty-odd processes a rehearsal), and those need one
-# urllib request to the daemon; `up` and `status` import what they use.
+# No httpx or psycopg at the top: `deploybook sandbox deploy|scale` need one urllib
+# request to the daemon; `up` and `status` import what they use.
 
 ENVS = ("sandbox", "sandbox-production")
 PREVIOUS = "v1.3.0"
