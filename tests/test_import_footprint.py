@@ -1,8 +1,9 @@
 """What a kernel and a `deploybook` command import: the rehearsal pays it per process (issue 19).
 
 Each of a rehearsal's ten kernels starts a fresh interpreter, and so does every
-`deploybook` command, so an import nobody uses there costs seconds over a rehearsal. Structure only, never timings: a fresh interpreter imports the
-module and reports `sys.modules`.
+`deploybook` command, so an import nobody uses there costs seconds over a rehearsal.
+Structure only, never timings: a fresh interpreter imports the module and reports
+`sys.modules`.
 """
 
 from __future__ import annotations
