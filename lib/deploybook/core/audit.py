@@ -77,6 +77,30 @@ def _exporter(no_input: bool) -> Any:
     return _EXPORTERS[no_input]
 
 
+_PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+
+
+def warm_renderer() -> None:
+    """Build both exporters and render a small notebook in memory: the first rendering in
+    a process loads and compiles templates, markdown and highlighting (~1.7 s), which a
+    caller with a moment to spare (the rehearsal, while its stack starts) pays ahead."""
+    import nbformat
+
+    v4 = nbformat.v4
+    code = v4.new_code_cell("x = 1", execution_count=1)
+    code.outputs = [
+        v4.new_output("stream", name="stdout", text="x\n"),
+        v4.new_output("display_data", data={"text/html": "<b>x</b>", "text/plain": "x"}),
+        v4.new_output("display_data", data={"image/png": _PIXEL, "text/plain": "x"}),
+        v4.new_output("error", ename="E", evalue="x", traceback=["\x1b[0;31mE\x1b[0m: x"]),
+    ]
+    sample = v4.new_notebook(cells=[v4.new_markdown_cell("# x\n\n*x* `x`"), code])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        for no_input in (False, True):
+            _exporter(no_input).from_notebook_node(sample)
+
+
 def render_html(notebook: Path, *, no_input: bool = False) -> Path:
     """Render a record to HTML for reviewers without Jupyter (widget state included)."""
     import nbformat

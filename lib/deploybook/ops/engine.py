@@ -60,7 +60,7 @@ class RecordManager(NotebookExecutionManager):
     _final = False
 
     def save(self, **kwargs: Any) -> None:
-        """Write the notebook as it stands. While it runs, plain JSON: papermill's writer
+        """Write the notebook as it stands. While it runs, compact JSON: papermill's writer
         validates the whole notebook against nbformat's schema and splits every string into
         lines on each save (half its cost) for a file the next save replaces; the last save
         (`notebook_complete`, crashed runs too) is papermill's own."""
@@ -72,7 +72,9 @@ class RecordManager(NotebookExecutionManager):
         if nb := kwargs.get("nb"):
             self.nb = nb
         if self.output_path:
-            text = json.dumps(self.nb, indent=1, sort_keys=True, ensure_ascii=False)
+            # No indent: json's C encoder only serves compact output (3 ms instead of 11 ms
+            # a save, twenty-odd saves a run); the last save writes the usual layout.
+            text = json.dumps(self.nb, sort_keys=True, ensure_ascii=False)
             Path(self.output_path).write_text(text + "\n", encoding="utf-8")
         self.last_save_time = self.now()
 

@@ -103,12 +103,15 @@ def _archive_earlier_records(outputs: Path) -> Path | None:
 
 
 def _warm_imports() -> threading.Thread:
-    """Import papermill and nbconvert (~0.8 s) while the stack starts, which mostly waits on
-    PostgreSQL and the daemon, not on this process."""
+    """Import papermill and nbconvert (~0.8 s) and prepare the HTML renderer (~1.7 s) while
+    the stack starts, which mostly waits on PostgreSQL and the daemon, not on this process."""
 
     def work() -> None:
-        import nbconvert  # noqa: F401
         import papermill  # noqa: F401
+
+        from deploybook.core import audit
+
+        audit.warm_renderer()  # the first record's HTML would pay it otherwise
 
     thread = threading.Thread(target=work, name="warm-imports", daemon=True)
     thread.start()
