@@ -77,8 +77,11 @@ snap
 # name must match `database.scratch_pattern` (anything else is refused before a database is
 # created), then compared with the source as it was dumped: tables, exact row counts,
 # extensions, vector dimensions, `_prisma_migrations` rows and sequence values. A truncated
-# or corrupt snapshot fails here. The copy proven equal to the source is the full-size copy
-# the dry run below needs: it is kept for it (one restore, not two) and dropped after it.
+# or corrupt snapshot fails here. With `database.rollback.standby` (the shipped params) the
+# copy is restored with its owners and grants and, once proven equal, kept as the rollback
+# standby (connections refused): 05 compares it with the snapshot again and swaps it in,
+# so the rollback window holds no restore; the dry run below restores a copy of its own.
+# Without it, the proven copy is the dry run's (one restore, not two), dropped after it.
 
 # %% id="02-06"
 book.migration_dry_run.verify_snapshot_restore(run, snap, keep=keep_scratch, target=dry_run_target)
@@ -168,6 +171,15 @@ book.migration_dry_run.lint(run)
 
 # %% tags=["nbval-ignore-output"] id="02-16"
 book.overview(run)
+
+# %% [markdown] id="02-16a"
+# ## Rollback standby
+#
+# The standby kept above stays for 05-rollback only if this runbook passes its gate: a
+# release stopped here is never rolled out, and the copy is dropped.
+
+# %% id="02-16b"
+book.migration_dry_run.settle_standby(run)
 
 # %% [markdown] id="02-17"
 # ## Gate

@@ -92,7 +92,9 @@ def make_run(unchanged: str, tmp_path: Path) -> Iterator[Callable[..., Runbook]]
         if checkout is not None:
             raw["checkout"]["path"] = str(checkout)
         raw["environment"].update(environment or {})
-        raw["database"].update({k: str(v) for k, v in database.items()})
+        raw["database"].update(
+            {k: v if isinstance(v, dict) else str(v) for k, v in database.items()}
+        )
         path = tmp_path / "sandbox.yaml"
         path.write_text(yaml.safe_dump(raw))
         return Runbook(
@@ -133,15 +135,25 @@ def test_02_passes_records_snapshot_and_status_and_changes_nothing(unchanged: st
     assert checks["restore: row counts"]["status"] == "pass"
     assert all(checks[f"dry run: {name}"]["status"] == "pass" for name in PENDING)
     assert checks["dry run changed nothing"]["status"] == "pass"
-    # One restore, not two: the copy verified above is the dry run's target.
+    # The shipped params keep the verified copy as the rollback standby (05 swaps it in):
+    # the dry run restores a copy of its own and drops it; the standby refuses connections.
+    standby = checks["rollback standby"]
+    assert standby["status"] == "pass" and standby["data"]["sha256"] == snap["sha256"]
+    assert standby["data"]["standby"] == f"americano_sandbox_standby_{snap['sha256'][:12]}"
     target = checks["dry run target"]
-    assert "the verified scratch copy deploybook_scratch_sandbox" in target["evidence"]
-    assert target["data"]["verified_copy"] and target["data"]["restores"] == 1
-    kept = checks["verified copy kept for the dry run"]
-    assert kept["data"]["scratch"] == target["data"]["scratch"]
-    assert [n for n in checks if n.startswith("restore into ")] == [
-        f"restore into {target['data']['scratch']}"
-    ]
+    assert "scratch restore deploybook_scratch_sandbox" in target["evidence"]
+    assert not target["data"]["verified_copy"] and target["data"]["restores"] == 1
+    assert "verified copy kept for the dry run" not in checks
+    settled = checks["rollback standby after the gate"]  # 02 passes: it stays for 05
+    assert settled["status"] == "pass" and standby["data"]["standby"] in settled["evidence"]
+    assert _scratch_databases(unchanged) == []
+    with db.connect(db.with_dbname(unchanged, "postgres"), autocommit=True) as conn:
+        allowed = conn.execute(
+            "SELECT datallowconn FROM pg_database WHERE datname = %s",
+            (standby["data"]["standby"],),
+        ).fetchone()
+        conn.execute(f'DROP DATABASE "{standby["data"]["standby"]}"')  # the next test's stack
+    assert allowed == (False,)
     impact = scraps["migration_impact"].data
     assert impact["target"] == target["data"] and impact["statements"]
     assert {r["migration"] for r in impact["statements"]} >= set(PENDING)
@@ -426,7 +438,7 @@ def test_the_verified_copy_is_the_dry_run_target_and_is_dropped_after(
 ) -> None:
     checkout = tmp_path / "checkout"
     fixture.create_checkout(checkout, variant="ordinary-migration")
-    run = make_run(checkout=checkout)
+    run = make_run(checkout=checkout, rollback={"standby": False})  # no standby to keep
     snap = mc.take_snapshot(run, progress=False)
     verified = _by_name(mc.verify_snapshot_restore(run, snap, progress=False))
     kept = verified["verified copy kept for the dry run"]
@@ -463,7 +475,7 @@ def test_the_verified_copy_is_the_dry_run_target_and_is_dropped_after(
 def test_a_live_target_does_not_keep_the_verified_copy(
     make_run: Callable[..., Runbook], unchanged: str
 ) -> None:
-    run = make_run()
+    run = make_run(rollback={"standby": False})
     snap = mc.take_snapshot(run, progress=False)
     checks = _by_name(mc.verify_snapshot_restore(run, snap, progress=False, target="live"))
     assert "verified copy kept for the dry run" not in checks

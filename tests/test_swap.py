@@ -19,9 +19,9 @@ import pytest
 from pg_fixtures import run_sql
 from psycopg import sql
 
-from deploybook.errors import ConfigError, SnapshotCorrupt
+from deploybook.errors import ConfigError, DatabaseError, SnapshotCorrupt
 from deploybook.sandbox.postgres import PgCluster
-from deploybook.systems.postgres import compression, dataloss, db, swap
+from deploybook.systems.postgres import compression, dataloss, db, standby, swap
 from deploybook.systems.postgres.restore_copy import restore_copy
 from deploybook.systems.postgres.snapshot import Snapshot, load_snapshot, snapshot
 from deploybook.systems.postgres.tools import pg_tools
@@ -130,6 +130,52 @@ def test_swap_keeps_the_old_database_and_the_target_equals_the_snapshot(
     again = swap.swap_in(seeded, restored, pre)
     assert (again.terminated, again.critical_s) == (0, 0.0)
     assert db.inventory(kept) == before
+
+
+def test_a_parked_standby_refuses_connections_then_is_adopted_and_swapped_in(
+    snap: Snapshot, seeded: str, pg_bin: Path, pg_cluster: PgCluster, cleanup: list[str]
+) -> None:
+    """02's verified copy parked as the standby; 05 compares it with the snapshot and swaps
+    it in: the target ends equal to the snapshot without a restore in the window."""
+    target = db.dbname_of(seeded)
+    name = standby.standby_name(target, snap.sha256)
+    restored, pre = swap.names(target, "{database}_restored_{ts}", "20261202040000")
+    cleanup += [name, restored, pre, "park_me"]
+    copy = restore_copy(snap, seeded, "park_me", pg_tools(pg_bin), service_copy=True)
+    assert copy.ok
+    standby.park(seeded, "park_me", name)
+    assert {name} <= databases(pg_cluster) and "park_me" not in databases(pg_cluster)
+    with pytest.raises(DatabaseError, match="not currently accepting connections"):
+        db.connect(db.with_dbname(seeded, name)).close()  # nothing uses it by accident
+
+    run_sql(seeded, "INSERT INTO users (email) VALUES ('after-02@x')")  # the release writes
+    adopted = standby.adopt(seeded, name, snap.inventory, restored)
+    assert adopted.ok, adopted.checks.to_text()
+    assert name not in databases(pg_cluster) and restored in databases(pg_cluster)
+    swap.swap_in(seeded, restored, pre)
+    assert db.inventory(seeded)["row_counts"] == snap.inventory["row_counts"]
+    assert db.row_counts(db.with_dbname(seeded, pre))["users"] == 51  # kept, with the write
+
+
+def test_a_standby_changed_since_02_is_dropped_and_not_adopted(
+    snap: Snapshot, seeded: str, pg_bin: Path, pg_cluster: PgCluster, cleanup: list[str]
+) -> None:
+    target = db.dbname_of(seeded)
+    name = standby.standby_name(target, snap.sha256)
+    cleanup += [name, "park_me", "never_restored"]
+    assert not standby.adopt(seeded, name, snap.inventory, "never_restored").found
+    assert restore_copy(snap, seeded, "park_me", pg_tools(pg_bin), service_copy=True).ok
+    standby.park(seeded, "park_me", name)
+    with db.connect(db.with_dbname(seeded, "postgres"), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(sql.Identifier(name))
+        )
+    run_sql(db.with_dbname(seeded, name), "DELETE FROM tags WHERE id = 1")  # someone wrote
+    adopted = standby.adopt(seeded, name, snap.inventory, "never_restored")
+    assert adopted.found and not adopted.ok
+    assert "tags" in adopted.checks.failed[0].evidence
+    assert name not in databases(pg_cluster) and "never_restored" not in databases(pg_cluster)
+    assert db.inventory(seeded)["row_counts"] == snap.inventory["row_counts"]  # untouched
 
 
 def test_long_names_are_shortened_with_a_hash() -> None:

@@ -35,5 +35,10 @@ class RollbackSpec(BaseModel):
     # A restore into the new database that fails: drop the half-restored copy (default) or
     # keep it to look at. The target is untouched either way.
     keep_failed_restore: bool = False
+    # Swap only: 02 keeps its verified restore of the snapshot as <name>_standby_<sha12>
+    # (connections refused) and 05 swaps it in after comparing it with the snapshot again,
+    # instead of restoring inside the rollback window. Costs one copy of the database's
+    # disk until 05 or an operator drops it.
+    standby: bool = False
     # How long the swap waits for the target's sessions to end after terminating them.
     terminate_timeout_s: float = Field(10.0, gt=0, le=300)

@@ -9,12 +9,14 @@ from deploybook.runbooks.migration_dry_run.cells import (
     verify_snapshot_restore,
 )
 from deploybook.runbooks.migration_dry_run.impact import impact
+from deploybook.runbooks.migration_dry_run.standby import settle as settle_standby
 
 __all__ = [
     "dry_run",
     "impact",
     "lint",
     "migration_status",
+    "settle_standby",
     "take_snapshot",
     "vector_dimensions",
     "verify_snapshot_restore",

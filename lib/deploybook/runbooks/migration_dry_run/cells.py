@@ -25,6 +25,7 @@ from deploybook.core import audit, paths
 from deploybook.core.checks import Check, Checks, Status
 from deploybook.core.secrets import scrub
 from deploybook.errors import ConfigError, DeploybookError
+from deploybook.runbooks.migration_dry_run import standby
 from deploybook.runbooks.migration_dry_run.impact import impact_checks
 from deploybook.runbooks.migration_dry_run.target import (
     dry_run_target,
@@ -167,7 +168,8 @@ def verify_snapshot_restore(
         return run.record(skipped)
     spec = run.params.database
     scratch = scratch_name(run.env, audit.utc_stamp())
-    for_dry_run = wants_copy(run, target)
+    keeps_standby = standby.wanted(run)
+    for_dry_run = wants_copy(run, target) and not keeps_standby  # migrations stay off it
     if (earlier := verified_copy(run.checks, snap.sha256)) and not earlier["keep"]:
         with contextlib.suppress(DeploybookError):  # this cell run again: one copy at a time
             drop_scratch(run.database_url(), earlier["scratch"], spec.scratch_pattern)
@@ -178,20 +180,23 @@ def verify_snapshot_restore(
                 run.database_url(),
                 scratch,
                 spec.scratch_pattern,
-                keep=keep or for_dry_run,
+                keep=keep or for_dry_run or keeps_standby,
                 progress=tick,
                 bin_dir=run.pg_bin_dir,
                 jobs=spec.snapshot_jobs,
+                service_copy=keeps_standby,
             )
     except DeploybookError as exc:
         return run.record(_failed("restore verification", exc))
     checks = Checks(result.checks)
-    if for_dry_run and result.ok:
+    if keeps_standby and result.ok:
+        checks.append(standby.keep(run, scratch, snap))
+    elif for_dry_run and result.ok:
         checks.append(kept_check(scratch, snap.sha256, keep))
-    elif for_dry_run and not keep:  # not proven equal: no dry run on it
+    elif (for_dry_run or keeps_standby) and not keep:  # not proven equal: nothing uses it
         with contextlib.suppress(DeploybookError):
             drop_scratch(run.database_url(), scratch, spec.scratch_pattern)
-    if keep:
+    if keep and not (keeps_standby and result.ok):
         checks.append(
             Check(
                 "scratch database kept",

@@ -21,7 +21,7 @@ from deploybook.core.steps import DONE, SKIPPED
 from deploybook.errors import DatabaseError, DeploybookError
 from deploybook.runbooks.rollback.outcome import Outcome, result, step_check
 from deploybook.runbooks.rollback.plan import SECTION
-from deploybook.systems.postgres import dataloss, db, swap
+from deploybook.systems.postgres import dataloss, db, standby, swap
 from deploybook.systems.postgres.restore import restore
 from deploybook.systems.postgres.restore_copy import drop_db, restore_copy
 from deploybook.systems.postgres.snapshot import snapshot
@@ -68,8 +68,36 @@ def _account(recovery: Recovery, choice: dict[str, Any]) -> Outcome:
     return Outcome(value, loss.summary())
 
 
+def _adopt_standby(recovery: Recovery, choice: dict[str, Any]) -> tuple[Outcome | None, str]:
+    """02's standby of this snapshot, compared with its inventory and renamed to the copy
+    the swap expects; (None, why) when there is none or it no longer equals the snapshot
+    (then dropped): the caller restores instead."""
+    run, snap = recovery.run, recovery.plan.snapshot
+    url = run.database_url()
+    name = standby.standby_name(db.dbname_of(url), snap.sha256)
+    if not run.params.database.rollback.standby:
+        return None, "no standby (database.rollback.standby is off)"
+    if not snap.inventory:
+        return None, f"the snapshot has no inventory to compare {name} with"
+    adopted = standby.adopt(url, name, snap.inventory, choice["restored"])
+    if not adopted.found:
+        return None, f"no standby {name} (02 did not keep one, or it was dropped)"
+    if not adopted.ok:
+        failed = "; ".join(f"{c.name}: {c.evidence}" for c in adopted.checks.failed)
+        return None, f"standby {name} no longer equals the snapshot ({failed}): dropped"
+    return Outcome(
+        {"database": choice["restored"], "standby": name, "checks": adopted.checks.to_records()},
+        f"02's standby {name} of {Path(snap.path).name} compared with the snapshot "
+        f"({adopted.checks.summary()}) and renamed {choice['restored']}: no restore needed",
+    ), ""
+
+
 def _copy(recovery: Recovery, choice: dict[str, Any]) -> Outcome:
-    """Parallel restore into the new database, verified; the target is not touched."""
+    """02's standby when it still equals the snapshot, else a parallel restore into the
+    new database, verified; the target is not touched either way."""
+    adopted, why_not = _adopt_standby(recovery, choice)
+    if adopted is not None:
+        return adopted
     run, plan = recovery.run, recovery.plan
     url, spec = run.database_url(), run.params.database.rollback
     tools = pg_tools(run.pg_bin_dir, db.server_version(url)[0])
@@ -98,7 +126,7 @@ def _copy(recovery: Recovery, choice: dict[str, Any]) -> Outcome:
     return Outcome(
         {"database": name, "jobs": copy.jobs, "checks": copy.checks.to_records()},
         f"{Path(plan.snapshot.path).name} restored into {name} with {copy.jobs} job(s) in "
-        f"{copy.duration_s:.1f}s and verified: {copy.checks.summary()}",
+        f"{copy.duration_s:.1f}s and verified: {copy.checks.summary()} ({why_not})",
     )
 
 
@@ -198,7 +226,8 @@ def restore_database(recovery: Recovery) -> None:
             recovery,
             "restore copy",
             lambda: _copy(recovery, choice),
-            f"parallel restore of {Path(plan.snapshot.path).name} into {choice['restored']}",
+            f"{choice['restored']}: 02's standby of {Path(plan.snapshot.path).name} if it still "
+            "equals the snapshot, else a parallel restore of it",
         )
         if copied is None:
             return

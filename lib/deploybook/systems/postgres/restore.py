@@ -82,6 +82,7 @@ def verify_restore(
     bin_dir: Path | str | None = None,
     jobs: int | None = None,
     timeout: float | None = None,
+    service_copy: bool = False,
 ) -> RestoreVerification:
     """Prove a snapshot restores: refuse a scratch name outside ``scratch_pattern``, check
     the SHA-256 and archive, restore in parallel (``jobs``, default one per core) into the
@@ -89,7 +90,8 @@ def verify_restore(
     the scratch database unless ``keep``. A damaged snapshot raises SnapshotCorrupt.
 
     ``keep=True`` returns the verified copy's URL (``scratch_url``): a database equal to the
-    snapshot, ready to be a dry-run target. `restore_copy` does the same for any name."""
+    snapshot, ready to be a dry-run target (or, restored as a ``service_copy`` with owners
+    and grants, the rollback standby). `restore_copy` does the same for any name."""
     source_db = db.dbname_of(url)
     check_scratch_name(scratch_name, scratch_pattern, source_db)
     checks = Checks()
@@ -118,6 +120,7 @@ def verify_restore(
         keep_failed=keep,
         progress=progress,
         timeout=timeout,
+        service_copy=service_copy,
     )
     result.checks = Checks([*checks, *result.checks])
     return result

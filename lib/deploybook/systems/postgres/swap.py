@@ -45,7 +45,7 @@ def names(database: str, pattern: str, ts: str) -> tuple[str, str]:
     return restored, fit_name(f"{database}_pre_rollback_{ts}")
 
 
-def _maintenance(url: str) -> psycopg.Connection:
+def maintenance(url: str) -> psycopg.Connection:
     """An autocommit connection to the server, not to the target (it is renamed)."""
     try:
         return db.connect(db.with_dbname(url, "postgres"), autocommit=True)
@@ -60,7 +60,7 @@ def rename_refusal(url: str) -> str | None:
     CREATEDB are checked before PostgreSQL looks for other sessions, so "being accessed by
     other users" means the privileges are there)."""
     target = db.dbname_of(url)
-    conn = _maintenance(url)
+    conn = maintenance(url)
     try:
         conn.autocommit = False
         try:
@@ -119,7 +119,7 @@ def swap_in(
     """
     target = db.dbname_of(url)
     ident = sql.Identifier
-    conn = _maintenance(url)
+    conn = maintenance(url)
     started = time.perf_counter()
     closed = False
     try:
