@@ -155,6 +155,23 @@ def breakdown(wall: float, cells: list[tuple[float, str, str]], runs: list) -> d
     return parts
 
 
+def cpu_ticks() -> tuple[int, int]:
+    """(steal, total) CPU ticks since boot, from /proc/stat's ``cpu`` line ((0, 0) where
+    there is none): steal is time this VM's vCPUs were ready but ran another tenant."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()
+    except OSError:
+        return 0, 0
+    ticks = [int(v) for v in fields[1:9]]  # user nice system idle iowait irq softirq steal
+    return (ticks[7] if len(ticks) > 7 else 0), sum(ticks)
+
+
+def steal_share(before: tuple[int, int], after: tuple[int, int]) -> float | None:
+    """The share of CPU time stolen between two `cpu_ticks` readings (None: unknown)."""
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total if total > 0 else None
+
+
 def rehearse_once(command: list[str], timeout: float = 900) -> dict[str, Any]:
     """One rehearsal in fresh temporary state and outputs directories."""
     state = Path(tempfile.mkdtemp(prefix="dbk-bench-"))  # short: the PG socket path
@@ -162,6 +179,7 @@ def rehearse_once(command: list[str], timeout: float = 900) -> dict[str, Any]:
     env = {**os.environ, "DEPLOYBOOK_STATE_DIR": str(state), "DEPLOYBOOK_OUTPUTS": str(outputs)}
     try:
         load_before = os.getloadavg()[0]
+        ticks = cpu_ticks()
         started = time.perf_counter()
         proc = subprocess.run(
             command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
@@ -176,6 +194,7 @@ def rehearse_once(command: list[str], timeout: float = 900) -> dict[str, Any]:
             "cells": cells,
             "parts": breakdown(wall, cells, ledger_runs(outputs)),
             "load": (load_before, os.getloadavg()[0]),
+            "steal": steal_share(ticks, cpu_ticks()),
         }
     finally:
         if command[-1] == "rehearse":  # never leave a stack running behind a failure
@@ -207,6 +226,7 @@ def run(
     per_step: dict[str, Timing] = defaultdict(Timing)
     per_part: dict[str, Timing] = defaultdict(Timing)
     loads: list[tuple[float, float]] = []
+    steals: list[float | None] = []
     last: dict[str, Any] = {}
     for i in range(max(runs if runs is not None else size.rehearsal_runs, 1)):
         progress(f"  rehearsal run {i + 1}: kernel start-up unit, then the rehearsal")
@@ -220,6 +240,7 @@ def run(
         progress(f"  rehearsal run {i + 1}: {last['wall']:.1f} s, load {last['load']}")
         wall.add(last["wall"])
         loads.append(last["load"])
+        steals.append(last["steal"])
         for n, step in enumerate(last["steps"]):
             if step["s"] is not None:
                 per_step[f"{n + 1}. {step['runbook']} on {step['env']}"].add(step["s"])
@@ -255,6 +276,11 @@ def run(
     body = md_table(["measure", "min / median", "share of the median"], rows)
     body += "\n\nLoad average (1 min) before → after each rehearsal, on 2 cores: " + ", ".join(
         f"{a:.1f} → {b:.1f}" for a, b in loads
+    )
+    body += (
+        "\n\nCPU steal during each rehearsal (the share of CPU time this VM's vCPUs waited "
+        "for other tenants, /proc/stat): "
+        + ", ".join("unknown" if v is None else f"{v:.1%}" for v in steals)
     )
     body += "\n\nPer runbook run (as the rehearsal reports it):\n\n" + md_table(
         ["step", "min / median"], [[k, t.cell()] for k, t in per_step.items()]

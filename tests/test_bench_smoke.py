@@ -6,6 +6,7 @@ runs end to end against the real tools and renders its section of results.md.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -108,6 +109,7 @@ def test_rehearsal_bench_parses_steps_and_kernel_share(tmp_path: Path) -> None:
     assert extra["steps"] == 2 and extra["unit"].median > 0
     assert "kernel start-up: 2 runbooks" in section.markdown()
     assert "2. 04-smoke on sandbox" in section.markdown()
+    assert re.search(r"CPU steal during each rehearsal \([^)]*\): \d+\.\d%", section.markdown())
 
 
 def test_results_render_has_every_part(tiny: tuple[str, dict]) -> None:
