@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,11 @@ def in_place(snap: Snapshot, target: str, work: Path, n: int) -> dict[str, float
     return parts
 
 
-def by_swap(snap: Snapshot, target: str, tools: Any, n: int) -> dict[str, float]:
+def _swapped(
+    snap: Snapshot, target: str, n: str, label: str, copy_into: Callable[[str], None]
+) -> dict[str, float]:
+    """05's swap: account, make the copy (``copy_into(name)``: restore or adopt), swap,
+    verify; each part timed."""
     parts: dict[str, float] = {}
     t = time.perf_counter()
     dataloss.account(target, snap.inventory or {}, snap.created_at)
@@ -85,16 +90,25 @@ def by_swap(snap: Snapshot, target: str, tools: Any, n: int) -> dict[str, float]
         raise RuntimeError(f"the bench role may not rename: {refusal}")
     parts["account"], t = time.perf_counter() - t, time.perf_counter()
     restored, pre = swap.names(TARGET_DB, "{database}_restored_{ts}", f"bench{n}")
-    copy = restore_copy(snap, target, restored, tools, keep=True, service_copy=True)
-    if not copy.ok:
-        raise RuntimeError(f"restored copy differs:\n{copy.checks.to_text()}")
-    parts["parallel restore + verify copy"], t = time.perf_counter() - t, time.perf_counter()
+    copy_into(restored)
+    parts[label], t = time.perf_counter() - t, time.perf_counter()
     done = swap.swap_in(target, restored, pre)
     parts["swap"], t = time.perf_counter() - t, time.perf_counter()
     _verify(snap, target)
     parts["verify"] = time.perf_counter() - t
     parts["critical section"] = done.critical_s
     return parts
+
+
+def by_swap(snap: Snapshot, target: str, tools: Any, n: int) -> dict[str, float]:
+    """05 without a standby: the parallel restore into the new database, in the window."""
+
+    def restore_into(name: str) -> None:
+        copy = restore_copy(snap, target, name, tools, keep=True, service_copy=True)
+        if not copy.ok:
+            raise RuntimeError(f"restored copy differs:\n{copy.checks.to_text()}")
+
+    return _swapped(snap, target, str(n), "parallel restore + verify copy", restore_into)
 
 
 def park_standby(snap: Snapshot, target: str, tools: Any) -> tuple[str, float]:
@@ -109,24 +123,14 @@ def park_standby(snap: Snapshot, target: str, tools: Any) -> tuple[str, float]:
 
 
 def from_standby(snap: Snapshot, target: str, name: str, n: int) -> dict[str, float]:
-    """05 with 02's standby: account, compare the standby with the snapshot, swap, verify."""
-    parts: dict[str, float] = {}
-    t = time.perf_counter()
-    dataloss.account(target, snap.inventory or {}, snap.created_at)
-    if refusal := swap.rename_refusal(target):
-        raise RuntimeError(f"the bench role may not rename: {refusal}")
-    parts["account"], t = time.perf_counter() - t, time.perf_counter()
-    restored, pre = swap.names(TARGET_DB, "{database}_restored_{ts}", f"bench{n}s")
-    adopted = standby.adopt(target, name, snap.inventory or {}, restored)
-    if not adopted.ok:
-        raise RuntimeError(f"the standby was not adopted:\n{adopted.checks.to_text()}")
-    parts["compare standby + rename"], t = time.perf_counter() - t, time.perf_counter()
-    done = swap.swap_in(target, restored, pre)
-    parts["swap"], t = time.perf_counter() - t, time.perf_counter()
-    _verify(snap, target)
-    parts["verify"] = time.perf_counter() - t
-    parts["critical section"] = done.critical_s
-    return parts
+    """05 with 02's standby: compared with the snapshot and renamed instead of restored."""
+
+    def adopt_into(restored: str) -> None:
+        adopted = standby.adopt(target, name, snap.inventory or {}, restored)
+        if not adopted.ok:
+            raise RuntimeError(f"the standby was not adopted:\n{adopted.checks.to_text()}")
+
+    return _swapped(snap, target, f"{n}s", "compare standby + rename", adopt_into)
 
 
 SIDES = ("in place", "swap", "swap from 02's standby")
