@@ -79,7 +79,10 @@ def _adopt_standby(recovery: Recovery, choice: dict[str, Any]) -> tuple[Outcome 
         return None, "no standby (database.rollback.standby is off)"
     if not snap.inventory:
         return None, f"the snapshot has no inventory to compare {name} with"
-    adopted = standby.adopt(url, name, snap.inventory, choice["restored"])
+    try:
+        adopted = standby.adopt(url, name, snap.inventory, choice["restored"])
+    except DeploybookError as exc:
+        return None, f"standby {name} could not be used ({exc})"
     if not adopted.found:
         return None, f"no standby {name} (02 did not keep one, or it was dropped)"
     if not adopted.ok:
