@@ -23,6 +23,7 @@ _VOLATILE: list[tuple[re.Pattern[str], str]] = [
     ),
     (re.compile(r"\b\d\d:\d\d(:\d\d)?( UTC)?\b"), "⟨time⟩"),
     (re.compile(r"\b[0-9a-f]{12,64}\b"), "⟨digest⟩"),
+    (re.compile(r"(_standby_)[0-9a-f]{12}\b"), r"\1⟨digest⟩"),  # a rollback standby's name
     (re.compile(r"\b(SHA256:)[A-Za-z0-9+/]{43}"), r"\1⟨key⟩"),
     (re.compile(r"(127\.0\.0\.1|localhost|\[::1\]):\d+"), r"\1:⟨port⟩"),
     (re.compile(r"/tmp/[^\s'\"),;]+"), "⟨tmp⟩"),

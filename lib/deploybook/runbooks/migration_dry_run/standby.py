@@ -31,6 +31,17 @@ def wanted(run: Runbook) -> bool:
     return spec.standby and spec.mode == "swap"
 
 
+def not_kept(why: str) -> Check:
+    """No standby for this snapshot: 05 will restore inside the rollback window."""
+    return Check(
+        CHECK_NAME,
+        SECTION,
+        Status.WARN,
+        f"not kept ({why}): 05 will restore the snapshot inside the rollback window",
+        critical=False,
+    )
+
+
 def keep(run: Runbook, scratch: str, snap: Snapshot) -> Check:
     """Park the verified ``scratch`` copy as ``snap``'s standby; a warning (and the copy
     dropped) when it cannot be kept: 05 then restores, as without a standby."""
@@ -41,13 +52,7 @@ def keep(run: Runbook, scratch: str, snap: Snapshot) -> Check:
     except DeploybookError as exc:
         with contextlib.suppress(DeploybookError):
             drop_scratch(url, scratch, run.params.database.scratch_pattern)
-        return Check(
-            CHECK_NAME,
-            SECTION,
-            Status.WARN,
-            f"not kept ({exc}): 05 will restore the snapshot inside the rollback window",
-            critical=False,
-        )
+        return not_kept(str(exc))
     return Check(
         CHECK_NAME,
         SECTION,
