@@ -81,8 +81,8 @@ def release(km: AsyncKernelManager) -> subprocess.Popen[bytes] | None:
 
     nbclient's own cleanup interrupts the kernel, requests the shutdown and then polls until
     the process has exited — about half a second (interpreter teardown) that a run spent
-    waiting after its last cell, and up to 2.5 s more when the interrupt lands badly. A
-    kernel whose cells have all answered needs no interrupt; its exit can be awaited
+    waiting after its last cell, and 2.5 s (then SIGTERM) when the kernel is slower to go.
+    A kernel whose cells have all answered needs no interrupt; its exit can be awaited
     while the record is saved and rendered (`Reaper`)."""
     process = getattr(km.provisioner, "process", None)
     run_sync(km.request_shutdown)()

@@ -168,7 +168,8 @@ def verify_snapshot_restore(
         return run.record(skipped)
     spec = run.params.database
     scratch = scratch_name(run.env, audit.utc_stamp())
-    keeps_standby = standby.wanted(run) and not keep  # keep_scratch: kept to inspect instead
+    wants_standby = standby.wanted(run)
+    keeps_standby = wants_standby and not keep  # keep_scratch: kept to inspect instead
     for_dry_run = wants_copy(run, target) and not keeps_standby  # migrations stay off it
     if (earlier := verified_copy(run.checks, snap.sha256)) and not earlier["keep"]:
         with contextlib.suppress(DeploybookError):  # this cell run again: one copy at a time
@@ -196,7 +197,7 @@ def verify_snapshot_restore(
     elif (for_dry_run or keeps_standby) and not keep:  # not proven equal: nothing uses it
         with contextlib.suppress(DeploybookError):
             drop_scratch(run.database_url(), scratch, spec.scratch_pattern)
-    if keep and standby.wanted(run):
+    if keep and wants_standby:
         checks.append(standby.not_kept("keep_scratch keeps the verified copy to inspect instead"))
     if keep:
         checks.append(

@@ -75,7 +75,7 @@ def settle(run: Runbook) -> Checks:
     if kept is None:
         return run.record(Checks())
     name = kept.data["standby"]
-    failed = [c.name for c in run.checks if c.status is Status.FAIL and c.critical]
+    failed = [c.name for c in run.checks.failed]  # what the gate below will refuse
     if not failed:
         try:
             others = standby.drop_others(run.database_url(), name)

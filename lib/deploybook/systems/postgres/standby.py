@@ -14,6 +14,8 @@ before; the record says which happened and why.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import psycopg
@@ -24,9 +26,11 @@ from deploybook.core.secrets import scrub
 from deploybook.errors import DatabaseError
 from deploybook.systems.postgres import db
 from deploybook.systems.postgres.compare import compare_inventory
+from deploybook.systems.postgres.restore_copy import drop_db
 from deploybook.systems.postgres.swap import fit_name, maintenance
 
 _ALLOW = "ALTER DATABASE {} ALLOW_CONNECTIONS {}"
+_RENAME = "ALTER DATABASE {} RENAME TO {}"
 
 
 def standby_name(database: str, sha256: str) -> str:
@@ -34,8 +38,17 @@ def standby_name(database: str, sha256: str) -> str:
     return fit_name(f"{database}_standby_{sha256[:12]}")
 
 
-def _drop(conn: psycopg.Connection, name: str) -> None:
-    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+@contextmanager
+def _server(url: str, doing: str) -> Iterator[psycopg.Connection]:
+    """An autocommit connection to ``url``'s server (not to a database being renamed);
+    PostgreSQL's errors become a DatabaseError saying what was being done."""
+    conn = maintenance(url)
+    try:
+        yield conn
+    except psycopg.Error as exc:
+        raise DatabaseError(scrub(f"{doing}: {exc}")) from exc
+    finally:
+        conn.close()
 
 
 def _exists(conn: psycopg.Connection, name: str) -> bool:
@@ -55,47 +68,31 @@ def park(url: str, copy: str, name: str) -> None:
     """Rename the verified ``copy`` to the standby ``name`` (replacing a leftover of that
     name) and refuse connections to it until 05 adopts it."""
     ident = sql.Identifier
-    conn = maintenance(url)
-    try:
-        _drop(conn, name)
-        conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(ident(copy), ident(name)))
+    with _server(url, f"keeping {copy} as the rollback standby {name}") as conn:
+        drop_db(conn, name)
+        conn.execute(sql.SQL(_RENAME).format(ident(copy), ident(name)))
         conn.execute(sql.SQL(_ALLOW).format(ident(name), sql.SQL("false")))
-    except psycopg.Error as exc:
-        raise DatabaseError(scrub(f"keeping {copy} as the rollback standby {name}: {exc}")) from exc
-    finally:
-        conn.close()
 
 
 def drop_others(url: str, name: str) -> list[str]:
     """Drop the target's other standbys (earlier 02 runs): one copy of its disk at a time."""
-    conn = maintenance(url)
-    try:
+    with _server(url, "dropping earlier rollback standbys") as conn:
         others = [n for n in _earlier(conn, db.dbname_of(url)) if n != name]
         for other in others:
-            _drop(conn, other)
+            drop_db(conn, other)
         return others
-    except psycopg.Error as exc:
-        raise DatabaseError(scrub(f"dropping earlier rollback standbys: {exc}")) from exc
-    finally:
-        conn.close()
 
 
 def drop(url: str, name: str) -> None:
     """Drop a standby nothing will adopt (02 failed its gate)."""
-    conn = maintenance(url)
-    try:
-        _drop(conn, name)
-    except psycopg.Error as exc:
-        raise DatabaseError(scrub(f"dropping the rollback standby {name}: {exc}")) from exc
-    finally:
-        conn.close()
+    with _server(url, f"dropping the rollback standby {name}") as conn:
+        drop_db(conn, name)
 
 
 @dataclass
 class Adopted:
     """A standby that 05 may swap in (``checks`` passed), or why it may not."""
 
-    name: str
     found: bool
     checks: Checks
 
@@ -109,22 +106,15 @@ def adopt(url: str, standby: str, inventory: dict, restored: str) -> Adopted:
     ``restored`` (what the swap renames over the target). A standby that differs is
     dropped. Nothing else is touched; a missing standby is ``found=False``."""
     ident = sql.Identifier
-    conn = maintenance(url)
-    try:
+    with _server(url, f"adopting the rollback standby {standby}") as conn:
         if not _exists(conn, standby):
-            return Adopted(standby, False, Checks())
+            return Adopted(False, Checks())
         conn.execute(sql.SQL(_ALLOW).format(ident(standby), sql.SQL("true")))
         copy = db.inventory(db.with_dbname(url, standby))
         checks = compare_inventory(inventory, copy, "snapshot as dumped")
         if checks.ok:
-            _drop(conn, restored)
-            conn.execute(
-                sql.SQL("ALTER DATABASE {} RENAME TO {}").format(ident(standby), ident(restored))
-            )
+            drop_db(conn, restored)
+            conn.execute(sql.SQL(_RENAME).format(ident(standby), ident(restored)))
         else:
-            _drop(conn, standby)
-        return Adopted(standby, True, checks)
-    except psycopg.Error as exc:
-        raise DatabaseError(scrub(f"adopting the rollback standby {standby}: {exc}")) from exc
-    finally:
-        conn.close()
+            drop_db(conn, standby)
+        return Adopted(True, checks)
